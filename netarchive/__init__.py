@@ -1,0 +1,7 @@
+"""netarchive: archive pruned neural-network checkpoints as layered weighted graphs and compute the
+network-science analytics of pruning studies on them. See :func:`open` and :class:`Archive`."""
+from netarchive.api import Archive, open
+from netarchive.errors import NetarchiveError
+from netarchive.model import Checkpoint, Layer
+
+__all__ = ["Archive", "Checkpoint", "Layer", "NetarchiveError", "open"]

@@ -1,0 +1,132 @@
+"""Commands that fill and manage the archive: ingest, ls, rm, export."""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from netarchive.cli import cli
+from netarchive.cli.common import open_archive
+from netarchive.cli.output import emit, output_options
+from netarchive.errors import InputError
+
+
+@contextmanager
+def progress_line(description: str):
+    """A spinner with the current step of a long job on stderr (nothing when stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda step: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(description)
+        yield lambda step: bar.update(task, description=f"{description}: {step}")
+
+
+def _input_shape(text: str | None):
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise InputError(f"--input-shape {text!r} must be C,H,W, e.g. 1,28,28 or 3,32,32")
+    return shape
+
+
+def _metrics(path: str | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        values = json.loads(Path(path).read_text())
+    except ValueError as error:
+        raise InputError(f"--metrics {path}: not valid JSON ({error})") from None
+    if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+        raise InputError(f"--metrics {path}: expected a JSON object of numbers, e.g. {{\"accuracy\": 0.97}}")
+    return values
+
+
+def _meta(pairs) -> dict:
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--meta {pair!r} is not KEY=VALUE")
+        meta[key] = value
+    return meta
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--run", required=True, help="Name of the run the checkpoints belong to.")
+@click.option("--level", type=int, help="Pruning level of a single checkpoint file (default: from the file name).")
+@click.option("--replace", is_flag=True, help="Overwrite levels of the run that are already archived.")
+@click.option("--mask", type=click.Path(), help="A separate mask file (same keys as the weights, 0/1).")
+@click.option("--layers", help="Comma-separated weight names, in forward order (default: state_dict order).")
+@click.option("--input-shape", help="C,H,W of the input pixels, for locality analyses (e.g. 1,28,28).")
+@click.option("--metrics", "metrics_file", type=click.Path(), help="JSON object of numbers (accuracy, loss, ...).")
+@click.option("--meta", multiple=True, metavar="KEY=VALUE", help="A label of the run (seed, dataset, ...).")
+@click.option("--which", type=click.Choice(["end", "start"]), default="end", show_default=True,
+              help="In an OpenLTH run directory: the weights at the end or the start of each level's training.")
+@output_options
+def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, meta, which, fmt, output):
+    """Archive checkpoint files or an IMP run directory (OpenLTH layout) as run RUN.
+
+    PATHS are .pt/.pth state_dicts (torch.nn.utils.prune checkpoints included), .safetensors or .npz files,
+    or directories of them.
+    """
+    options = dict(
+        mask=mask,
+        layers=[name.strip() for name in layers.split(",")] if layers else None,
+        input_shape=_input_shape(input_shape),
+        metrics=_metrics(metrics_file),
+        meta=_meta(meta),
+        which=which,
+    )
+    with open_archive(read_only=False) as archive, progress_line(f"ingesting {run}") as step:
+        summary = archive.ingest(paths, run, level=level, replace=replace, progress=step, **options)
+    emit(summary, fmt, output, title=f"archived in {archive.location}")
+
+
+@cli.command("ls")
+@click.option("--run", help="Only this run.")
+@output_options
+def ls(run, fmt, output):
+    """List the archived checkpoints: run, level, layers, neurons, edges, sparsity, metrics."""
+    with open_archive() as archive:
+        listing = archive.checkpoints(run)
+        if run is not None and listing.empty:
+            archive.levels(run)
+    emit(listing, fmt, output, title=f"archive: {archive.location}")
+
+
+@cli.command()
+@click.option("--run", required=True, help="The run to delete from.")
+@click.option("--level", type=int, help="Only this level (default: the whole run).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rm(run, level, yes):
+    """Delete a checkpoint, or a whole run, from the archive."""
+    what = f"level {level} of run {run!r}" if level is not None else f"every checkpoint of run {run!r}"
+    with open_archive(read_only=False) as archive:
+        archive.levels(run)
+        if not yes:
+            click.confirm(f"Delete {what} from {archive.location}?", abort=True, err=True)
+        with progress_line("deleting"):
+            removed = archive.rm(run, level)
+    click.echo(f"removed {removed} checkpoint(s) of run {run!r}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--run", help="Only this run (default: the whole archive).")
+def export(directory, run):
+    """Write the archive as Parquet for pandas: DIRECTORY/edges, DIRECTORY/neurons, DIRECTORY/checkpoints.parquet."""
+    with open_archive() as archive, progress_line("exporting") as step:
+        listing = archive.export(directory, run=run, progress=step)
+    click.echo(f"exported {len(listing)} checkpoint(s) to {directory}  (pandas.read_parquet({str(Path(directory) / 'edges')!r}))")

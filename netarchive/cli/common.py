@@ -1,0 +1,35 @@
+"""What every command shares: the open archive and the choice of checkpoints."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import click
+
+import netarchive
+from netarchive.model import Checkpoint
+
+
+@dataclass
+class Settings:
+    store: str | None
+    debug: bool
+
+
+def open_archive(read_only: bool = True) -> "netarchive.Archive":
+    """Open the archive named by the global ``--store`` option (read-only unless the command writes)."""
+    settings: Settings = click.get_current_context().find_object(Settings)
+    return netarchive.open(settings.store, read_only=read_only)
+
+
+def checkpoint_options(command):
+    """Add ``--run`` (required) and ``--level`` (all levels of the run when omitted)."""
+    command = click.option("--level", type=int, default=None, help="Level of the run (default: every level).")(command)
+    return click.option("--run", required=True, help="Name of the archived run.")(command)
+
+
+def each_checkpoint(archive: "netarchive.Archive", run: str, level: int | None) -> Iterator[Checkpoint]:
+    """The checkpoint (run, level), or every checkpoint of the run in level order."""
+    levels = [level] if level is not None else archive.levels(run)
+    for each in levels:
+        yield archive.checkpoint(run, each)

@@ -1,0 +1,101 @@
+"""One way to print or save every table: ``--format table|json|csv|parquet`` and ``-o FILE`` on every
+command that lists something, so scripts and notebooks get the same columns the terminal shows."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from netarchive.errors import InputError
+
+FORMATS = ("table", "json", "csv", "parquet")
+
+
+def output_options(command):
+    """Add ``--format`` and ``-o/--output`` to a command (its function takes ``fmt`` and ``output``)."""
+    command = click.option(
+        "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+        help="Write the table to FILE instead of the terminal.",
+    )(command)
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default=None,
+        help="table (default on a terminal), json (array of records), csv, or parquet (needs -o).",
+    )(command)
+
+
+def emit(frame: pd.DataFrame, fmt: str | None, output: str | None, *, title: str | None = None) -> None:
+    """Print ``frame`` or write it to ``output`` in ``fmt`` (guessed from the file suffix when not given)."""
+    fmt = fmt or _format_from_suffix(output) or "table"
+    if fmt == "parquet":
+        if output is None:
+            raise InputError("--format parquet writes a binary file: give -o FILE.parquet")
+        frame.to_parquet(output, index=False)
+        return
+    text = {"json": _json, "csv": _csv, "table": _table}[fmt](frame, title)
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n")
+
+
+def _format_from_suffix(output: str | None) -> str | None:
+    suffix = Path(output).suffix.lower().lstrip(".") if output else ""
+    return {"json": "json", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(suffix)
+
+
+def _plain(value):
+    """A JSON-ready value: numpy scalars and arrays to Python, NaN to null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _json(frame: pd.DataFrame, _title) -> str:
+    records = [{key: _plain(value) for key, value in row.items()} for row in frame.to_dict(orient="records")]
+    return json.dumps(records, indent=2, default=str)
+
+
+def _csv(frame: pd.DataFrame, _title) -> str:
+    return frame.to_csv(index=False)
+
+
+def _table(frame: pd.DataFrame, title) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    console = Console(file=sys.stdout, width=max(100, Console().width), force_terminal=False)
+    with console.capture() as captured:
+        console.print(table)
+    if frame.empty:
+        return "(no rows)\n"
+    return captured.get()
+
+
+def _cell(value) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell(item) for item in value) + "]"
+    return str(value)

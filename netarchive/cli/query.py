@@ -1,0 +1,53 @@
+"""``netarchive query``: Cypher against the archive, and (from other modules) the analyses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from netarchive.cli import cli
+from netarchive.cli.common import open_archive
+from netarchive.cli.output import emit, output_options
+from netarchive.errors import InputError
+
+
+@cli.group()
+def query():
+    """Ask the archive a question: Cypher, or one of the network analyses."""
+
+
+@query.command("cypher")
+@click.argument("statement", required=False)
+@click.option("-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="Read the statement from FILE.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A query parameter ($KEY); numbers are parsed.")
+@output_options
+def cypher(statement, path, params, fmt, output):
+    """Run one read-only Cypher STATEMENT; user values go in as --param, never into the text.
+
+    Example: netarchive query cypher "MATCH (c:Checkpoint {run: \\$run}) RETURN c.level, c.edges" --param run=r1
+    """
+    if (statement is None) == (path is None):
+        raise InputError("give a Cypher statement or -f FILE (one of the two)")
+    text = Path(path).read_text() if path else statement
+    with open_archive() as archive:
+        emit(archive.cypher(text, **parse_params(params)), fmt, output)
+
+
+def parse_params(pairs) -> dict:
+    """``key=value`` pairs to a dict; integers and floats are parsed, everything else stays a string."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param {pair!r} is not KEY=VALUE")
+        parsed[key] = _number(value)
+    return parsed
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

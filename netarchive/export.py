@@ -1,0 +1,88 @@
+"""Parquet export for pandas: one hive-partitioned dataset of synapses and one of neurons.
+
+Layout (``pandas.read_parquet(DIR + "/edges")`` gives ``run`` and ``level`` columns from the paths)::
+
+    DIR/edges/run=<run>/level=<level>/*.parquet     layer, src, dst, w
+    DIR/neurons/run=<run>/level=<level>/*.parquet   layer, index[, channel, y, x]
+    DIR/checkpoints.parquet                         the `netarchive ls` listing
+
+Exporting a checkpoint again replaces its partitions; other checkpoints in DIR are kept.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from netarchive.model import Checkpoint
+
+EDGE_SCHEMA = pa.schema([("layer", pa.int16()), ("src", pa.int32()), ("dst", pa.int32()), ("w", pa.float32())])
+
+
+def edge_table(checkpoint: Checkpoint) -> pa.Table:
+    """The synapses of a checkpoint: ``layer`` (index of the source layer), ``src``, ``dst`` (indices within
+    their layers) and ``w``."""
+    layer = np.repeat(np.arange(len(checkpoint.layers), dtype=np.int16), [l.edges for l in checkpoint.layers])
+    return pa.table(
+        [
+            layer,
+            np.concatenate([l.src for l in checkpoint.layers]),
+            np.concatenate([l.dst for l in checkpoint.layers]),
+            np.concatenate([l.w for l in checkpoint.layers]),
+        ],
+        schema=EDGE_SCHEMA,
+    )
+
+
+def neuron_table(checkpoint: Checkpoint) -> pa.Table:
+    """The neurons of a checkpoint: ``layer``, ``index`` and, for pixel inputs, ``channel``, ``y``, ``x``."""
+    layer = checkpoint.neuron_layers()
+    columns = {"layer": layer.astype(np.int16), "index": (np.arange(checkpoint.neurons) - checkpoint.offsets[layer]).astype(np.int32)}
+    coordinates = checkpoint.input_coordinates()
+    if coordinates is not None:
+        inputs = checkpoint.widths[0]
+        for name, values in zip(("channel", "y", "x"), coordinates):
+            full = np.zeros(checkpoint.neurons, dtype=np.int32)
+            full[:inputs] = values
+            columns[name] = pa.array(full, mask=layer != 0)
+    return pa.table(columns)
+
+
+def _write_partition(table: pa.Table, base: Path, checkpoint: Checkpoint) -> None:
+    table = table.append_column("run", pa.array([checkpoint.run] * table.num_rows, pa.string()))
+    table = table.append_column("level", pa.array(np.full(table.num_rows, checkpoint.level, dtype=np.int64)))
+    ds.write_dataset(
+        table,
+        base,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([("run", pa.string()), ("level", pa.int64())]), flavor="hive"),
+        existing_data_behavior="delete_matching",
+        basename_template="part-{i}.parquet",
+    )
+
+
+def export_parquet(archive, directory: str | os.PathLike, run: str | None = None, progress=None) -> pd.DataFrame:
+    """Export every checkpoint (or those of ``run``) of ``archive`` under ``directory``; returns the listing."""
+    base = Path(directory)
+    listing = archive.checkpoints(run)
+    if run is not None and listing.empty:
+        archive.levels(run)  # raises NotFound for an unknown run
+    base.mkdir(parents=True, exist_ok=True)
+    for row in listing.itertuples():
+        if progress:
+            progress(f"{row.run} level {row.level}")
+        checkpoint = archive.checkpoint(row.run, row.level)
+        _write_partition(edge_table(checkpoint), base / "edges", checkpoint)
+        _write_partition(neuron_table(checkpoint), base / "neurons", checkpoint)
+    listing_file = base / "checkpoints.parquet"
+    if listing_file.exists():
+        earlier = pd.read_parquet(listing_file)
+        exported = set(zip(listing["run"], listing["level"]))
+        keep = [(r, l) not in exported for r, l in zip(earlier["run"], earlier["level"])]
+        listing = pd.concat([earlier[keep], listing], ignore_index=True).sort_values(["run", "level"])
+    listing.to_parquet(listing_file, index=False)
+    return listing

@@ -1,0 +1,56 @@
+"""PyTorch checkpoints (``.pt``, ``.pth``): a state_dict, or a dict wrapping one under ``state_dict``,
+``model`` or ``model_state_dict``. Loaded with ``weights_only=True``: a checkpoint is untrusted input."""
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from netarchive.errors import InputError
+
+SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def read(path: Path) -> dict[str, np.ndarray]:
+    """The named tensors of the checkpoint at ``path`` as numpy arrays, in state_dict order."""
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0]
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise InputError(
+                f"{path} holds Python objects that a safe load refuses ({reason[:120]}); save model.state_dict() instead"
+            ) from None
+        raise InputError(f"{path} is not a readable PyTorch checkpoint ({reason[:120]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise InputError(f"{path} is not a readable PyTorch checkpoint ({str(error).strip().splitlines()[0][:120]})") from None
+    return _tensors(_unwrap(loaded, path), path)
+
+
+def _unwrap(loaded, path: Path) -> Mapping:
+    if not isinstance(loaded, Mapping):
+        raise InputError(f"{path} holds a {type(loaded).__name__}, not a state_dict (a dict of named tensors)")
+    for key in WRAPPER_KEYS:
+        if isinstance(loaded.get(key), Mapping):
+            return loaded[key]
+    return loaded
+
+
+def _tensors(state: Mapping, path: Path) -> dict[str, np.ndarray]:
+    import torch
+
+    arrays = {}
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            arrays[str(name)] = (value.float() if value.is_floating_point() else value).numpy()
+    if not arrays:
+        raise InputError(f"{path} contains no tensors")
+    return arrays

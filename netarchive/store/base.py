@@ -1,0 +1,99 @@
+"""The one store interface: every backend (embedded LadybugDB, Neo4j server) implements it.
+
+The CLI, the API and the analyses only ever see a :class:`Store`; no other module imports a backend.
+Rules every backend keeps:
+
+- ``write`` is all or nothing: after an error or an interrupt the archive is as it was before;
+- ``cypher`` is read-only and takes user values as parameters only;
+- write-back of analysis results overwrites earlier values, never duplicates them.
+"""
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from netarchive.errors import InputError, NotFound
+from netarchive.model import Checkpoint
+
+Progress = Callable[[str], None]
+"""Called with a short description of each step of a long write (``"synapses"``, ``"commit"``, ...)."""
+
+CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity")
+"""The columns every checkpoint listing starts with; the stored metrics follow."""
+
+
+class Store(ABC):
+    """An archive of checkpoints, opened for reading or writing."""
+
+    location: str
+    """Where the archive lives (a path or a server URI), for messages and ``ls``."""
+
+    @abstractmethod
+    def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
+        """Archive one checkpoint, whole or not at all.
+
+        Raises AlreadyArchived when (run, level) exists and ``replace`` is false; with ``replace`` the old
+        checkpoint is swapped for the new one in the same transaction.
+        """
+
+    @abstractmethod
+    def read(self, run: str, level: int) -> Checkpoint:
+        """Read one checkpoint back into the model (raises NotFound)."""
+
+    @abstractmethod
+    def checkpoints(self, run: str | None = None) -> pd.DataFrame:
+        """One row per checkpoint, ordered by run and level: CHECKPOINT_FIELDS then the metrics."""
+
+    @abstractmethod
+    def delete(self, run: str, level: int | None = None) -> int:
+        """Remove a checkpoint, or every checkpoint of a run (and the run); returns how many were removed."""
+
+    @abstractmethod
+    def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher."""
+
+    @abstractmethod
+    def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:
+        """Write analysis results onto the neurons of a checkpoint.
+
+        Each array holds one value per neuron in global order (see ``Checkpoint.offsets``); a property
+        written again replaces the old values.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the archive (and its lock)."""
+
+    def levels(self, run: str) -> list[int]:
+        """The archived levels of a run, ascending (raises NotFound for an unknown run)."""
+        table = self.checkpoints(run)
+        if table.empty:
+            raise NotFound.run(run, self.location)
+        return [int(level) for level in table["level"]]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+
+_PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def check_property_name(name: str, reserved: frozenset[str], what: str) -> str:
+    """Refuse a user-chosen property name that is not a plain identifier or that shadows a schema field.
+
+    Property names become Cypher identifiers (a column in LadybugDB, a key in Neo4j), which cannot be
+    passed as parameters; only names this check accepts are ever put into a statement.
+    """
+    if not _PROPERTY_NAME.fullmatch(name):
+        raise InputError(f"{what} name {name!r} must be a letter or _ followed by letters, digits or _")
+    if name.lower() in reserved:
+        raise InputError(f"{what} name {name!r} is taken by the archive's schema; choose another")
+    return name
