@@ -65,6 +65,12 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+        """Mark synapses of a checkpoint with the boolean property ``name``: true for the listed ones
+        (``layer`` = index of the source layer, ``src``/``dst`` = indices within their layers), false for
+        every other synapse of the checkpoint (e.g. ``in_msf`` for the maximum spanning forest)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the archive (and its lock)."""
 

@@ -335,6 +335,9 @@ class LadybugStore(Store):
                     {"n": count, "base": int(_neuron_key(checkpoint_id, 0)), "values": values.to_pylist()},
                 )
 
+    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+        raise NotImplementedError("synapse write-back comes with the spanning-forest analyses")
+
 
 _LADYBUG_TYPES = {"int64": "INT64", "int32": "INT64", "double": "DOUBLE", "float": "DOUBLE", "bool": "BOOL", "string": "STRING"}
 

@@ -1,0 +1,39 @@
+"""``netarchive plot``: figures a user would rather look at than read, written as PNG files.
+
+Analysis modules add their plot commands to the :data:`plot` group and save with :func:`save_figure`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from netarchive.cli import cli
+
+
+@cli.group()
+def plot():
+    """Draw an analysis as a PNG figure (-o FILE.png)."""
+
+
+def new_figure(*args, **kwargs):
+    """A matplotlib figure drawn off-screen (no display is needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(figure, output: str) -> None:
+    """Write ``figure`` to ``output`` (PNG) and say where it went."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    figure.savefig(Path(output), dpi=120)
+    plt.close(figure)
+    click.echo(f"wrote {output}")
+
+
+def output_file_option(command):
+    return click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")(command)
