@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,12 +22,12 @@ def read(path: Path) -> dict[str, np.ndarray]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0]
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if unsafe:
             raise InputError(
-                f"{path} holds Python objects that a safe load refuses ({reason[:120]}); save model.state_dict() instead"
+                f"{path} holds Python objects ({unsafe.group(1)}) that a safe load refuses; save model.state_dict() instead"
             ) from None
-        raise InputError(f"{path} is not a readable PyTorch checkpoint ({reason[:120]})") from None
+        raise InputError(f"{path} is not a readable PyTorch checkpoint (corrupt or not written by torch.save)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         if isinstance(error, FileNotFoundError):
             raise
