@@ -130,6 +130,13 @@ class LadybugStore(Store):
     def _rows(self, query: str, params: Mapping | None = None) -> list[list]:
         return self._run(query, params).get_all()
 
+    def _arrow(self, query: str) -> pa.Table:
+        """A bulk read through LadybugDB's native Arrow path (about 2x ``execute``; it takes no parameters)."""
+        try:
+            return self._conn.query_as_arrow(query, _ARROW_CHUNK).get_as_arrow()
+        except RuntimeError as error:
+            raise StoreError(_first_line(error)) from None
+
     @contextmanager
     def _transaction(self):
         """One write transaction; any exception (KeyboardInterrupt included) rolls everything back."""
@@ -243,10 +250,7 @@ class LadybugStore(Store):
         layers = []
         for l, name in enumerate(row["c.layer_names"]):
             lo, hi = _neuron_key(checkpoint_id, offsets[l]), _neuron_key(checkpoint_id, offsets[l + 1])
-            edges = self._run(
-                "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= $lo AND a.id < $hi RETURN a.id, b.id, s.w",
-                {"lo": int(lo), "hi": int(hi)},
-            ).get_as_arrow()
+            edges = self._arrow(_LAYER_SYNAPSES % (int(lo), int(hi)))
             src = edges.column(0).to_numpy() - lo
             dst = edges.column(1).to_numpy() - _neuron_key(checkpoint_id, offsets[l + 1])
             layers.append(Layer(name, widths[l], widths[l + 1], src, dst, edges.column(2).to_numpy()))
@@ -338,6 +342,11 @@ class LadybugStore(Store):
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         raise NotImplementedError("synapse write-back comes with the spanning-forest analyses")
 
+
+_ARROW_CHUNK = 1 << 20
+_LAYER_SYNAPSES = "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d RETURN a.id, b.id, s.w"
+"""The synapses of one layer by the key range of its source neurons; the bounds are integers computed
+from the checkpoint's id (never user text), formatted in because the Arrow path takes no parameters."""
 
 _LADYBUG_TYPES = {"int64": "INT64", "int32": "INT64", "double": "DOUBLE", "float": "DOUBLE", "bool": "BOOL", "string": "STRING"}
 
