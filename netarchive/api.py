@@ -57,7 +57,7 @@ class Archive:
         Every file is loaded and checked before anything is written, so a bad tensor in the last level
         leaves the archive untouched; each checkpoint is then written whole or not at all. ``options`` are
         those of :func:`netarchive.loaders.load` (``mask``, ``layers``, ``input_shape``, ``metrics``,
-        ``meta``, ``which``). Returns one summary row per archived checkpoint.
+        ``meta``, ``which``, ``activation``). Returns one summary row per archived checkpoint.
         """
         step = progress or (lambda _: None)
         checkpoints = loaders.load(paths, run=run, level=level, progress=step, **options)
@@ -103,6 +103,10 @@ class Archive:
     def rm(self, run: str, level: int | None = None) -> int:
         """Delete one checkpoint, or a whole run; returns how many checkpoints were removed."""
         return self.store.delete(run, level)
+
+    def set_activation(self, run: str, activation: str) -> None:
+        """Record the nonlinearity between the hidden layers of ``run`` (relu, tanh, sigmoid, gelu, identity)."""
+        self.store.set_activation(run, activation)
 
     def set_neuron_properties(self, run: str, level: int, properties: Mapping) -> None:
         """Write per-neuron analysis results onto the graph (see ``Store.set_neuron_properties``)."""

@@ -141,3 +141,16 @@ def test_unsafe_pickles_are_refused(tmp_path):
     torch.save({"fc.weight": torch.tensor(W1), "model": nn.Linear(2, 2)}, tmp_path / "unsafe.pt")
     with pytest.raises(InputError, match="safe load refuses"):
         load([tmp_path / "unsafe.pt"], run="r", level=0)
+
+
+def test_biases_and_activation_are_kept(tmp_path):
+    torch.save({"fc1.weight": torch.tensor(W1), "fc1.bias": torch.tensor([0.5, -1.0]), "fc2.weight": torch.tensor(W2)},
+               tmp_path / "b.pt")
+    checkpoint = the(tmp_path / "b.pt", level=0, activation="tanh")
+    assert checkpoint.layers[0].bias.tolist() == [0.5, -1.0] and checkpoint.layers[1].bias is None
+    assert checkpoint.activation == "tanh"
+    with pytest.raises(InputError, match="unknown activation 'swish'"):
+        the(tmp_path / "b.pt", level=0, activation="swish")
+    torch.save({"fc1.weight": torch.tensor(W1), "fc1.bias": torch.tensor([np.inf, 0.0])}, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="fc1.bias contains NaN or inf"):
+        the(tmp_path / "bad.pt", level=0)

@@ -183,3 +183,19 @@ def test_parquet_export_reads_back_with_pandas(archive, tmp_path):
     edges = pd.read_parquet(tmp_path / "out" / "edges")
     assert len(edges[edges.run == "a"]) == random_checkpoint([4, 3, 2], seed=5).edges
     assert len(edges[edges.run == "b"]) == b.edges
+
+
+def test_biases_and_activation_round_trip(archive):
+    from netarchive.model import Checkpoint, Layer
+
+    first = Layer.from_dense("a.weight", np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]), bias=np.array([0.5, 0.0, -0.25]))
+    second = Layer.from_dense("b.weight", np.array([[1.0, 1.0, 1.0]]))
+    archive.write(Checkpoint("r", 0, (first, second), activation="tanh"))
+    back = archive.checkpoint("r", 0)
+    assert back.layers[0].bias.tolist() == [0.5, 0.0, -0.25] and back.layers[1].bias is None
+    assert back.activation == "tanh" and back.meta == {}
+    archive.set_activation("r", "gelu")
+    assert archive.checkpoint("r", 0).activation == "gelu"
+    assert archive.cypher("MATCH (n:Neuron {layer: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
+    with pytest.raises(NotFound, match="no run named 'x'"):
+        archive.set_activation("x", "relu")

@@ -11,6 +11,7 @@ from netarchive.cli import cli
 from netarchive.cli.common import open_archive
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
+from netarchive.model import ACTIVATIONS
 
 
 @contextmanager
@@ -74,8 +75,10 @@ def _meta(pairs) -> dict:
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="A label of the run (seed, dataset, ...).")
 @click.option("--which", type=click.Choice(["end", "start"]), default="end", show_default=True,
               help="In an OpenLTH run directory: the weights at the end or the start of each level's training.")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), default="relu", show_default=True,
+              help="Nonlinearity between hidden layers, for forward passes (`eval`).")
 @output_options
-def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, meta, which, fmt, output):
+def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, meta, which, activation, fmt, output):
     """Archive checkpoint files or an IMP run directory (OpenLTH layout) as run RUN.
 
     PATHS are .pt/.pth state_dicts (torch.nn.utils.prune checkpoints included), .safetensors or .npz files,
@@ -88,6 +91,7 @@ def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, 
         metrics=_metrics(metrics_file),
         meta=_meta(meta),
         which=which,
+        activation=activation,
     )
     with open_archive(read_only=False) as archive, progress_line(f"ingesting {run}") as step:
         summary = archive.ingest(paths, run, level=level, replace=replace, progress=step, **options)
@@ -120,6 +124,16 @@ def rm(run, level, yes):
         with progress_line("deleting"):
             removed = archive.rm(run, level)
     click.echo(f"removed {removed} checkpoint(s) of run {run!r}")
+
+
+@cli.command("set-activation")
+@click.argument("activation", type=click.Choice(ACTIVATIONS))
+@click.option("--run", required=True, help="The run whose activation to record.")
+def set_activation(activation, run):
+    """Record the nonlinearity between the hidden layers of a run (default at ingest: relu)."""
+    with open_archive(read_only=False) as archive:
+        archive.set_activation(run, activation)
+    click.echo(f"run {run!r}: activation {activation}")
 
 
 @cli.command()

@@ -65,6 +65,10 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def set_activation(self, run: str, activation: str) -> None:
+        """Record the nonlinearity between the hidden layers of a run (used by forward passes)."""
+
+    @abstractmethod
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         """Mark synapses of a checkpoint with the boolean property ``name``: true for the listed ones
         (``layer`` = index of the source layer, ``src``/``dst`` = indices within their layers), false for

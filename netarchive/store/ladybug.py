@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from netarchive.errors import AlreadyArchived, NotFound, StoreError
-from netarchive.model import Checkpoint, Layer
+from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_property_name
 
 FORMAT = 1
@@ -38,20 +38,20 @@ REBUILD_FACTOR = 40
 one remain (deleting a row costs about this many times as much as copying one back)."""
 
 _NODE_TABLES = {
-    "Run": "name STRING PRIMARY KEY",
+    "Run": "name STRING PRIMARY KEY, activation STRING",
     "Checkpoint": (
         "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
         "layer_names STRING[], widths INT64[], input_shape INT64[]"
     ),
-    "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64",
+    "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
     "Counter": "name STRING PRIMARY KEY, value INT64",
 }
 _REL_TABLES = {"HAS_CHECKPOINT": "FROM Run TO Checkpoint", "SYNAPSE": "FROM Neuron TO Neuron, w FLOAT"}
 _CHECKPOINT_COLUMNS = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers"}
 )
-_RUN_COLUMNS = frozenset({"name", "run"})
-_NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x"})
+_RUN_COLUMNS = frozenset({"name", "run", "activation"})
+_NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
 
 
 def _ladybug_minor() -> str:
@@ -199,7 +199,7 @@ class LadybugStore(Store):
         return int(rows[0][0])
 
     def _write_run_and_checkpoint(self, checkpoint: Checkpoint, checkpoint_id: int) -> None:
-        self._run("MERGE (:Run {name: $run})", {"run": checkpoint.run})
+        self._run("MERGE (r:Run {name: $run}) SET r.activation = $activation", {"run": checkpoint.run, "activation": checkpoint.activation})
         for key, value in checkpoint.meta.items():
             self._run(f"MATCH (r:Run {{name: $run}}) SET r.`{key}` = $value", {"run": checkpoint.run, "value": str(value)})
         metric_sets = "".join(f", c.`{key}` = $m_{key}" for key in checkpoint.metrics)
@@ -247,20 +247,40 @@ class LadybugStore(Store):
         row = found[0]
         checkpoint_id, widths = row["c.id"], row["c.widths"]
         offsets = np.concatenate([[0], np.cumsum(widths)])
+        biases = self._biases(checkpoint_id, offsets[-1])
         layers = []
         for l, name in enumerate(row["c.layer_names"]):
             lo, hi = _neuron_key(checkpoint_id, offsets[l]), _neuron_key(checkpoint_id, offsets[l + 1])
             edges = self._arrow(_LAYER_SYNAPSES % (int(lo), int(hi)))
             src = edges.column(0).to_numpy() - lo
             dst = edges.column(1).to_numpy() - _neuron_key(checkpoint_id, offsets[l + 1])
-            layers.append(Layer(name, widths[l], widths[l + 1], src, dst, edges.column(2).to_numpy()))
+            bias = biases[offsets[l + 1] : offsets[l + 2]]
+            bias = None if np.isnan(bias).all() else np.nan_to_num(bias)
+            layers.append(Layer(name, widths[l], widths[l + 1], src, dst, edges.column(2).to_numpy(), bias))
         metrics = {
             key[2:]: float(value)
             for key, value in row.items()
             if key.startswith("c.") and key[2:] not in _CHECKPOINT_COLUMNS and value is not None
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
-        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta)
+        activation = meta.pop("activation", None) or "relu"
+        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation)
+
+    def _biases(self, checkpoint_id: int, neurons: int) -> np.ndarray:
+        """The bias of every neuron of a checkpoint in global order, NaN where there is none."""
+        lo, hi = _key_range(checkpoint_id).values()
+        table = self._arrow(_NEURON_BIASES % (lo, hi))
+        biases = np.full(neurons, np.nan)
+        index = table.column(0).to_numpy() - lo
+        biases[index] = table.column(1).to_numpy(zero_copy_only=False)
+        return biases
+
+    def set_activation(self, run: str, activation: str) -> None:
+        if activation not in ACTIVATIONS:
+            raise InputError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        with self._transaction():
+            if not self._rows("MATCH (r:Run {name: $run}) SET r.activation = $a RETURN r.name", {"run": run, "a": activation}):
+                raise NotFound.run(run, self.location)
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         self._run("BEGIN TRANSACTION READ ONLY")
@@ -345,8 +365,10 @@ class LadybugStore(Store):
 
 _ARROW_CHUNK = 1 << 20
 _LAYER_SYNAPSES = "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d RETURN a.id, b.id, s.w"
-"""The synapses of one layer by the key range of its source neurons; the bounds are integers computed
-from the checkpoint's id (never user text), formatted in because the Arrow path takes no parameters."""
+_NEURON_BIASES = "MATCH (n:Neuron) WHERE n.id >= %d AND n.id < %d RETURN n.id, n.bias"
+"""Bulk reads by key range (the synapses of one layer by their source neurons; the biases of a checkpoint).
+The bounds are integers computed from the checkpoint's id, never user text, formatted in because the
+Arrow path takes no parameters."""
 
 _LADYBUG_TYPES = {"int64": "INT64", "int32": "INT64", "double": "DOUBLE", "float": "DOUBLE", "bool": "BOOL", "string": "STRING"}
 
@@ -368,6 +390,13 @@ def _neuron_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
             values[: len(coordinates[axis])] = coordinates[axis]
             valid[: len(coordinates[axis])] = True
         columns[name] = pa.array(values, mask=~valid)
+    bias = np.zeros(n, dtype=np.float64)
+    has_bias = np.zeros(n, dtype=bool)
+    for l, each in enumerate(checkpoint.layers):
+        if each.bias is not None:
+            bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = each.bias
+            has_bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = True
+    columns["bias"] = pa.array(bias, mask=~has_bias)
     return pa.table(
         {
             "id": _neuron_key(checkpoint_id, np.arange(n)),
