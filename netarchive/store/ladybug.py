@@ -268,8 +268,11 @@ class LadybugStore(Store):
 
     def _biases(self, checkpoint_id: int, neurons: int) -> np.ndarray:
         """The bias of every neuron of a checkpoint in global order, NaN where there is none."""
-        lo, hi = _key_range(checkpoint_id).values()
-        table = self._arrow(_NEURON_BIASES % (lo, hi))
+        lo = _key_range(checkpoint_id)["lo"]
+        # Not the Arrow path: it returns nulls as zeros (LadybugDB 0.22).
+        table = self._run(
+            "MATCH (n:Neuron) WHERE n.id >= $lo AND n.id < $hi RETURN n.id, n.bias", _key_range(checkpoint_id)
+        ).get_as_arrow()
         biases = np.full(neurons, np.nan)
         index = table.column(0).to_numpy() - lo
         biases[index] = table.column(1).to_numpy(zero_copy_only=False)
@@ -365,10 +368,9 @@ class LadybugStore(Store):
 
 _ARROW_CHUNK = 1 << 20
 _LAYER_SYNAPSES = "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d RETURN a.id, b.id, s.w"
-_NEURON_BIASES = "MATCH (n:Neuron) WHERE n.id >= %d AND n.id < %d RETURN n.id, n.bias"
-"""Bulk reads by key range (the synapses of one layer by their source neurons; the biases of a checkpoint).
-The bounds are integers computed from the checkpoint's id, never user text, formatted in because the
-Arrow path takes no parameters."""
+"""The synapses of one layer by the key range of its source neurons; the bounds are integers computed
+from the checkpoint's id (never user text), formatted in because the Arrow path takes no parameters.
+(That path returns nulls as zeros in LadybugDB 0.22: use it only for columns without nulls.)"""
 
 _LADYBUG_TYPES = {"int64": "INT64", "int32": "INT64", "double": "DOUBLE", "float": "DOUBLE", "bool": "BOOL", "string": "STRING"}
 
