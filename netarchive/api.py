@@ -104,6 +104,10 @@ class Archive:
         """Delete one checkpoint, or a whole run; returns how many checkpoints were removed."""
         return self.store.delete(run, level)
 
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""
+        self.store.set_metrics(run, level, metrics)
+
     def set_activation(self, run: str, activation: str) -> None:
         """Record the nonlinearity between the hidden layers of ``run`` (relu, tanh, sigmoid, gelu, identity)."""
         self.store.set_activation(run, activation)

@@ -17,6 +17,11 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
 def read(path: Path) -> dict[str, np.ndarray]:
     """The named tensors of the checkpoint at ``path`` as numpy arrays, in state_dict order."""
+    return _tensors(_unwrap(safe_load(path), path), path)
+
+
+def safe_load(path: Path):
+    """``torch.load`` with ``weights_only=True``, its failures turned into one-line InputErrors."""
     import torch
 
     try:
@@ -32,7 +37,7 @@ def read(path: Path) -> dict[str, np.ndarray]:
         if isinstance(error, FileNotFoundError):
             raise
         raise InputError(f"{path} is not a readable PyTorch checkpoint ({str(error).strip().splitlines()[0][:120]})") from None
-    return _tensors(_unwrap(loaded, path), path)
+    return loaded
 
 
 def _unwrap(loaded, path: Path) -> Mapping:

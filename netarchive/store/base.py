@@ -65,6 +65,10 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""
+
+    @abstractmethod
     def set_activation(self, run: str, activation: str) -> None:
         """Record the nonlinearity between the hidden layers of a run (used by forward passes)."""
 

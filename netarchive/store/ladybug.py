@@ -184,7 +184,6 @@ class LadybugStore(Store):
                 step("removing the old checkpoint")
                 self._delete_ids([existing])
             self._ensure_columns("Run", checkpoint.meta, "STRING", _RUN_COLUMNS, "meta key")
-            self._ensure_columns("Checkpoint", checkpoint.metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
             checkpoint_id = self._next_id()
             step("checkpoint")
             self._write_run_and_checkpoint(checkpoint, checkpoint_id)
@@ -202,12 +201,11 @@ class LadybugStore(Store):
         self._run("MERGE (r:Run {name: $run}) SET r.activation = $activation", {"run": checkpoint.run, "activation": checkpoint.activation})
         for key, value in checkpoint.meta.items():
             self._run(f"MATCH (r:Run {{name: $run}}) SET r.`{key}` = $value", {"run": checkpoint.run, "value": str(value)})
-        metric_sets = "".join(f", c.`{key}` = $m_{key}" for key in checkpoint.metrics)
         self._run(
             "MATCH (r:Run {name: $run}) "
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
             "SET c.run = $run, c.level = $level, c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, "
-            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape" + metric_sets,
+            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape",
             {
                 "run": checkpoint.run,
                 "id": checkpoint_id,
@@ -218,8 +216,18 @@ class LadybugStore(Store):
                 "layer_names": list(checkpoint.layer_names),
                 "widths": [int(w) for w in checkpoint.widths],
                 "input_shape": list(checkpoint.input_shape) if checkpoint.input_shape else None,
-                **{f"m_{key}": float(value) for key, value in checkpoint.metrics.items()},
             },
+        )
+        self._write_metrics(checkpoint.run, checkpoint.level, checkpoint.metrics)
+
+    def _write_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        if not metrics:
+            return
+        self._ensure_columns("Checkpoint", metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
+        sets = ", ".join(f"c.`{key}` = $m_{key}" for key in metrics)
+        self._run(
+            f"MATCH (c:Checkpoint {{run: $run, level: $level}}) SET {sets}",
+            {"run": run, "level": int(level), **{f"m_{key}": float(value) for key, value in metrics.items()}},
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -277,6 +285,12 @@ class LadybugStore(Store):
         index = table.column(0).to_numpy() - lo
         biases[index] = table.column(1).to_numpy(zero_copy_only=False)
         return biases
+
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        with self._transaction():
+            if self._checkpoint_id(run, level) is None:
+                raise NotFound.checkpoint(run, level, self.location)
+            self._write_metrics(run, level, metrics)
 
     def set_activation(self, run: str, activation: str) -> None:
         if activation not in ACTIVATIONS:
