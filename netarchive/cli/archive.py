@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive
+from netarchive.cli.common import open_archive, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
 from netarchive.model import ACTIVATIONS
@@ -53,16 +53,6 @@ def _metrics(path: str | None) -> dict:
     return values
 
 
-def _meta(pairs) -> dict:
-    meta = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--meta {pair!r} is not KEY=VALUE")
-        meta[key] = value
-    return meta
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--run", required=True, help="Name of the run the checkpoints belong to.")
@@ -89,7 +79,7 @@ def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, 
         layers=[name.strip() for name in layers.split(",")] if layers else None,
         input_shape=_input_shape(input_shape),
         metrics=_metrics(metrics_file),
-        meta=_meta(meta),
+        meta=parse_pairs(meta, '--meta'),
         which=which,
         activation=activation,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive
+from netarchive.cli.common import open_archive, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
 
@@ -30,24 +30,5 @@ def cypher(statement, path, params, fmt, output):
         raise InputError("give a Cypher statement or -f FILE (one of the two)")
     text = Path(path).read_text() if path else statement
     with open_archive() as archive:
-        emit(archive.cypher(text, **parse_params(params)), fmt, output)
+        emit(archive.cypher(text, **parse_pairs(params, '--param', numbers=True)), fmt, output)
 
-
-def parse_params(pairs) -> dict:
-    """``key=value`` pairs to a dict; integers and floats are parsed, everything else stays a string."""
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--param {pair!r} is not KEY=VALUE")
-        parsed[key] = _number(value)
-    return parsed
-
-
-def _number(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
