@@ -161,6 +161,13 @@ def test_two_channels():
     row = loc.unit_locality(checkpoint).iloc[0]
     assert (row.in_degree, row.channels) == (3, 2)
     assert row.mean_pair_distance == pytest.approx((1 + 0 + 1) / 3)
+    everywhere = loc.unit_locality(checkpoint, within_channels=False).iloc[0]
+    neurons = [(c, y, x) for c in range(2) for y in range(4) for x in range(4)]
+    all_pairs = np.mean([math.dist(a[1:], b[1:]) for a, b in itertools.permutations(neurons, 2)])
+    pixels = [(y, x) for y in range(4) for x in range(4)]
+    pixel_pairs = np.mean([math.dist(a, b) for a, b in itertools.permutations(pixels, 2)])
+    assert everywhere.expected_pair_distance == pytest.approx(all_pairs) == pytest.approx(row.expected_pair_distance)
+    assert all_pairs < pixel_pairs  # same-pixel cross-channel pairs are at distance 0
     hist = loc.displacements(checkpoint)
     assert as_dict(hist, "count") == {
         (False, 0, 0): 2, (False, 0, 1): 1, (False, 0, -1): 1, (True, 0, 1): 1, (True, 0, -1): 1
@@ -229,6 +236,44 @@ def test_translation_groups_exact():
     squares = groups[groups.group == 1]
     assert squares["index"].tolist() == [2, 5] and squares.shift_y.tolist() == [0, 4]
     assert groups.group.max() == 1
+
+
+def test_translation_groups_approximate():
+    shape = (1, 8, 8)
+    ell = np.zeros((3, 3))
+    ell[:, 0] = ell[2, :] = 1
+    masks = []
+    for y, x in [(0, 0), (5, 5), (1, 4)]:
+        mask = np.zeros(shape)
+        mask[0, y: y + 3, x: x + 3] = ell
+        masks.append(mask)
+    masks[2][0, 3, 6] = 0  # a 4-pixel L: overlap 4 with the others, 4 / sqrt(4 * 5) = 0.894
+    masks.append(patch(shape, 4, 0))  # a square: overlap 5 with an L, 5 / sqrt(5 * 9) = 0.745
+    checkpoint = first_layer(np.stack(masks))
+    assert loc.translation_groups(checkpoint)["index"].tolist() == [0, 1]
+    assert loc.translation_groups(checkpoint, threshold=0.9)["index"].tolist() == [0, 1]
+    assert loc.translation_groups(checkpoint, threshold=0.85)["index"].tolist() == [0, 1, 2]
+    assert loc.translation_groups(checkpoint, threshold=0.7)["index"].tolist() == [0, 1, 2, 3]
+
+
+def test_translation_similarity_brute_force():
+    rng = np.random.default_rng(7)
+    shape = (2, 4, 4)
+    masks = rng.random((7, *shape)) < 0.3
+    masks[1] = np.roll(masks[0], 1, axis=2)
+    masks[1][:, :, 0] = masks[0][:, :, 3] = False  # keep the shift exact inside the image
+    sets = [set(mask_coordinates(m)) for m in masks]
+    for threshold in (0.3, 0.35, 0.4, 0.45, 1.0):
+        linked = np.eye(len(sets), dtype=bool)
+        for a, b in itertools.combinations(range(len(sets)), 2):
+            if len(sets[a]) >= 2 and len(sets[b]) >= 2:
+                overlap = max(len(sets[a] & {(c, y + dy, x + dx) for c, y, x in sets[b]}) for dy in range(-3, 4) for dx in range(-3, 4))
+                linked[a, b] = linked[b, a] = overlap >= threshold * math.sqrt(len(sets[a]) * len(sets[b])) - 1e-9
+        for _ in range(len(sets)):  # transitive closure
+            linked = (linked.astype(int) @ linked.astype(int)) > 0
+        expected = {frozenset(np.flatnonzero(row)) for row in linked if row.sum() >= 2}
+        groups = loc.translation_groups(first_layer(masks), threshold=threshold)
+        assert {frozenset(g["index"]) for _, g in groups.groupby("group")} == expected
 
 
 def test_pixel_out_degree():

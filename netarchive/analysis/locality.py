@@ -102,6 +102,13 @@ def receptive_fields(checkpoint: Checkpoint, layer: int, weighted: bool = False)
     return field
 
 
+def _channels_reached(checkpoint: Checkpoint, field: sp.csr_matrix) -> np.ndarray:
+    """How many input channels each row of a receptive-field matrix touches."""
+    channel = np.asarray(checkpoint.input_coordinates()[0])
+    onehot = sp.csr_matrix((np.ones(len(channel)), (np.arange(len(channel)), channel)), shape=(len(channel), checkpoint.input_shape[0]))
+    return np.asarray(((field @ onehot) > 0).sum(axis=1)).ravel()
+
+
 # -- FFT autocorrelations --------------------------------------------------------------------------
 def _chunks(rows: int, values_per_row: int) -> Iterator[slice]:
     step = max(1, CHUNK_VALUES // max(1, values_per_row))
@@ -168,8 +175,8 @@ def unit_locality(checkpoint: Checkpoint, layers: Sequence[int] | None = None, w
         >>> frame.groupby("layer").locality.median()       # doctest: +SKIP
     """
     shape = input_shape(checkpoint)
-    channels, height, width = shape
-    channel, y, x = (axis.astype(np.float64) for axis in checkpoint.input_coordinates())
+    _, height, width = shape
+    _, y, x = (axis.astype(np.float64) for axis in checkpoint.input_coordinates())
     dy, dx = _displacement_grid(height, width)
     distance = np.hypot(dx, dy)
     pixel_distance_sum = float((pixel_pairs(height, width) * distance).sum())
@@ -177,8 +184,7 @@ def unit_locality(checkpoint: Checkpoint, layers: Sequence[int] | None = None, w
     for layer in check_layers(checkpoint, layers):
         field = receptive_fields(checkpoint, layer)
         k = np.asarray(field.sum(axis=1)).ravel()
-        reached = field @ sp.csr_matrix((np.ones(len(channel)), (np.arange(len(channel)), channel.astype(int))), shape=(len(channel), channels))
-        m = np.asarray((reached > 0).sum(axis=1)).ravel()
+        m = _channels_reached(checkpoint, field)
         with np.errstate(divide="ignore", invalid="ignore"):
             cx, cy = (field @ x) / k, (field @ y) / k
             spread = np.sqrt(np.maximum((field @ (x * x + y * y)) / k - cx * cx - cy * cy, 0.0))
@@ -271,7 +277,7 @@ def displacements(
         >>> hist[hist.same_channel].pivot(index="dy", columns="dx", values="count")  # doctest: +SKIP
     """
     shape = input_shape(checkpoint)
-    channels, height, width = shape
+    _, height, width = shape
     dy, dx = _displacement_grid(height, width)
     pairs = pixel_pairs(height, width)
     distinct = pairs.copy()
@@ -284,9 +290,7 @@ def displacements(
     for layer in check_layers(checkpoint, layers):
         field = receptive_fields(checkpoint, layer)
         k = np.asarray(field.sum(axis=1)).ravel().astype(np.int64)
-        channel_of = np.asarray(checkpoint.input_coordinates()[0])
-        onehot = sp.csr_matrix((np.ones(len(channel_of)), (np.arange(len(channel_of)), channel_of)), shape=(len(channel_of), channels))
-        m = np.asarray(((field @ onehot) > 0).sum(axis=1)).ravel()
+        m = _channels_reached(checkpoint, field)
         if degree_bins is None:
             labels, bin_of = ["all"], np.zeros(len(k), dtype=np.int64)
         else:
@@ -353,25 +357,36 @@ def pixel_out_degree(checkpoint: Checkpoint, layers: Sequence[int] | None = (1,)
 
 # -- translation structure -------------------------------------------------------------------------
 def translation_groups(
-    checkpoint: Checkpoint, layers: Sequence[int] | None = (1,), min_degree: int = 2, min_size: int = 2
+    checkpoint: Checkpoint,
+    layers: Sequence[int] | None = (1,),
+    min_degree: int = 2,
+    min_size: int = 2,
+    threshold: float = 1.0,
 ) -> pd.DataFrame:
     """Groups of units whose receptive fields are the same shape up to a spatial shift.
 
-    The "similar patterns at different locations" of the study, measured exactly: a mask is moved so
-    that its bounding box starts at ``(0, 0)`` (channels stay), which keeps the order of its flattened
-    indices, so two units are one shape up to a shift exactly when these canonical index lists agree.
+    The "similar patterns at different locations" of the study, measured. With ``threshold = 1`` (the
+    default) the match is exact and cheap: a mask is moved so that its bounding box starts at ``(0, 0)``
+    (channels stay), which keeps the order of its flattened indices, so two units are one shape up to a
+    shift exactly when these canonical index lists agree. With ``threshold < 1`` two units are linked
+    when the maximal normalised cross-correlation of their masks over all shifts,
+    ``max_s |A ∩ (B + s)| / sqrt(|A| |B|)``, reaches the threshold (by FFT, for every pair of units of
+    compatible sizes: quadratic in the units), and groups are the connected components of the links.
     Units reaching fewer than ``min_degree`` inputs are left out (every single pixel is a shift of every
     other); groups smaller than ``min_size`` are not reported.
 
     Columns: ``run, level, layer, group`` (0 = largest), ``size``, ``in_degree``, ``index`` (the unit),
-    ``shift_x, shift_y`` (its offset from the group's first unit), ``x0, y0`` (its bounding-box corner).
+    ``shift_x, shift_y`` (offset of its bounding box from that of the group's first unit: the shift, for
+    exact groups), ``x0, y0`` (its bounding-box corner).
 
     Example::
 
         >>> groups = translation_groups(ckpt)                                    # doctest: +SKIP
         >>> groups.drop_duplicates(["layer", "group"])[["layer", "group", "size"]]  # doctest: +SKIP
     """
-    _, height, width = input_shape(checkpoint)
+    if not 0 < threshold <= 1:
+        raise InputError(f"--threshold {threshold} must be in (0, 1] (1 = exactly the same shape)")
+    shape = input_shape(checkpoint)
     _, y_of, x_of = (np.asarray(axis, dtype=np.int64) for axis in checkpoint.input_coordinates())
     frames = []
     for layer in check_layers(checkpoint, layers):
@@ -382,18 +397,16 @@ def translation_groups(
             continue
         sub = field[units]
         sub.sort_indices()
-        columns, first = sub.indices.astype(np.int64), sub.indptr[:-1]
-        row = np.repeat(np.arange(len(units)), k[units])
-        y0 = np.minimum.reduceat(y_of[columns], first)
-        x0 = np.minimum.reduceat(x_of[columns], first)
-        canonical = columns - (y0 * width + x0)[row]
-        bounds = sub.indptr
-        shapes: dict[bytes, list[int]] = {}
-        for i in range(len(units)):  # one dictionary insert per unit
-            shapes.setdefault(canonical[bounds[i]: bounds[i + 1]].tobytes(), []).append(i)
-        groups = sorted((members for members in shapes.values() if len(members) >= min_size), key=lambda g: (-len(g), units[g[0]]))
+        y0 = np.minimum.reduceat(y_of[sub.indices], sub.indptr[:-1])
+        x0 = np.minimum.reduceat(x_of[sub.indices], sub.indptr[:-1])
+        if threshold >= 1:
+            labels = _same_shapes(sub, y0 * shape[2] + x0)
+        else:
+            labels = _similar_shapes(sub, shape, k[units], threshold)
+        sizes = np.bincount(labels)
+        groups = [np.flatnonzero(labels == label) for label in np.flatnonzero(sizes >= min_size)]
+        groups.sort(key=lambda members: (-len(members), members[0]))
         for number, members in enumerate(groups):
-            members = np.asarray(members)
             frames.append(
                 pd.DataFrame(
                     {
@@ -406,6 +419,43 @@ def translation_groups(
             )
     columns = ["run", "level", "layer", "group", "size", "in_degree", "index", "shift_x", "shift_y", "x0", "y0"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _same_shapes(masks: sp.csr_matrix, corner: np.ndarray) -> np.ndarray:
+    """A label per row: rows get the same label when their index lists agree after subtracting ``corner``."""
+    canonical = masks.indices.astype(np.int64) - np.repeat(corner, np.diff(masks.indptr))
+    labels: dict[bytes, int] = {}
+    return np.array(
+        [
+            labels.setdefault(canonical[masks.indptr[i]: masks.indptr[i + 1]].tobytes(), len(labels))
+            for i in range(masks.shape[0])  # one dictionary look-up per unit
+        ],
+        dtype=np.int64,
+    )
+
+
+def _similar_shapes(masks: sp.csr_matrix, shape, k: np.ndarray, threshold: float) -> np.ndarray:
+    """A label per row: connected components of "max normalised cross-correlation >= threshold"."""
+    from scipy.sparse.csgraph import connected_components
+
+    channels, height, width = shape
+    size = (2 * height, 2 * width)
+    spectra = np.fft.rfft2(masks.toarray().reshape(-1, channels, height, width), s=size).astype(np.complex64)
+    k = k.astype(np.float64)
+    first, second = [], []
+    for i in range(len(k) - 1):  # one batch of FFT products per unit
+        # overlap <= min(k_i, k_j), so only sizes within a factor threshold^2 can reach the threshold
+        candidates = i + 1 + np.flatnonzero(np.minimum(k[i + 1:], k[i]) >= threshold * np.sqrt(k[i] * k[i + 1:]))
+        for batch in np.array_split(candidates, max(1, len(candidates) * channels * size[0] * size[1] // CHUNK_VALUES)):
+            if len(batch) == 0:
+                continue
+            product = (np.conj(spectra[i])[None] * spectra[batch]).sum(axis=1)
+            overlap = np.rint(np.fft.irfft2(product, s=size).max(axis=(1, 2)))
+            linked = batch[overlap >= threshold * np.sqrt(k[i] * k[batch]) - 1e-9]
+            first.extend([i] * len(linked))
+            second.extend(linked.tolist())
+    graph = sp.csr_matrix((np.ones(len(first)), (first, second)), shape=(len(k), len(k)))
+    return connected_components(graph, directed=False)[1]
 
 
 # -- images for plots ------------------------------------------------------------------------------

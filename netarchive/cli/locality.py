@@ -86,10 +86,16 @@ def pixels_command(run, level, layer, fmt, output):
 @_layer_option(1)
 @click.option("--min-degree", type=int, default=2, show_default=True, help="Leave out units reaching fewer inputs.")
 @click.option("--min-size", type=int, default=2, show_default=True, help="Report groups of at least this many units.")
+@click.option("--threshold", type=float, default=1.0, show_default=True,
+              help="Link units whose best-shift normalised overlap reaches this (1 = exactly the same shape; "
+                   "below 1 compares every pair of units: slower).")
 @output_options
-def translations_command(run, level, layer, min_degree, min_size, fmt, output):
-    """Groups of units whose masks are one shape at different places (equal up to a shift)."""
-    emit(_per_checkpoint(run, level, lambda c: loc.translation_groups(c, [layer], min_degree, min_size)), fmt, output)
+def translations_command(run, level, layer, min_degree, min_size, threshold, fmt, output):
+    """Groups of units whose masks are one shape at different places (equal, or similar, up to a shift)."""
+    def compute(checkpoint):
+        return loc.translation_groups(checkpoint, [layer], min_degree, min_size, threshold)
+
+    emit(_per_checkpoint(run, level, compute), fmt, output)
 
 
 @cli.command("set-input-shape")
@@ -127,7 +133,7 @@ def plot_locality(run, level, layer, count, null, output):
     with open_archive() as archive:
         level = archive.levels(run)[-1] if level is None else level
         checkpoint = archive.checkpoint(run, level)
-    channels, height, width = loc.input_shape(checkpoint)
+    loc.input_shape(checkpoint)  # the clear error before any work
     units = loc.unit_locality(checkpoint, [layer], within_channels=null == "reached")
     top = units.sort_values(["in_degree", "index"], ascending=[False, True]).head(count)
     top = top[top.in_degree > 0]
