@@ -104,7 +104,10 @@ def translations_command(run, level, layer, min_degree, min_size, threshold, fmt
 @click.option("--level", type=int, default=None, help="Only this level (default: every level of the run).")
 def set_input_shape(shape, run, level):
     """Declare the inputs of an archived run as C,H,W pixels (flattened row-major), for locality analyses."""
-    parsed = _input_shape(shape)
+    try:
+        parsed = _input_shape(shape)
+    except InputError:
+        raise InputError(f"shape {shape!r} must be C,H,W, e.g. 1,28,28 or 3,32,32") from None
     with open_archive(read_only=False) as archive:
         archive.set_input_shape(run, parsed, level)
     click.echo(f"run {run!r}: input shape {','.join(map(str, parsed))}")
