@@ -116,6 +116,10 @@ class Archive:
         """Write per-neuron analysis results onto the graph (see ``Store.set_neuron_properties``)."""
         self.store.set_neuron_properties(run, level, properties)
 
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        """Declare the inputs of an archived run (or one level) as ``(C, H, W)`` pixels, for locality analyses."""
+        self.store.set_input_shape(run, shape, level)
+
     def close(self) -> None:
         self.store.close()
 

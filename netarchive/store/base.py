@@ -79,6 +79,15 @@ class Store(ABC):
         every other synapse of the checkpoint (e.g. ``in_msf`` for the maximum spanning forest)."""
 
     @abstractmethod
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        """Record that the inputs of a checkpoint (or of every checkpoint of the run) are ``(C, H, W)`` pixels.
+
+        Sets the checkpoint's ``input_shape`` and the ``channel``, ``y``, ``x`` of its input neurons (row-major,
+        as ``Checkpoint.input_coordinates``), all checkpoints in one transaction; raises InputError when
+        C·H·W differs from the number of inputs.
+        """
+
+    @abstractmethod
     def close(self) -> None:
         """Release the archive (and its lock)."""
 

@@ -376,6 +376,34 @@ class LadybugStore(Store):
                     {"n": count, "base": int(_neuron_key(checkpoint_id, 0)), "values": values.to_pylist()},
                 )
 
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        shape = tuple(int(s) for s in shape)
+        where = "" if level is None else "AND c.level = $level "
+        rows = self._rows(
+            f"MATCH (c:Checkpoint) WHERE c.run = $run {where}RETURN c.id, c.level, c.widths[1]",
+            {"run": run, "level": level},
+        )
+        if not rows:
+            if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
+                raise NotFound.run(run, self.location)
+            raise NotFound.checkpoint(run, level, self.location)
+        pixels = int(np.prod(shape))
+        for _, each, inputs in rows:
+            if inputs != pixels:
+                raise InputError(
+                    f"input shape {','.join(map(str, shape))} has {pixels} pixels but level {each} of run {run!r} "
+                    f"has {inputs} inputs"
+                )
+        channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
+        with self._transaction():
+            for checkpoint_id, _, _ in rows:
+                self._run("MATCH (c:Checkpoint {id: $id}) SET c.input_shape = $shape", {"id": checkpoint_id, "shape": list(shape)})
+                self._run(
+                    "UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {id: $base + i}) "
+                    "SET n.channel = $channel[i + 1], n.y = $y[i + 1], n.x = $x[i + 1]",
+                    {"n": pixels, "base": int(_neuron_key(checkpoint_id, 0)), "channel": channel, "y": y, "x": x},
+                )
+
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         raise NotImplementedError("synapse write-back comes with the spanning-forest analyses")
 
