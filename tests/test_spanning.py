@@ -343,7 +343,7 @@ def flagged(store, level):
 
 @pytest.mark.parametrize("rebuild_factor", [0, 10**9])  # row-by-row updates, bulk rebuild
 def test_write_back_marks_the_forest(stored, monkeypatch, rebuild_factor):
-    monkeypatch.setattr(ladybug_store, "REBUILD_FACTOR", rebuild_factor)
+    monkeypatch.setattr(ladybug_store, "UPDATE_REBUILD_FACTOR", rebuild_factor)
     run_cli(stored, "query", "persistence", "--run", "r", "--level", "1", "--write")
     with netarchive.open(stored, read_only=True) as archive:
         ckpt = archive.checkpoint("r", 1)
@@ -360,6 +360,9 @@ def test_write_back_marks_the_forest(stored, monkeypatch, rebuild_factor):
         archive.store.set_synapse_flag("r", 1, "in_msf", [0], [int(ckpt.layers[0].src[0])], [int(ckpt.layers[0].dst[0])])
         with pytest.raises(InputError, match="outside the checkpoint"):
             archive.store.set_synapse_flag("r", 1, "in_msf", [5], [0], [0])
+        pruned = np.argwhere(~ckpt.layers[0].mask())[0]  # (dst, src) of a pruned synapse
+        with pytest.raises(InputError, match="not in the checkpoint"):
+            archive.store.set_synapse_flag("r", 1, "in_msf", [0], [int(pruned[1])], [int(pruned[0])])
         archive.write(random_checkpoint([10, 8, 6, 3], level=3))  # later ingests get in_msf = false
         archive.rm("r", 2)
     assert flagged(stored, 1)[0] == {(0, int(ckpt.layers[0].src[0]), int(ckpt.layers[0].dst[0]))}

@@ -37,6 +37,9 @@ VERSIONS_FILE = "netarchive.json"
 REBUILD_FACTOR = 40
 """Rebuild the synapse table instead of deleting rows when fewer than this many synapses per deleted
 one remain (deleting a row costs about this many times as much as copying one back)."""
+UPDATE_REBUILD_FACTOR = 200
+"""The same for setting a synapse property: updating a synapse found by its two neurons costs about 200
+times as much as copying one back (0.6 ms against 3 us, bench/spanning.md)."""
 
 _NODE_TABLES = {
     "Run": "name STRING PRIMARY KEY, activation STRING",
@@ -434,7 +437,7 @@ class LadybugStore(Store):
         """Only the synapses whose flag changes are touched: a BOOL column added with ``DEFAULT false``
         (and every later ``COPY``) starts all synapses false, so marking a spanning forest updates about
         |V| rows one by one. When many rows change (a column holding nulls, say), the synapse table is
-        rebuilt in bulk instead (:meth:`_rebuild_synapses`, chosen with REBUILD_FACTOR as in ``delete``)."""
+        rebuilt in bulk instead (:meth:`_rebuild_synapses`, chosen with UPDATE_REBUILD_FACTOR)."""
         check_property_name(name, _SYNAPSE_COLUMNS, "synapse property")
         found = self._rows(
             "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.id, c.widths", {"run": run, "level": int(level)}
@@ -460,7 +463,7 @@ class LadybugStore(Store):
             is_true = marked.column(2).fill_null(False).to_numpy(zero_copy_only=False)
             to_true, to_false = np.setdiff1d(wanted, codes[is_true]), np.setdiff1d(codes, wanted)
             total = self._rows("MATCH (c:Checkpoint) RETURN sum(c.edges)")[0][0] or 0
-            if total < REBUILD_FACTOR * (len(to_true) + len(to_false)):
+            if total < UPDATE_REBUILD_FACTOR * (len(to_true) + len(to_false)):
                 self._rebuild_synapses(flag=(name, checkpoint_id, wanted))
                 return
             for value, changes in ((False, to_false), (True, to_true)):
