@@ -1,7 +1,7 @@
 """Speed of the spanning-forest analyses on the FCN of the ImageNet32 study.
 
 Workload: a dense 3072-1024-1024-1024-1000 network (6.27 M weights, random normal weights, seed 0) and
-the same network magnitude-pruned to 90 % sparsity. Reported as ratios measured in this one run:
+the same network magnitude-pruned to 90 % sparsity (and a worst case for the algorithm). Reported as ratios measured in this one run:
 
 - ``neural_persistence`` for all layers (forests included) against
   ``scipy.sparse.csgraph.minimum_spanning_tree`` on the same layers (CSR of -|w| built from the model's
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import netarchive  # noqa: E402
 import netarchive.store.ladybug as ladybug_store  # noqa: E402
 from netarchive.analysis.persistence import neural_persistence  # noqa: E402
-from netarchive.analysis.spanning import spanning_forests  # noqa: E402
+from netarchive.analysis.spanning import forest_synapses, spanning_forests  # noqa: E402
 from netarchive.model import Checkpoint, Layer  # noqa: E402
 
 WIDTHS = (3072, 1024, 1024, 1024, 1000)
@@ -42,6 +42,14 @@ def dense_checkpoint() -> Checkpoint:
         for l, (i, o) in enumerate(zip(WIDTHS, WIDTHS[1:]))
     ]
     return Checkpoint("bench", 0, tuple(layers))
+
+
+def adversarial() -> Checkpoint:
+    """One 3072 -> 1024 layer whose heaviest synapses all go to the last outputs: each batch of the
+    filter-Kruskal then connects only a few outputs and filters little (its worst case)."""
+    rng = np.random.default_rng(0)
+    weight = (np.arange(1024)[:, None] + rng.random((1024, 3072))).astype(np.float32)
+    return Checkpoint("bench", 2, (Layer.from_dense("rows.weight", weight),))
 
 
 def pruned(checkpoint: Checkpoint, sparsity: float) -> Checkpoint:
@@ -96,10 +104,7 @@ def bench_analysis(checkpoint: Checkpoint, repeat: int, with_networkx: bool) -> 
 
 
 def bench_write_back(checkpoint: Checkpoint) -> None:
-    forests = spanning_forests(checkpoint)
-    which = np.concatenate([np.full(int(f.sum()), l) for l, f in enumerate(forests)])
-    src = np.concatenate([l.src[f] for l, f in zip(checkpoint.layers, forests)])
-    dst = np.concatenate([l.dst[f] for l, f in zip(checkpoint.layers, forests)])
+    which, src, dst = forest_synapses(checkpoint, spanning_forests(checkpoint))
     with tempfile.TemporaryDirectory() as directory, netarchive.open(Path(directory) / "archive") as archive:
         start = time.perf_counter()
         archive.write(checkpoint)
@@ -131,6 +136,8 @@ def main() -> None:
     sparse = pruned(dense, 0.9)
     print(f"magnitude-pruned to sparsity {sparse.sparsity:.2f}: {sparse.edges:,} synapses")
     bench_analysis(sparse, args.repeat, with_networkx=False)
+    print("worst case: one 3072x1024 layer, |w| growing with the output index")
+    bench_analysis(adversarial(), args.repeat, with_networkx=False)
     if not args.no_store:
         print("write-back (embedded LadybugDB), dense checkpoint")
         bench_write_back(dense)

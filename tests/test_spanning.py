@@ -170,6 +170,13 @@ def test_forest_does_not_depend_on_edge_order():
     assert edges(layer, spanning.forest_mask(layer)) == edges(again, spanning.forest_mask(again))
 
 
+def test_forest_edges_table():
+    table = spanning.forest_edges(network(A, P))
+    assert table.columns.tolist() == ["run", "level", "layer", "src", "dst", "w"]
+    assert sorted(table[table["layer"] == "l0.weight"]["w"].tolist()) == [-0.75, 0.5, 1.0]
+    assert len(table) == 3 + 2
+
+
 def test_empty_layer_has_an_empty_forest():
     layer = Layer.from_dense("z", np.zeros((3, 2)))
     assert spanning.forest_mask(layer).shape == (0,)
@@ -347,11 +354,7 @@ def test_write_back_marks_the_forest(stored, monkeypatch, rebuild_factor):
     run_cli(stored, "query", "persistence", "--run", "r", "--level", "1", "--write")
     with netarchive.open(stored, read_only=True) as archive:
         ckpt = archive.checkpoint("r", 1)
-    expected = {
-        (l, int(s), int(d))
-        for l, layer in enumerate(ckpt.layers)
-        for s, d in zip(layer.src[spanning.forest_mask(layer)], layer.dst[spanning.forest_mask(layer)])
-    }
+    expected = set(zip(*(a.tolist() for a in spanning.forest_synapses(ckpt, spanning.spanning_forests(ckpt)))))
     assert flagged(stored, 1) == (expected, {True, False})
     assert flagged(stored, 0) == (set(), {False})
     run_cli(stored, "query", "persistence", "--run", "r", "--write")  # again, every level: overwritten

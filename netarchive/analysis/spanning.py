@@ -95,6 +95,14 @@ def spanning_forests(checkpoint: Checkpoint) -> list[np.ndarray]:
     return [forest_mask(layer) for layer in checkpoint.layers]
 
 
+def forest_synapses(checkpoint: Checkpoint, forests: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The forest edges of every layer as arrays ``(layer index, src, dst)``, as ``Store.set_synapse_flag`` takes them."""
+    which = np.concatenate([np.full(int(f.sum()), l) for l, f in enumerate(forests)])
+    src = np.concatenate([layer.src[f] for layer, f in zip(checkpoint.layers, forests)])
+    dst = np.concatenate([layer.dst[f] for layer, f in zip(checkpoint.layers, forests)])
+    return which, src, dst
+
+
 def forest_edges(checkpoint: Checkpoint, forests: list[np.ndarray] | None = None) -> pd.DataFrame:
     """The maximum spanning forest of every layer as a tidy table: run, level, layer, src, dst, w.
 

@@ -48,9 +48,7 @@ def persistence(run, level, normalize, p, write, fmt, output):
 
 
 def _write_forest(archive, checkpoint, forests) -> None:
-    which = np.concatenate([np.full(int(f.sum()), l) for l, f in enumerate(forests)])
-    src = np.concatenate([layer.src[f] for layer, f in zip(checkpoint.layers, forests)])
-    dst = np.concatenate([layer.dst[f] for layer, f in zip(checkpoint.layers, forests)])
+    which, src, dst = spanning.forest_synapses(checkpoint, forests)
     archive.store.set_synapse_flag(checkpoint.run, checkpoint.level, FLAG, which, src, dst)
 
 
