@@ -222,7 +222,10 @@ def test_overlap_expectation_for_random_weights(m, n, expected):
         weight[list(top)] += 2
         layer = Layer.from_dense("x", weight.reshape(n, m))
         forest = spanning.forest_mask(layer)
-        total += int((spanning._top_k(spanning.order_key(layer), k) & forest).sum())
+        top_k = spanning._top_k(spanning.order_key(layer), k)
+        hits = int((top_k & forest).sum())
+        assert hits == m + n - components(layer, top_k)  # science.md: distinct weights
+        total += hits
         count += 1
     assert total / count == pytest.approx(expected, abs=1e-12)
 

@@ -66,7 +66,7 @@ def neural_persistence(
     columns = {name: [] for name in ("inputs", "outputs", "edges", "components", "msf_edges", "np", "np_normalized")}
     for layer, forest, scale in zip(checkpoint.layers, forests, scales):
         vertices = layer.inputs + layer.outputs
-        weights = np.abs(layer.w[forest]).astype(np.float64) / scale if forest.any() else np.zeros(0)
+        weights = _normalized(layer.w[forest], scale)
         components = vertices - len(weights)
         value = (components + np.sum((1.0 - weights) ** p)) ** (1.0 / p)
         normalized = value / (vertices - 1) ** (1.0 / p) if vertices > 1 else np.nan
@@ -101,7 +101,7 @@ def persistence_diagram(checkpoint: Checkpoint, layer: int | str, normalize: str
     chosen = checkpoint.layers[index]
     forest = forest_mask(chosen)
     scale = _scales(checkpoint, normalize)[index]
-    death = np.abs(chosen.w[forest]).astype(np.float64) / scale if forest.any() else np.zeros(0)
+    death = _normalized(chosen.w[forest], scale)
     components = chosen.inputs + chosen.outputs - len(death)
     order = np.argsort(-death, kind="stable")
     frame = pd.DataFrame(
@@ -118,6 +118,12 @@ def persistence_diagram(checkpoint: Checkpoint, layer: int | str, normalize: str
     frame.loc[len(death):, ["src", "dst"]] = pd.NA
     frame.insert(5, "persistence", frame["birth"] - frame["death"])
     return frame
+
+
+def _normalized(weights: np.ndarray, scale: float) -> np.ndarray:
+    """|w| / W in float64 (all zero when W is: a layer stored with explicit zero weights)."""
+    magnitude = np.abs(weights).astype(np.float64)
+    return magnitude / scale if scale > 0 else magnitude
 
 
 def _layer_index(checkpoint: Checkpoint, layer: int | str) -> int:

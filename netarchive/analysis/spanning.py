@@ -185,7 +185,7 @@ def tccr(checkpoint: Checkpoint) -> pd.DataFrame:
 
 
 def _ratio(numerator, denominator):
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         return np.divide(numerator, denominator, dtype=np.float64)
 
 
