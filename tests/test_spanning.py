@@ -258,6 +258,7 @@ def test_topological_masks_keep_the_forest_and_the_sparsity(scope):
         masks, summary = spanning.pruning_masks(ckpt, target, method="topological", scope=scope)
         total = network_row(summary)
         assert total["kept"] == round((1 - target) * ckpt.dense_edges)
+        assert total["msf_kept"] == total["msf_edges"] and total["components_kept"] == total["components"]
         for layer in ckpt.layers:
             mask = masks[layer.name]
             assert mask.shape == (layer.outputs, layer.inputs) and not (mask & ~layer.mask()).any()
@@ -274,8 +275,10 @@ def test_topological_masks_keep_the_forest_and_the_sparsity(scope):
 
 def test_magnitude_masks_keep_the_largest_weights():
     ckpt = network(np.array([[4.0, -3.0, 0.5], [2.9, 2.8, 1.0]]))
-    masks, _ = spanning.pruning_masks(ckpt, 0.5, method="magnitude")
+    masks, summary = spanning.pruning_masks(ckpt, 0.5, method="magnitude")
     assert masks["l0.weight"].tolist() == [[True, True, False], [True, False, False]]
+    row = layer_rows(summary).iloc[0]  # forest 4, 3, 2.9, 1.0: magnitude keeps 3 of it and strands input 2
+    assert (row["msf_edges"], row["msf_kept"], row["components"], row["components_kept"]) == (4, 3, 1, 2)
     masks, _ = spanning.pruning_masks(ckpt, 1 / 3, method="topological")
     assert masks["l0.weight"].sum() == 4 and masks["l0.weight"][1, 2]  # the forest edge 1.0 beats 2.8
 

@@ -308,37 +308,45 @@ def pruning_masks(
     ranks all weights together. Budgets are ``round((1 - sparsity) * dense weights)``; ties follow the
     order ``(-|w|, src, dst)`` (and layer order across layers). Returns the masks and a summary per layer.
     Refuses a sparsity the checkpoint cannot reach (fewer synapses survive) and, for ``topological``,
-    one past the critical ratio (the budget cannot hold the forests).
+    one past the critical ratio (the budget cannot hold the forests). The summary says how much of each
+    forest was kept (``msf_kept``) and the components before and after (``components``, ``components_kept``).
     """
     if method not in METHODS or scope not in SCOPES:
         raise InputError(f"method must be one of {', '.join(METHODS)} and scope one of {', '.join(SCOPES)}")
     if not 0 <= sparsity < 1:
         raise InputError(f"sparsity must be in [0, 1), got {sparsity}")
     layers = checkpoint.layers
-    forests = spanning_forests(checkpoint) if method == "topological" else [np.zeros(l.edges, bool) for l in layers]
+    forests = spanning_forests(checkpoint)
+    first = forests if method == "topological" else [np.zeros(layer.edges, bool) for layer in layers]
     if scope == "layer":
-        keeps = [_layer_keep(checkpoint, layer, forest, sparsity) for layer, forest in zip(layers, forests)]
+        keeps = [_layer_keep(checkpoint, layer, forest, sparsity) for layer, forest in zip(layers, first)]
     else:
-        keeps = _global_keep(checkpoint, forests, sparsity)
+        keeps = _global_keep(checkpoint, first, sparsity)
     masks, rows = {}, []
     for layer, keep, forest in zip(layers, keeps, forests):
         mask = np.zeros((layer.outputs, layer.inputs), dtype=bool)
         mask[layer.dst[keep], layer.src[keep]] = True
         masks[layer.name] = mask
-        rows.append((int(keep.sum()), int(forest.sum())))
-    kept, msf = (np.array(column, dtype=np.int64) for column in zip(*rows))
-    dense = np.array([layer.dense_size for layer in layers], dtype=np.int64)
-    frame = _layer_frame(
-        checkpoint,
-        {"method": method, "ranking": scope, "dense_weights": dense, "kept": kept,
-         "sparsity": 1 - kept / dense, "msf_edges": msf},
+        vertices = layer.inputs + layer.outputs
+        rows.append((layer.dense_size, keep.sum(), forest.sum(), (keep & forest).sum(), vertices - forest.sum(), _components(layer, keep)))
+    names = ("dense_weights", "kept", "msf_edges", "msf_kept", "components", "components_kept")
+    values = {name: np.array(column, dtype=np.int64) for name, column in zip(names, zip(*rows))}
+    totals = {name: int(values[name].sum()) for name in names}
+    for table in (values, totals):
+        table["sparsity"] = 1 - table["kept"] / table["dense_weights"]
+    frame = _layer_frame(checkpoint, {"method": method, "ranking": scope, **values})
+    summary = _network_row(frame, checkpoint, {"method": method, "ranking": scope, **totals})
+    order = [*summary.columns[:8], "sparsity", *names[2:]]
+    return masks, summary[order]
+
+
+def _components(layer: Layer, keep: np.ndarray) -> int:
+    """Connected components of the layer's neurons joined by the kept synapses."""
+    vertices = layer.inputs + layer.outputs
+    graph = sp.csr_matrix(
+        (np.ones(int(keep.sum())), (layer.src[keep], layer.inputs + layer.dst[keep].astype(np.int64))), shape=(vertices, vertices)
     )
-    summary = _network_row(
-        frame, checkpoint,
-        {"method": method, "ranking": scope, "dense_weights": int(dense.sum()), "kept": int(kept.sum()),
-         "sparsity": 1 - kept.sum() / dense.sum(), "msf_edges": int(msf.sum())},
-    )
-    return masks, summary
+    return int(connected_components(graph, directed=False)[0])
 
 
 def _budget(dense: int, sparsity: float) -> int:
