@@ -271,7 +271,6 @@ def forest_survival(reference: Checkpoint, checkpoint: Checkpoint, reference_for
             columns[name].append(int(value))
     values = {name: np.array(column, dtype=np.int64) for name, column in columns.items()}
     frame = _layer_frame(checkpoint, {"from_level": reference.level, **values})
-    _add_survival_fractions(frame)
     totals = {name: int(column.sum()) for name, column in values.items()}
     frame = _network_row(frame, checkpoint, {"from_level": reference.level, **totals})
     _add_survival_fractions(frame)
