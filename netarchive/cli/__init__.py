@@ -46,12 +46,17 @@ def _message(error: Exception) -> str:
     "--store", envvar="NETARCHIVE_STORE", default=None, metavar="PATH|URI",
     help="Archive directory (embedded, the default) or neo4j:// URI. Env: NETARCHIVE_STORE.",
 )
+@click.option("--user", envvar="NEO4J_USERNAME", default=None, help="Neo4j user (default neo4j). Env: NEO4J_USERNAME.")
+@click.option("--password", envvar="NEO4J_PASSWORD", default=None, help="Neo4j password. Env: NEO4J_PASSWORD.")
+@click.option(
+    "--database", envvar="NEO4J_DATABASE", default=None, help="Neo4j database (default neo4j). Env: NEO4J_DATABASE."
+)
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 @click.version_option(package_name="netarchive")
 @click.pass_context
-def cli(ctx, store, debug):
+def cli(ctx, store, user, password, database, debug):
     """Archive pruned neural-network checkpoints as layered weighted graphs and query their structure."""
-    ctx.obj = Settings(store=store, debug=debug)
+    ctx.obj = Settings(store=store, debug=debug, user=user, password=password, database=database)
 
 
 def main() -> None:
