@@ -12,5 +12,5 @@ if [ -f "$PKG" ] && grep -q "\"version\": \"$VERSION\"" "$PKG"; then
 fi
 command -v npm >/dev/null || { echo "cypher lint: npm not found (install node >= 18)" >&2; exit 1; }
 cd "$HERE"
-npm install --no-audit --no-fund --silent --no-save "@neo4j-cypher/language-support@$VERSION" >&2
+npm install --no-audit --no-fund --silent --no-package-lock >&2
 echo "cypher lint: installed @neo4j-cypher/language-support $VERSION in $HERE"

@@ -1,6 +1,7 @@
 """``netarchive query``: Cypher against the archive, and (from other modules) the analyses."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -28,9 +29,39 @@ def cypher(statement, path, params, fmt, output):
     """
     if (statement is None) == (path is None):
         raise InputError("give a Cypher statement or -f FILE (one of the two)")
-    text = Path(path).read_text() if path else statement
+    text, defaults = browser_params(Path(path).read_text() if path else statement)
     with open_archive() as archive:
-        emit(archive.cypher(text, **parse_params(params)), fmt, output)
+        emit(archive.cypher(text, **{**defaults, **parse_params(params)}), fmt, output)
+
+
+_BROWSER_PARAM = re.compile(r"^\s*:param\s+`?(\w+)`?\s*=>\s*(.+?)\s*;?\s*$")
+_LITERAL = re.compile(r"""^(?:'(?P<single>[^'\\]*)'|"(?P<double>[^"\\]*)"|(?P<other>[-+\w.]+))$""")
+
+
+def browser_params(text: str) -> tuple[str, dict]:
+    """Split a Neo4j Browser script into its one statement and the defaults of its ``:param`` lines.
+
+    ``:param run => 'r1';`` lines (a string, number, true/false or null literal) become parameter
+    defaults that ``--param`` overrides, so the files in cypher/ run unchanged in Browser and here.
+    """
+    defaults, kept = {}, []
+    for line in text.splitlines():
+        found = _BROWSER_PARAM.match(line)
+        if not found:
+            if line.strip().startswith(":"):
+                raise InputError(f"cannot run the Browser command {line.strip()!r} here (only :param NAME => literal)")
+            kept.append(line)
+            continue
+        name, value = found.groups()
+        literal = _LITERAL.match(value)
+        if literal is None:
+            raise InputError(f":param {name} => {value}: only string, number, true/false and null literals are read")
+        if literal["other"] is None:
+            defaults[name] = literal["single"] if literal["single"] is not None else literal["double"]
+        else:
+            defaults[name] = {"true": True, "false": False, "null": None}.get(literal["other"].lower(), _number(literal["other"]))
+    statement = "\n".join(kept).strip().removesuffix(";").strip()
+    return statement, defaults
 
 
 def parse_params(pairs) -> dict:
