@@ -387,3 +387,9 @@ def test_cli_ingest_export_rm_on_the_server(server, store, tmp_path):
     removed = CliRunner().invoke(cli, [*base, "rm", "--run", run, "--yes"])
     assert removed.exit_code == 0 and "removed 1 checkpoint" in removed.output
     assert store.checkpoints(run).empty
+
+
+def test_schema_file_matches_the_store():
+    text = (ROOT / "cypher" / "schema.cypher").read_text()
+    statements = [line.rstrip(";") for line in text.splitlines() if line.startswith("CREATE ")]
+    assert statements == list(neo4j_store.SCHEMA_CYPHER)
