@@ -393,3 +393,32 @@ def test_schema_file_matches_the_store():
     text = (ROOT / "cypher" / "schema.cypher").read_text()
     statements = [line.rstrip(";") for line in text.splitlines() if line.startswith("CREATE ")]
     assert statements == list(neo4j_store.SCHEMA_CYPHER)
+
+
+def test_synapse_batches_group_by_target_in_any_edge_order():
+    layer = sample("r").layers[0]
+    order = np.random.default_rng(1).permutation(layer.edges)
+    shuffled = type(layer)(layer.name, layer.inputs, layer.outputs, layer.src[order], layer.dst[order], layer.w[order])
+    rows = set()
+    for batch in neo4j_store._layer_batches(shuffled, 5):
+        assert len(batch["src"]) <= 5 and batch["bounds"][-1] == len(batch["src"])
+        for j, target in enumerate(batch["targets"]):
+            for i in range(batch["bounds"][j], batch["bounds"][j + 1]):
+                rows.add((batch["src"][i], target, batch["w"][i]))
+    assert rows == {(int(s), int(d), float(w)) for s, d, w in zip(layer.src, layer.dst, layer.w)}
+
+
+def test_batched_write_of_unsorted_edges(store):
+    store.single_transaction, store.batch = 0, 6
+    run = run_name()
+    base = sample(run)
+    rng = np.random.default_rng(2)
+    layers = []
+    for layer in base.layers:
+        order = rng.permutation(layer.edges)
+        layers.append(type(layer)(layer.name, layer.inputs, layer.outputs, layer.src[order], layer.dst[order], layer.w[order]))
+    from dataclasses import replace
+
+    shuffled = replace(base, layers=tuple(layers))
+    store.write(shuffled)
+    assert edge_set(store.read(run, 0)) == edge_set(base)

@@ -70,9 +70,10 @@ CREATE_PIXELS_CYPHER = (
     "CREATE (:Neuron {run: $run, level: $level, layer: 0, `index`: i, channel: $channel[i], y: $y[i], x: $x[i]})"
 )
 CREATE_SYNAPSES_CYPHER = (
-    "UNWIND range(0, size($src) - 1) AS i "
+    "UNWIND range(0, size($targets) - 1) AS j "
+    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $targets[j]}) "
+    "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
     "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
-    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $dst[i]}) "
     "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
 )
 COMPLETE_CHECKPOINT_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) REMOVE c.incomplete"
@@ -463,24 +464,39 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
         else:
             yield CREATE_NEURONS_CYPHER, {**keys, "layer": layer, "width": int(width)}
     step(f"{checkpoint.edges:,} synapses")
-    for layer, (src, dst, w) in enumerate(synapse_batches_by_layer(checkpoint, batch)):
-        for s, d, v in zip(src, dst, w):
-            yield CREATE_SYNAPSES_CYPHER, {**keys, "layer": layer, "src": s, "dst": d, "w": v}
+    for layer, batches in enumerate(synapse_batches_by_layer(checkpoint, batch)):
+        for rows in batches:
+            yield CREATE_SYNAPSES_CYPHER, {**keys, "layer": layer, **rows}
 
 
 def synapse_batches_by_layer(checkpoint: Checkpoint, batch: int):
-    """Per layer, lazily, the parallel lists ``(src, dst, w)`` of each batch of at most ``batch`` synapses.
+    """Per layer, a lazy sequence of batches of at most ``batch`` synapses, grouped by target neuron.
 
-    Lists of Python ints and floats are what the driver (and its Rust extension) encode fastest; this
-    is the whole client-side cost of an ingest besides the network (bench/bench_neo4j.py measures it).
+    A batch is ``{"targets", "bounds", "src", "w"}``: the synapses into ``targets[j]`` are
+    ``src[bounds[j]:bounds[j+1]]`` with weights ``w[...]`` (parallel lists, sorted by target), so the
+    server seeks each target neuron once per batch instead of once per synapse, and the client encodes
+    two values per synapse instead of three. Lists of Python ints and floats are what the driver's Rust
+    extension encodes fastest; this is the whole client-side cost of an ingest besides the network
+    (bench/bench_neo4j.py measures it).
     """
     for layer in checkpoint.layers:
-        starts = range(0, layer.edges, batch)
-        yield (
-            (layer.src[i : i + batch].tolist() for i in starts),
-            (layer.dst[i : i + batch].tolist() for i in starts),
-            (layer.w[i : i + batch].astype(np.float64).tolist() for i in starts),
-        )
+        yield _layer_batches(layer, batch)
+
+
+def _layer_batches(layer: Layer, batch: int):
+    src, dst, w = layer.src, layer.dst, layer.w
+    if len(dst) > 1 and (np.diff(dst) < 0).any():  # from_dense and the loaders give target order already
+        order = np.argsort(dst, kind="stable")
+        src, dst, w = src[order], dst[order], w[order]
+    for start in range(0, len(dst), batch):
+        targets = dst[start : start + batch]
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(targets)) + 1, [len(targets)]])
+        yield {
+            "targets": targets[bounds[:-1]].tolist(),
+            "bounds": bounds.tolist(),
+            "src": src[start : start + batch].tolist(),
+            "w": w[start : start + batch].astype(np.float64).tolist(),
+        }
 
 
 def _read_layer(tx, run: str, level: int, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
