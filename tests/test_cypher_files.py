@@ -78,3 +78,24 @@ def test_query_cypher_file_on_the_cli(two_levels, store_path):
                                     str(ROOT / "cypher" / "checkpoint_layers.cypher"), "--param", "level=1", "--format", "csv"])
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[0] == "layer,neurons,synapses_out,min_w,max_w"
+
+
+def test_browser_link_round_trips():
+    from urllib.parse import parse_qs, urlparse
+
+    done = CliRunner().invoke(cli, ["query", "cypher", "-f", str(ROOT / "cypher" / "strongest_synapses.cypher"),
+                                    "--param", "run=it's", "--param", "layer=2", "--browser-link"])
+    assert done.exit_code == 0, done.output
+    link = urlparse(done.output.strip())
+    assert (link.scheme, link.netloc, link.path) == ("http", "localhost:7474", "/browser/")
+    query = parse_qs(link.query)
+    assert query["cmd"] == ["edit"]
+    text, params = browser_params(query["arg"][0])
+    assert params == {"run": "it's", "level": 0, "layer": 2, "limit": 25}
+    assert "ORDER BY abs(s.w) DESC" in text
+
+
+def test_init_on_the_embedded_archive(store_path):
+    done = CliRunner().invoke(cli, ["--store", str(store_path), "init"])
+    assert done.exit_code == 0 and "archive ready" in done.output
+    assert (store_path / "netarchive.json").exists()

@@ -81,3 +81,17 @@ def test_every_statement_is_a_module_constant():
     body = source[source.index("class Neo4jStore"):]
     inline = re.findall(r'"(?:MATCH|CREATE|MERGE|UNWIND|CALL|RETURN)\b', body)
     assert inline == []
+
+
+def test_browser_link_scripts_are_valid():
+    """What --browser-link puts into Browser's editor (:param lines, escaped strings, the statement)."""
+    from netarchive.cli.query import browser_link_for, browser_params
+    from urllib.parse import parse_qs, urlparse
+
+    scripts = {}
+    for path in CYPHER_FILES:
+        if path.name != "schema.cypher":
+            text, params = browser_params(path.read_text())
+            link = browser_link_for(text, {**params, "run": "it's a \\ run"}, "http://localhost:7474/browser/")
+            scripts[path.name] = parse_qs(urlparse(link).query)["arg"][0]
+    assert failures(lint(scripts)) == []

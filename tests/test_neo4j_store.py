@@ -422,3 +422,10 @@ def test_batched_write_of_unsorted_edges(store):
     shuffled = replace(base, layers=tuple(layers))
     store.write(shuffled)
     assert edge_set(store.read(run, 0)) == edge_set(base)
+
+
+def test_cli_init_on_the_server(server):
+    uri, user, password, database, _ = server
+    done = CliRunner().invoke(cli, ["--store", uri, "--user", user, "--password", password, "--database", database, "init"])
+    assert done.exit_code == 0, done.output
+    assert f"archive ready at {uri}" in done.output

@@ -21,8 +21,10 @@ def query():
 @click.argument("statement", required=False)
 @click.option("-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="Read the statement from FILE.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A query parameter ($KEY); numbers are parsed.")
+@click.option("--browser-link", is_flag=True, help="Print a Neo4j Browser link that opens the query pre-filled, instead of running it.")
+@click.option("--browser-url", default="http://localhost:7474/browser/", show_default=True, help="Neo4j Browser for --browser-link.")
 @output_options
-def cypher(statement, path, params, fmt, output):
+def cypher(statement, path, params, browser_link, browser_url, fmt, output):
     """Run one read-only Cypher STATEMENT; user values go in as --param, never into the text.
 
     Example: netarchive query cypher "MATCH (c:Checkpoint {run: \\$run}) RETURN c.level, c.edges" --param run=r1
@@ -30,12 +32,16 @@ def cypher(statement, path, params, fmt, output):
     if (statement is None) == (path is None):
         raise InputError("give a Cypher statement or -f FILE (one of the two)")
     text, defaults = browser_params(Path(path).read_text() if path else statement)
+    if browser_link:
+        click.echo(browser_link_for(text, {**defaults, **parse_params(params)}, browser_url))
+        return
     with open_archive() as archive:
         emit(archive.cypher(text, **{**defaults, **parse_params(params)}), fmt, output)
 
 
 _BROWSER_PARAM = re.compile(r"^\s*:param\s+`?(\w+)`?\s*=>\s*(.+?)\s*;?\s*$")
-_LITERAL = re.compile(r"""^(?:'(?P<single>[^'\\]*)'|"(?P<double>[^"\\]*)"|(?P<other>[-+\w.]+))$""")
+_LITERAL = re.compile(r"""^(?:'(?P<single>(?:[^'\\]|\\.)*)'|"(?P<double>(?:[^"\\]|\\.)*)"|(?P<other>[-+\w.]+))$""")
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def browser_params(text: str) -> tuple[str, dict]:
@@ -57,11 +63,29 @@ def browser_params(text: str) -> tuple[str, dict]:
         if literal is None:
             raise InputError(f":param {name} => {value}: only string, number, true/false and null literals are read")
         if literal["other"] is None:
-            defaults[name] = literal["single"] if literal["single"] is not None else literal["double"]
+            quoted = literal["single"] if literal["single"] is not None else literal["double"]
+            defaults[name] = _ESCAPE.sub(r"\1", quoted)
         else:
             defaults[name] = {"true": True, "false": False, "null": None}.get(literal["other"].lower(), _number(literal["other"]))
     statement = "\n".join(kept).strip().removesuffix(";").strip()
     return statement, defaults
+
+
+def browser_link_for(statement: str, params: dict, browser_url: str) -> str:
+    """A Neo4j Browser link (``?cmd=edit&arg=...``) that opens ``:param`` lines and the statement in the editor."""
+    from urllib.parse import quote
+
+    lines = [f":param {name} => {_cypher_literal(value)};" for name, value in params.items()]
+    script = "\n".join([*lines, statement + ";"])
+    return f"{browser_url}?cmd=edit&arg={quote(script, safe='')}"
+
+
+def _cypher_literal(value) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def parse_params(pairs) -> dict:

@@ -348,7 +348,7 @@ class Neo4jStore(Store):
                 layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w))
         metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
-        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape"), metrics, meta)
+        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta)
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         def work(tx):
