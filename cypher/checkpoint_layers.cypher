@@ -1,6 +1,6 @@
 // A checkpoint's layers and sizes: neurons per layer, the synapses leaving each layer and their
 // weight range. Layer 0 holds the inputs; the last layer has no outgoing synapses.
-// Neo4j Browser: set the parameters, then run the query. CLI (either backend):
+// In Neo4j Browser run the :param lines, then the query. On the command line (either backend):
 //   netarchive query cypher -f cypher/checkpoint_layers.cypher --param run=r1 --param level=0
 :param run => 'r1';
 :param level => 0;

@@ -99,3 +99,26 @@ def test_init_on_the_embedded_archive(store_path):
     done = CliRunner().invoke(cli, ["--store", str(store_path), "init"])
     assert done.exit_code == 0 and "archive ready" in done.output
     assert (store_path / "netarchive.json").exists()
+
+
+def test_browser_guide_is_served_with_cors(tmp_path):
+    import threading
+    import urllib.request
+
+    from netarchive.browser_guide import guide_html, serve
+
+    content = guide_html(ROOT / "cypher")
+    assert content.count("<slide") == len(list((ROOT / "cypher").glob("*.cypher"))) + 1
+    assert "MATCH (a:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]-&gt;(b:Neuron)" in content
+    httpd = serve(content, 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{httpd.server_address[1]}/netarchive.html", timeout=10) as answer:
+            assert answer.headers["Access-Control-Allow-Origin"] == "*"
+            assert answer.read().decode() == content
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    done = CliRunner().invoke(cli, ["browser-guide", "--write", str(tmp_path / "guide.html")])
+    assert done.exit_code == 0 and (tmp_path / "guide.html").read_text() == content

@@ -51,16 +51,48 @@ def failures(report: dict[str, list[dict]]) -> list[str]:
     return [f"{name}:{d['line']}: {d['severity']}: {d['message']}" for name, ds in report.items() for d in ds]
 
 
-def test_store_statements_are_valid_neo4j_5_cypher():
-    statements = neo4j_store.statements()
+def browser_scripts() -> dict[str, str]:
+    """What --browser-link puts into Browser's editor (:param lines, escaped strings, the statement)."""
+    from urllib.parse import parse_qs, urlparse
+
+    from netarchive.cli.query import browser_link_for, browser_params
+
+    scripts = {}
+    for path in CYPHER_FILES:
+        if path.name != "schema.cypher":
+            text, params = browser_params(path.read_text())
+            link = browser_link_for(text, {**params, "run": "it's a \\ run"}, "http://localhost:7474/browser/")
+            scripts[f"link:{path.name}"] = parse_qs(urlparse(link).query)["arg"][0]
+    return scripts
+
+
+@pytest.fixture(scope="module")
+def report():
+    """One run of the linter over everything (node starts once)."""
+    queries = {f"store:{name}": as_cypher5(text) for name, text in neo4j_store.statements().items()}
+    queries.update({f"file:{path.name}": as_cypher5(path.read_text()) for path in CYPHER_FILES})
+    queries.update(browser_scripts())
+    return lint(queries)
+
+
+def _part(report, prefix):
+    return {name: found for name, found in report.items() if name.startswith(prefix)}
+
+
+def test_store_statements_are_valid_neo4j_5_cypher(report):
+    statements = _part(report, "store:")
     assert len(statements) > 20
-    assert failures(lint({name: as_cypher5(text) for name, text in statements.items()})) == []
+    assert failures(statements) == []
 
 
 @pytest.mark.skipif(not CYPHER_FILES, reason="no cypher/*.cypher files")
-def test_cypher_files_are_valid_neo4j_5_cypher():
-    report = lint({path.name: as_cypher5(path.read_text()) for path in CYPHER_FILES})
-    assert failures(report) == []
+def test_cypher_files_are_valid_neo4j_5_cypher(report):
+    assert len(_part(report, "file:")) == len(CYPHER_FILES)
+    assert failures(_part(report, "file:")) == []
+
+
+def test_browser_link_scripts_are_valid(report):
+    assert failures(_part(report, "link:")) == []
 
 
 def test_the_linter_catches_errors_and_deprecations():
@@ -82,16 +114,3 @@ def test_every_statement_is_a_module_constant():
     inline = re.findall(r'"(?:MATCH|CREATE|MERGE|UNWIND|CALL|RETURN)\b', body)
     assert inline == []
 
-
-def test_browser_link_scripts_are_valid():
-    """What --browser-link puts into Browser's editor (:param lines, escaped strings, the statement)."""
-    from netarchive.cli.query import browser_link_for, browser_params
-    from urllib.parse import parse_qs, urlparse
-
-    scripts = {}
-    for path in CYPHER_FILES:
-        if path.name != "schema.cypher":
-            text, params = browser_params(path.read_text())
-            link = browser_link_for(text, {**params, "run": "it's a \\ run"}, "http://localhost:7474/browser/")
-            scripts[path.name] = parse_qs(urlparse(link).query)["arg"][0]
-    assert failures(lint(scripts)) == []
