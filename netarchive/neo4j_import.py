@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from netarchive.export import neuron_table
+
 _CHECKPOINT_TYPES = {"level": "long", "neurons": "long", "edges": "long", "sparsity": "double"}
 
 
@@ -97,22 +99,16 @@ def _write_neurons(checkpoint, number: int, path: Path) -> None:
     import pyarrow.compute  # noqa: F401 - registers pa.compute
 
     n = checkpoint.neurons
-    layer = checkpoint.neuron_layers()
+    neurons = neuron_table(checkpoint)
     columns = {
         "id": _ids(number, np.arange(n)),
         "run": pa.array([checkpoint.run] * n, pa.string()),
         "level": np.full(n, checkpoint.level, dtype=np.int64),
-        "layer": layer.astype(np.int64),
-        "index": (np.arange(n) - checkpoint.offsets[layer]).astype(np.int64),
+        "layer": neurons.column("layer"),
+        "index": neurons.column("index"),
     }
-    coordinates = checkpoint.input_coordinates()
-    for axis, name in enumerate(("channel", "y", "x")):
-        values = np.zeros(n, dtype=np.int64)
-        valid = np.zeros(n, dtype=bool)
-        if coordinates is not None:
-            values[: len(coordinates[axis])] = coordinates[axis]
-            valid[: len(coordinates[axis])] = True
-        columns[name] = pa.array(values, mask=~valid)
+    for name in ("channel", "y", "x"):
+        columns[name] = neurons.column(name) if name in neurons.column_names else pa.nulls(n, pa.int32())
     pacsv.write_csv(pa.table(columns), path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 

@@ -195,18 +195,23 @@ def test_delete_level_and_run(store):
     assert left["n"].tolist() == [0]
 
 
-def test_failed_single_transaction_write_leaves_nothing(store, monkeypatch):
-    run = run_name()
-    store.write(sample(run, level=0))
+def interrupt_after(monkeypatch, statements: int) -> None:
+    """Make every write raise KeyboardInterrupt (as Ctrl-C would) after sending ``statements`` statements."""
     original = neo4j_store._checkpoint_statements
 
     def failing(checkpoint, **options):
         for count, statement in enumerate(original(checkpoint, **options)):
-            if count == 6:
+            if count == statements:
                 raise KeyboardInterrupt
             yield statement
 
     monkeypatch.setattr(neo4j_store, "_checkpoint_statements", failing)
+
+
+def test_failed_single_transaction_write_leaves_nothing(store, monkeypatch):
+    run = run_name()
+    store.write(sample(run, level=0))
+    interrupt_after(monkeypatch, 6)
     with pytest.raises(KeyboardInterrupt):
         store.write(sample(run, level=1, seed=5))
     with pytest.raises(KeyboardInterrupt):
@@ -222,15 +227,7 @@ def test_incomplete_checkpoint_is_hidden_and_cleaned_up(store, monkeypatch):
     run = run_name()
     store.single_transaction, store.batch = 0, 5
     monkeypatch.setattr(store, "_delete_batched", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
-    original = neo4j_store._checkpoint_statements
-
-    def failing(checkpoint, **options):
-        for count, statement in enumerate(original(checkpoint, **options)):
-            if count == 8:
-                raise KeyboardInterrupt
-            yield statement
-
-    monkeypatch.setattr(neo4j_store, "_checkpoint_statements", failing)
+    interrupt_after(monkeypatch, 8)
     with pytest.raises(KeyboardInterrupt):
         store.write(sample(run, level=0))
     monkeypatch.undo()
