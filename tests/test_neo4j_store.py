@@ -322,6 +322,8 @@ def test_cypher_files_run_on_the_server(store):
 def test_unreachable_server():
     with pytest.raises(StoreError, match="cannot reach a Neo4j server"):
         Neo4jStore(f"bolt://127.0.0.1:{_free_port()}", user="neo4j", password="x")
+    done = CliRunner().invoke(cli, ["--store", f"neo4j://127.0.0.1:{_free_port()}", "--password", "x", "ls"])
+    assert done.exit_code == 1 and done.output.startswith("error: cannot reach") and done.output.count("\n") == 1
 
 
 def test_wrong_credentials(server):
@@ -330,7 +332,7 @@ def test_wrong_credentials(server):
         Neo4jStore(uri, user=user, password="wrong-password", database=database)
 
 
-def test_missing_database(server, neo4j_only):
+def test_missing_database(server):
     uri, user, password, _, _ = server
     with pytest.raises(StoreError, match="no database 'nosuchdb'"):
         Neo4jStore(uri, user=user, password=password, database="nosuchdb")

@@ -23,6 +23,7 @@ front end.
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -161,6 +162,8 @@ class Neo4jStore(Store):
     ):
         import neo4j
 
+        # The driver logs connection failures as warnings; they reach the user as one StoreError line.
+        logging.getLogger("neo4j").addHandler(logging.NullHandler())
         self.uri = uri
         self.database = database or os.environ.get("NEO4J_DATABASE") or DEFAULT_DATABASE
         self.location = uri if self.database == DEFAULT_DATABASE else f"{uri} (database {self.database})"
