@@ -1,7 +1,8 @@
 """Neo4j store benchmark: the client side of an ingest without a server, and the server when configured.
 
     python bench/bench_neo4j.py                 # client side vs LadybugDB ingest (no server needed)
-    NETARCHIVE_NEO4J_URI=neo4j://localhost:7687 NEO4J_PASSWORD=... python bench/bench_neo4j.py --server
+    NETARCHIVE_NEO4J_URI=neo4j://localhost:7687 NEO4J_PASSWORD=... python bench/bench_neo4j.py
+                                                # both, then the server; --server for the server alone
 
 Client side: the time to build every UNWIND batch of the dense 3072-1024-1024-1024-1000 checkpoint
 (6.27 M synapses: Python lists of parallel arrays) and to encode them as Bolt PackStream (the driver's
@@ -125,14 +126,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=neo4j_store.SYNAPSE_BATCH)
     parser.add_argument("--python-packer", action="store_true", help="also time the driver's pure-Python packer (slow)")
-    parser.add_argument("--server", action="store_true", help="benchmark the server at NETARCHIVE_NEO4J_URI")
+    parser.add_argument("--server", action="store_true", help="only the server at NETARCHIVE_NEO4J_URI (run anyway when it is set)")
     parser.add_argument("--sweep", default="5000,20000,50000", help="batch sizes for --server")
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="layer widths for --server")
     args = parser.parse_args()
-    if args.server:
-        server_side([int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.widths.split(",")))
-    else:
+    if not args.server:
         client_side(args.batch, args.python_packer)
+    if args.server or os.environ.get("NETARCHIVE_NEO4J_URI"):
+        server_side([int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.widths.split(",")))
 
 
 if __name__ == "__main__":
