@@ -58,7 +58,7 @@ class Archive:
         Every file is loaded and checked before anything is written, so a bad tensor in the last level
         leaves the archive untouched; each checkpoint is then written whole or not at all. ``options`` are
         those of :func:`netarchive.loaders.load` (``mask``, ``layers``, ``input_shape``, ``metrics``,
-        ``meta``, ``which``). Returns one summary row per archived checkpoint.
+        ``meta``, ``which``, ``activation``). Returns one summary row per archived checkpoint.
         """
         step = progress or (lambda _: None)
         checkpoints = loaders.load(paths, run=run, level=level, progress=step, **options)
@@ -105,9 +105,21 @@ class Archive:
         """Delete one checkpoint, or a whole run; returns how many checkpoints were removed."""
         return self.store.delete(run, level)
 
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""
+        self.store.set_metrics(run, level, metrics)
+
+    def set_activation(self, run: str, activation: str) -> None:
+        """Record the nonlinearity between the hidden layers of ``run`` (relu, tanh, sigmoid, gelu, identity)."""
+        self.store.set_activation(run, activation)
+
     def set_neuron_properties(self, run: str, level: int, properties: Mapping) -> None:
         """Write per-neuron analysis results onto the graph (see ``Store.set_neuron_properties``)."""
         self.store.set_neuron_properties(run, level, properties)
+
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        """Declare the inputs of an archived run (or one level) as ``(C, H, W)`` pixels, for locality analyses."""
+        self.store.set_input_shape(run, shape, level)
 
     def close(self) -> None:
         self.store.close()

@@ -27,6 +27,9 @@ import scipy.sparse as sp
 from netarchive.errors import InputError
 
 
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "identity")
+
+
 @dataclass(frozen=True, eq=False)
 class Layer:
     """One fully connected layer: synapse ``src`` (input neuron) -> ``dst`` (output neuron) of weight ``w``.
@@ -41,6 +44,8 @@ class Layer:
     src: np.ndarray
     dst: np.ndarray
     w: np.ndarray
+    bias: np.ndarray | None = None
+    """One bias per output neuron, or None when the checkpoint had none (a forward pass then uses zeros)."""
 
     def __post_init__(self):
         src = np.ascontiguousarray(self.src, dtype=np.int32)
@@ -55,9 +60,16 @@ class Layer:
         object.__setattr__(self, "src", src)
         object.__setattr__(self, "dst", dst)
         object.__setattr__(self, "w", w)
+        if self.bias is not None:
+            bias = np.ascontiguousarray(self.bias, dtype=np.float32)
+            if bias.shape != (self.outputs,):
+                raise InputError(f"layer {self.name}: {bias.size} biases for {self.outputs} outputs")
+            if not np.isfinite(bias).all():
+                raise InputError(f"layer {self.name}: biases contain NaN or inf")
+            object.__setattr__(self, "bias", bias)
 
     @classmethod
-    def from_dense(cls, name: str, weight: np.ndarray) -> "Layer":
+    def from_dense(cls, name: str, weight: np.ndarray, bias: np.ndarray | None = None) -> "Layer":
         """Build a layer from an ``[outputs, inputs]`` matrix (as ``nn.Linear.weight``); zeros are pruned."""
         weight = np.asarray(weight)
         if weight.ndim != 2:
@@ -65,7 +77,7 @@ class Layer:
         if not np.isfinite(weight).all():
             raise InputError(f"{name}: weights contain NaN or inf")
         dst, src = np.nonzero(weight)
-        return cls(name, int(weight.shape[1]), int(weight.shape[0]), src, dst, weight[dst, src])
+        return cls(name, int(weight.shape[1]), int(weight.shape[0]), src, dst, weight[dst, src], bias)
 
     @property
     def edges(self) -> int:
@@ -97,7 +109,8 @@ class Checkpoint:
     """A pruned feed-forward network at one level of one run.
 
     ``input_shape`` is ``(channels, height, width)`` when the inputs are pixels (flattened row-major,
-    as ``torch.flatten`` does); ``metrics`` are numbers (accuracy, loss) and ``meta`` labels of the run.
+    as ``torch.flatten`` does); ``metrics`` are numbers (accuracy, loss) and ``meta`` labels of the run;
+    ``activation`` is the run's nonlinearity between hidden layers (one of :data:`ACTIVATIONS`).
     """
 
     run: str
@@ -106,9 +119,12 @@ class Checkpoint:
     input_shape: tuple[int, int, int] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    activation: str = "relu"
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
+        if self.activation not in ACTIVATIONS:
+            raise InputError(f"unknown activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if not self.layers:
             raise InputError(f"checkpoint {self.run}/{self.level} has no layers")
         for a, b in zip(self.layers, self.layers[1:]):

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive
+from netarchive.cli.common import open_archive, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
+from netarchive.model import ACTIVATIONS
 
 
 @contextmanager
@@ -52,16 +53,6 @@ def _metrics(path: str | None) -> dict:
     return values
 
 
-def _meta(pairs) -> dict:
-    meta = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--meta {pair!r} is not KEY=VALUE")
-        meta[key] = value
-    return meta
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--run", required=True, help="Name of the run the checkpoints belong to.")
@@ -74,8 +65,10 @@ def _meta(pairs) -> dict:
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="A label of the run (seed, dataset, ...).")
 @click.option("--which", type=click.Choice(["end", "start"]), default="end", show_default=True,
               help="In an OpenLTH run directory: the weights at the end or the start of each level's training.")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), default="relu", show_default=True,
+              help="Nonlinearity between hidden layers, for forward passes (`eval`).")
 @output_options
-def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, meta, which, fmt, output):
+def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, meta, which, activation, fmt, output):
     """Archive checkpoint files or an IMP run directory (OpenLTH layout) as run RUN.
 
     PATHS are .pt/.pth state_dicts (torch.nn.utils.prune checkpoints included), .safetensors or .npz files,
@@ -86,8 +79,9 @@ def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, 
         layers=[name.strip() for name in layers.split(",")] if layers else None,
         input_shape=_input_shape(input_shape),
         metrics=_metrics(metrics_file),
-        meta=_meta(meta),
+        meta=parse_pairs(meta, '--meta'),
         which=which,
+        activation=activation,
     )
     with open_archive(read_only=False) as archive, progress_line(f"ingesting {run}") as step:
         summary = archive.ingest(paths, run, level=level, replace=replace, progress=step, **options)
@@ -120,6 +114,16 @@ def rm(run, level, yes):
         with progress_line("deleting"):
             removed = archive.rm(run, level)
     click.echo(f"removed {removed} checkpoint(s) of run {run!r}")
+
+
+@cli.command("set-activation")
+@click.argument("activation", type=click.Choice(ACTIVATIONS))
+@click.option("--run", required=True, help="The run whose activation to record.")
+def set_activation(activation, run):
+    """Record the nonlinearity between the hidden layers of a run (default at ingest: relu)."""
+    with open_archive(read_only=False) as archive:
+        archive.set_activation(run, activation)
+    click.echo(f"run {run!r}: activation {activation}")
 
 
 @cli.command()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import click
 
 import netarchive
+from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
 
@@ -37,3 +38,23 @@ def each_checkpoint(archive: "netarchive.Archive", run: str, level: int | None) 
     levels = [level] if level is not None else archive.levels(run)
     for each in levels:
         yield archive.checkpoint(run, each)
+
+
+def parse_pairs(pairs, option: str, *, numbers: bool = False) -> dict:
+    """``KEY=VALUE`` option values to a dict; with ``numbers`` integers and floats are parsed."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"{option} {pair!r} is not KEY=VALUE")
+        parsed[key] = _number(value) if numbers else value
+    return parsed
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -29,8 +29,7 @@ def save_figure(figure, output: str) -> None:
     """Write ``figure`` to ``output`` (PNG) and say where it went."""
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
-    figure.savefig(Path(output), dpi=120)
+    figure.savefig(Path(output), dpi=120, bbox_inches="tight")
     plt.close(figure)
     click.echo(f"wrote {output}")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive
+from netarchive.cli.common import open_archive, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
 
@@ -33,10 +33,10 @@ def cypher(statement, path, params, browser_link, browser_url, fmt, output):
         raise InputError("give a Cypher statement or -f FILE (one of the two)")
     text, defaults = browser_params(Path(path).read_text() if path else statement)
     if browser_link:
-        click.echo(browser_link_for(text, {**defaults, **parse_params(params)}, browser_url))
+        click.echo(browser_link_for(text, {**defaults, **parse_pairs(params, "--param", numbers=True)}, browser_url))
         return
     with open_archive() as archive:
-        emit(archive.cypher(text, **{**defaults, **parse_params(params)}), fmt, output)
+        emit(archive.cypher(text, **{**defaults, **parse_pairs(params, "--param", numbers=True)}), fmt, output)
 
 
 _BROWSER_PARAM = re.compile(r"^\s*:param\s+`?(\w+)`?\s*=>\s*(.+?)\s*;?\s*$")
@@ -66,9 +66,21 @@ def browser_params(text: str) -> tuple[str, dict]:
             quoted = literal["single"] if literal["single"] is not None else literal["double"]
             defaults[name] = _ESCAPE.sub(r"\1", quoted)
         else:
-            defaults[name] = {"true": True, "false": False, "null": None}.get(literal["other"].lower(), _number(literal["other"]))
+            defaults[name] = _bare_literal(name, literal["other"])
     statement = "\n".join(kept).strip().removesuffix(";").strip()
     return statement, defaults
+
+
+def _bare_literal(name: str, text: str):
+    words = {"true": True, "false": False, "null": None}
+    if text.lower() in words:
+        return words[text.lower()]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise InputError(f":param {name} => {text}: only string, number, true/false and null literals are read")
 
 
 def browser_link_for(statement: str, params: dict, browser_url: str) -> str:
@@ -86,23 +98,3 @@ def _cypher_literal(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def parse_params(pairs) -> dict:
-    """``key=value`` pairs to a dict; integers and floats are parsed, everything else stays a string."""
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--param {pair!r} is not KEY=VALUE")
-        parsed[key] = _number(value)
-    return parsed
-
-
-def _number(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text

@@ -42,13 +42,15 @@ def load(
     metrics: Mapping[str, float] | None = None,
     meta: Mapping[str, str] | None = None,
     which: str = "end",
+    activation: str = "relu",
     progress: Callable[[str], None] | None = None,
 ) -> list[Checkpoint]:
     """Load every checkpoint found under ``paths`` as levels of run ``run``, sorted by level.
 
     A file's level is ``level`` when one file is given, else the last number in its name
     (``level_3.pt`` -> 3); an OpenLTH directory gives one checkpoint per ``level_<L>`` folder with its
-    logged test accuracy and loss as metrics. ``mask`` is a separate mask file applied to every file.
+    logged test accuracy and loss as metrics. ``mask`` is a separate mask file applied to every file;
+    ``activation`` is the run's nonlinearity between hidden layers, kept for forward passes.
     """
     step = progress or (lambda _: None)
     if not run:
@@ -67,6 +69,7 @@ def load(
                 input_shape=input_shape,
                 metrics={**logged, **(metrics or {})},
                 meta=dict(meta or {}),
+                activation=activation,
             )
         )
     levels = [c.level for c in checkpoints]

@@ -76,7 +76,7 @@ def layer_stack(weights: Mapping[str, np.ndarray], names: Sequence[str] | None, 
             raise InputError(f"{source}: {name} is not numeric ({value.dtype})")
         if not np.isfinite(value).all():
             raise InputError(f"{source}: {name} contains NaN or inf weights")
-        layers.append(Layer.from_dense(name, value))
+        layers.append(Layer.from_dense(name, value, _bias(name, weights, source)))
     for a, b in zip(layers, layers[1:]):
         if a.outputs != b.inputs:
             raise InputError(
@@ -84,6 +84,15 @@ def layer_stack(weights: Mapping[str, np.ndarray], names: Sequence[str] | None, 
                 f"but {b.name} {b.outputs}x{b.inputs} takes {b.inputs} inputs (give --layers to choose or order them)"
             )
     return tuple(layers)
+
+
+def _bias(weight_name: str, weights: Mapping[str, np.ndarray], source: str) -> np.ndarray | None:
+    """The bias beside a weight (``X.weight`` -> ``X.bias``), or None when the layer has none."""
+    name = weight_name.removesuffix("weight") + "bias"
+    bias = weights.get(name) if weight_name.endswith("weight") else None
+    if bias is not None and not np.isfinite(bias).all():
+        raise InputError(f"{source}: {name} contains NaN or inf")
+    return bias
 
 
 def _find(name: str, weights: Mapping, source: str) -> str:

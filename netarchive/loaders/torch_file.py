@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,22 +17,27 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
 def read(path: Path) -> dict[str, np.ndarray]:
     """The named tensors of the checkpoint at ``path`` as numpy arrays, in state_dict order."""
+    return _tensors(_unwrap(safe_load(path), path), path)
+
+
+def safe_load(path: Path):
+    """``torch.load`` with ``weights_only=True``, its failures turned into one-line InputErrors."""
     import torch
 
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0]
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if unsafe:
             raise InputError(
-                f"{path} holds Python objects that a safe load refuses ({reason[:120]}); save model.state_dict() instead"
+                f"{path} holds Python objects ({unsafe.group(1)}) that a safe load refuses; save model.state_dict() instead"
             ) from None
-        raise InputError(f"{path} is not a readable PyTorch checkpoint ({reason[:120]})") from None
+        raise InputError(f"{path} is not a readable PyTorch checkpoint (corrupt or not written by torch.save)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         if isinstance(error, FileNotFoundError):
             raise
         raise InputError(f"{path} is not a readable PyTorch checkpoint ({str(error).strip().splitlines()[0][:120]})") from None
-    return _tensors(_unwrap(loaded, path), path)
+    return loaded
 
 
 def _unwrap(loaded, path: Path) -> Mapping:

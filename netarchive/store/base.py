@@ -65,10 +65,27 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""
+
+    @abstractmethod
+    def set_activation(self, run: str, activation: str) -> None:
+        """Record the nonlinearity between the hidden layers of a run (used by forward passes)."""
+
+    @abstractmethod
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         """Mark synapses of a checkpoint with the boolean property ``name``: true for the listed ones
         (``layer`` = index of the source layer, ``src``/``dst`` = indices within their layers), false for
         every other synapse of the checkpoint (e.g. ``in_msf`` for the maximum spanning forest)."""
+
+    @abstractmethod
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        """Record that the inputs of a checkpoint (or of every checkpoint of the run) are ``(C, H, W)`` pixels.
+
+        Sets the checkpoint's ``input_shape`` and the ``channel``, ``y``, ``x`` of its input neurons (row-major,
+        as ``Checkpoint.input_coordinates``), all checkpoints in one transaction; raises InputError when
+        C·H·W differs from the number of inputs.
+        """
 
     @abstractmethod
     def close(self) -> None:

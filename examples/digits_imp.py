@@ -1,0 +1,114 @@
+"""A real iterative-magnitude-pruning run on scikit-learn's 8x8 digits, saved as OpenLTH saves one.
+
+Trains an MLP 64-128-128-10, then repeatedly prunes 20 % of the surviving weights of each layer by
+magnitude, rewinds the survivors to their initial values (lottery-ticket style, Frankle & Carbin 2019)
+and retrains. Each level is written as ``OUT/level_<L>/main/`` with ``mask.pth``, the weights at the start
+and end of training (``model_ep0_it0.pth``, ``model_ep<E>_it0.pth``), ``sparsity_report.json`` and a
+``logger`` of test accuracy and loss, so that ``netarchive ingest OUT --run digits`` archives the run.
+
+    python examples/digits_imp.py out/digits --levels 10
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def data(seed: int):
+    """Digits scaled to [0, 1], split 75/25 with a fixed seed."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
+    y = torch.tensor(digits.target, dtype=torch.long)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    return x_train, y_train, x_test, y_test
+
+
+def make_model() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p for name, p in model.named_parameters() if name.endswith("weight")}
+
+
+def train(model, masks, x, y, epochs: int, seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for batch in order.split(64):
+            optimizer.zero_grad()
+            loss_fn(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+            with torch.no_grad():
+                for name, w in weights(model).items():
+                    w.mul_(masks[name])
+
+
+@torch.no_grad()
+def evaluate(model, x, y) -> tuple[float, float]:
+    out = model(x)
+    return (out.argmax(1) == y).float().mean().item(), nn.functional.cross_entropy(out, y).item()
+
+
+def prune(model, masks, fraction: float) -> dict[str, torch.Tensor]:
+    """Remove ``fraction`` of each layer's surviving weights, smallest magnitude first."""
+    pruned = {}
+    for name, w in weights(model).items():
+        alive = masks[name].bool()
+        count = int(round(fraction * alive.sum().item()))
+        scores = torch.where(alive, w.detach().abs(), torch.full_like(w, float("inf")))
+        drop = scores.flatten().argsort()[:count]
+        mask = masks[name].clone().flatten()
+        mask[drop] = 0
+        pruned[name] = mask.view_as(w)
+    return pruned
+
+
+def run(out: Path, levels: int, epochs: int, fraction: float, seed: int) -> None:
+    torch.manual_seed(seed)
+    x_train, y_train, x_test, y_test = data(seed)
+    model = make_model()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    masks = {name: torch.ones_like(w) for name, w in weights(model).items()}
+    for level in range(levels + 1):
+        main = out / f"level_{level}" / "main"
+        main.mkdir(parents=True, exist_ok=True)
+        model.load_state_dict(initial)  # rewind to initialisation
+        with torch.no_grad():
+            for name, w in weights(model).items():
+                w.mul_(masks[name])
+        torch.save(model.state_dict(), main / "model_ep0_it0.pth")
+        train(model, masks, x_train, y_train, epochs, seed + level)
+        torch.save(model.state_dict(), main / f"model_ep{epochs}_it0.pth")
+        torch.save({name: m.to(torch.int64) for name, m in masks.items()}, main / "mask.pth")
+        total = sum(m.numel() for m in masks.values())
+        kept = int(sum(m.sum().item() for m in masks.values()))
+        (main / "sparsity_report.json").write_text(json.dumps({"total": total, "unpruned": kept}))
+        accuracy, loss = evaluate(model, x_test, y_test)
+        (main / "logger").write_text(f"test_loss,{epochs},{loss}\ntest_accuracy,{epochs},{accuracy}\n")
+        print(f"level {level:2d}: {kept:6d}/{total} weights kept, test accuracy {accuracy:.3f}")
+        masks = prune(model, masks, fraction)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="directory to write the run to")
+    parser.add_argument("--levels", type=int, default=10, help="pruning levels after the dense one (default 10)")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs per level (default 30)")
+    parser.add_argument("--fraction", type=float, default=0.2, help="fraction pruned per level (default 0.2)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    run(args.out, args.levels, args.epochs, args.fraction, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Compare masks and weights: between runs at the same level (do different seeds converge to the same
+masks?) and across the levels of one run (which synapses does IMP keep?).
+
+Synapses are matched by position (layer, src, dst). Results are tidy long tables with one ``metric`` and
+``value`` per row, ready for ``pivot``.
+
+Example::
+
+    >>> import numpy as np
+    >>> from netarchive.model import Checkpoint, Layer
+    >>> a = Checkpoint("a", 1, (Layer.from_dense("fc", np.array([[1.0, 2.0], [0.0, 3.0]])),))
+    >>> b = Checkpoint("b", 1, (Layer.from_dense("fc", np.array([[1.5, 0.0], [0.0, 2.5]])),))
+    >>> float(compare_pair(a, b).set_index("metric").value["jaccard"])
+    0.6666666666666666
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from netarchive.errors import InputError
+from netarchive.model import Checkpoint, Layer
+
+
+def synapse_keys(layer: Layer) -> np.ndarray:
+    """One integer per synapse, equal for the same position in two checkpoints of one architecture."""
+    return layer.dst.astype(np.int64) * layer.inputs + layer.src
+
+
+def expected_jaccard(size_a: int, size_b: int, positions: int) -> float:
+    """Exact E[|A∩B| / |A∪B|] for two independent uniformly random sets of the given sizes among
+    ``positions`` (the overlap is hypergeometric)."""
+    if size_a == 0 and size_b == 0:
+        return float("nan")
+    overlap = np.arange(max(0, size_a + size_b - positions), min(size_a, size_b) + 1)
+    probability = stats.hypergeom.pmf(overlap, positions, size_a, size_b)
+    return float((probability * overlap / (size_a + size_b - overlap)).sum())
+
+
+def _correlation(x: np.ndarray, y: np.ndarray, method=stats.pearsonr) -> float:
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(method(x, y)[0])
+
+
+def layer_comparison(a: Layer, b: Layer) -> dict[str, float]:
+    """Mask overlap of two layers of one shape, its chance level, and correlations of weights and degrees."""
+    keys_a, keys_b = synapse_keys(a), synapse_keys(b)
+    shared, in_a, in_b = np.intersect1d(keys_a, keys_b, assume_unique=True, return_indices=True)
+    union = len(keys_a) + len(keys_b) - len(shared)
+    degrees = {
+        side: (np.bincount(layer.dst, minlength=layer.outputs), np.bincount(layer.src, minlength=layer.inputs))
+        for side, layer in (("a", a), ("b", b))
+    }
+    return {
+        "edges_a": len(keys_a),
+        "edges_b": len(keys_b),
+        "shared": len(shared),
+        "jaccard": len(shared) / union if union else float("nan"),
+        "jaccard_expected": expected_jaccard(len(keys_a), len(keys_b), a.dense_size),
+        "weight_correlation": _correlation(a.w[in_a], b.w[in_b]),
+        "in_degree_correlation": _correlation(*(degrees[s][0] for s in "ab")),
+        "out_degree_correlation": _correlation(*(degrees[s][1] for s in "ab")),
+    }
+
+
+def _check_same_architecture(a: Checkpoint, b: Checkpoint) -> None:
+    if a.widths != b.widths:
+        raise InputError(
+            f"{a.run} level {a.level} ({'-'.join(map(str, a.widths))}) and {b.run} level {b.level} "
+            f"({'-'.join(map(str, b.widths))}) do not have the same architecture"
+        )
+
+
+def _long(rows: list[dict], keys: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{**keys, "layer": layer, "metric": metric, "value": value} for layer, row in rows for metric, value in row.items()]
+    )
+
+
+def compare_pair(a: Checkpoint, b: Checkpoint) -> pd.DataFrame:
+    """Per layer: ``jaccard`` of the masks and its expectation for random masks of the same densities,
+    ``weight_correlation`` on shared synapses, ``in_``/``out_degree_correlation`` (Pearson) of neurons."""
+    _check_same_architecture(a, b)
+    rows = [(l, layer_comparison(x, y)) for l, (x, y) in enumerate(zip(a.layers, b.layers))]
+    return _long(rows, {"run_a": a.run, "run_b": b.run, "level_a": a.level, "level_b": b.level})
+
+
+def compare_runs(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:
+    """:func:`compare_pair` for every pair of the given checkpoints of one level (one per run): columns
+    ``run_a, run_b, level, layer, metric, value``."""
+    if len({c.run for c in checkpoints}) < 2:
+        raise InputError("comparing runs needs at least two runs")
+    if len({c.level for c in checkpoints}) != 1:
+        raise InputError("compare runs at one level at a time")
+    table = pd.concat([compare_pair(a, b) for a, b in combinations(checkpoints, 2)], ignore_index=True)
+    return table.drop(columns="level_b").rename(columns={"level_a": "level"})
+
+
+def somers_d(score: np.ndarray, positive: np.ndarray) -> float:
+    """Somers' D = 2·AUC − 1 of a binary outcome on a score (Mann–Whitney U with average ranks for ties)."""
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    if n_positive == 0 or n_negative == 0:
+        return float("nan")
+    u = stats.rankdata(score)[positive].sum() - n_positive * (n_positive + 1) / 2
+    return float(2 * u / (n_positive * n_negative) - 1)
+
+
+def survival(levels: Sequence[Checkpoint]) -> pd.DataFrame:
+    """Across consecutive levels A -> B of one run, per layer: synapses ``kept``, the fraction of A's
+    ``|B|`` strongest synapses (by |w| at A) that survive to B, and ``rank_correlation``, Somers' D of
+    survival on |w| at A: 1 when exactly the strongest survived (pure magnitude pruning), 0 for survival
+    unrelated to magnitude, −1 when the weakest survived."""
+    rows = []
+    for a, b in zip(levels, levels[1:]):
+        _check_same_architecture(a, b)
+        for l, (x, y) in enumerate(zip(a.layers, b.layers)):
+            survived = np.isin(synapse_keys(x), synapse_keys(y))
+            strongest = np.argsort(-np.abs(x.w), kind="stable")[: y.edges]
+            rows.append(
+                {
+                    "run": a.run,
+                    "level_a": a.level,
+                    "level_b": b.level,
+                    "layer": l,
+                    "edges_a": x.edges,
+                    "edges_b": y.edges,
+                    "kept": int(survived.sum()),
+                    "kept_fraction": survived.mean() if x.edges else float("nan"),
+                    "strongest_kept_fraction": survived[strongest].mean() if y.edges else float("nan"),
+                    "rank_correlation": somers_d(np.abs(x.w), survived),
+                }
+            )
+    return pd.DataFrame(rows)

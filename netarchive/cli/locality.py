@@ -1,0 +1,209 @@
+"""Locality of pruned masks: ``query locality|displacements|pixels|translations``, ``plot locality`` and
+``set-input-shape`` (see docs/locality.md)."""
+from __future__ import annotations
+
+import click
+import numpy as np
+import pandas as pd
+
+from netarchive.analysis import locality as loc
+from netarchive.cli import cli
+from netarchive.cli.archive import _input_shape
+from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
+from netarchive.cli.output import emit, output_options
+from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.query import query
+from netarchive.errors import InputError
+
+
+def _layer_option(default=None, help_text="Layer of units (1 = first after the inputs; default: every layer)."):
+    return click.option("--layer", type=int, default=default, show_default=default is not None, help=help_text)
+
+
+_null_option = click.option(
+    "--null", "null", type=click.Choice(["reached", "all"]), default="reached", show_default=True,
+    help="Random placement among the channels the unit reaches, or among all input channels.",
+)
+
+
+def _per_checkpoint(run, level, compute) -> pd.DataFrame:
+    with open_archive() as archive:
+        frames = [compute(checkpoint) for checkpoint in each_checkpoint(archive, run, level)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _layers(layer):
+    return None if layer is None else [layer]
+
+
+@query.command("locality")
+@checkpoint_options
+@_layer_option()
+@click.option("--summary", is_flag=True, help="One row per layer instead of one per unit.")
+@click.option("--top", type=float, default=0.1, show_default=True, help="With --summary: fraction of most-connected units for locality_top.")
+@_null_option
+@output_options
+def locality_command(run, level, layer, summary, top, null, fmt, output):
+    """How local each unit's receptive field is: in-degree, centroid, spread, pair distances, locality.
+
+    locality = expected / observed mean pair distance (> 1: more local than random pixels).
+    """
+    def compute(checkpoint):
+        units = loc.unit_locality(checkpoint, _layers(layer), within_channels=null == "reached")
+        return loc.locality_summary(units, top) if summary else units
+
+    emit(_per_checkpoint(run, level, compute), fmt, output)
+
+
+@query.command("displacements")
+@checkpoint_options
+@_layer_option()
+@click.option("--degree-bins", help="Sum units per in-degree bin: increasing edges, e.g. 2,10,100.")
+@click.option("--nonzero", is_flag=True, help="Leave out displacements with neither counts nor expectation.")
+@_null_option
+@output_options
+def displacements_command(run, level, layer, degree_bins, nonzero, null, fmt, output):
+    """Displacement histograms (dx, dy) of pixel pairs within units, same- and cross-channel, with the
+    exact count expected for random receptive fields of the same sizes."""
+    bins = _integers(degree_bins, "--degree-bins") if degree_bins else None
+    frame = _per_checkpoint(run, level, lambda c: loc.displacements(c, _layers(layer), bins, within_channels=null == "reached"))
+    if nonzero:
+        frame = frame[(frame["count"] != 0) | (frame["expected"] != 0)].reset_index(drop=True)
+    emit(frame, fmt, output)
+
+
+@query.command("pixels")
+@checkpoint_options
+@_layer_option(1, "Layer of units whose reach is counted.")
+@output_options
+def pixels_command(run, level, layer, fmt, output):
+    """Out-degree of every input pixel and channel: how many units of the layer still read it."""
+    emit(_per_checkpoint(run, level, lambda c: loc.pixel_out_degree(c, [layer])), fmt, output)
+
+
+@query.command("translations")
+@checkpoint_options
+@_layer_option(1)
+@click.option("--min-degree", type=int, default=2, show_default=True, help="Leave out units reaching fewer inputs.")
+@click.option("--min-size", type=int, default=2, show_default=True, help="Report groups of at least this many units.")
+@click.option("--threshold", type=float, default=1.0, show_default=True,
+              help="Link units whose best-shift normalised overlap reaches this (1 = exactly the same shape; "
+                   "below 1 compares every pair of units: slower).")
+@output_options
+def translations_command(run, level, layer, min_degree, min_size, threshold, fmt, output):
+    """Groups of units whose masks are one shape at different places (equal, or similar, up to a shift)."""
+    def compute(checkpoint):
+        return loc.translation_groups(checkpoint, [layer], min_degree, min_size, threshold)
+
+    emit(_per_checkpoint(run, level, compute), fmt, output)
+
+
+@cli.command("set-input-shape")
+@click.argument("shape", metavar="C,H,W")
+@click.option("--run", required=True, help="The archived run.")
+@click.option("--level", type=int, default=None, help="Only this level (default: every level of the run).")
+def set_input_shape(shape, run, level):
+    """Declare the inputs of an archived run as C,H,W pixels (flattened row-major), for locality analyses."""
+    try:
+        parsed = _input_shape(shape)
+    except InputError:
+        raise InputError(f"shape {shape!r} must be C,H,W, e.g. 1,28,28 or 3,32,32") from None
+    with open_archive(read_only=False) as archive:
+        archive.set_input_shape(run, parsed, level)
+    click.echo(f"run {run!r}: input shape {','.join(map(str, parsed))}")
+
+
+def _integers(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"{option} {text!r} must be comma-separated integers, e.g. 2,10,100") from None
+
+
+# -- plot -------------------------------------------------------------------------------------------
+@plot.command("locality")
+@click.option("--run", required=True, help="Name of the archived run.")
+@click.option("--level", type=int, default=None, help="Level to draw (default: the most pruned, i.e. the last).")
+@_layer_option(1)
+@click.option("--units", "count", type=int, default=16, show_default=True, help="How many of the most-connected units to draw.")
+@_null_option
+@output_file_option
+def plot_locality(run, level, layer, count, null, output):
+    """Masks and weighted masks of the most-connected units, displacement heat maps beside their random
+    expectation, and the pixel out-degree map."""
+    if count < 1:
+        raise InputError("--units must be at least 1")
+    with open_archive() as archive:
+        level = archive.levels(run)[-1] if level is None else level
+        checkpoint = archive.checkpoint(run, level)
+    loc.input_shape(checkpoint)  # the clear error before any work
+    units = loc.unit_locality(checkpoint, [layer], within_channels=null == "reached")
+    top = units.sort_values(["in_degree", "index"], ascending=[False, True]).head(count)
+    top = top[top.in_degree > 0]
+    hist = loc.displacements(checkpoint, [layer], within_channels=null == "reached")
+    pixels = loc.pixel_out_degree(checkpoint, [layer])
+    _draw(checkpoint, layer, top, hist, pixels, output)
+
+
+def _draw(checkpoint, layer, top, hist, pixels, output):
+    from matplotlib.gridspec import GridSpec, GridSpecFromSubplotSpec
+
+    channels, height, width = checkpoint.input_shape
+    shown = top["index"].to_numpy()
+    columns = max(1, min(8, len(shown)))
+    rows = max(1, -(-len(shown) // columns))
+    panels = [("same-channel pairs", True)] + ([("cross-channel pairs", False)] if channels > 1 else [])
+    figure, _ = new_figure(figsize=(max(12, 1.6 * columns), 1.7 * 2 * rows + 3.6))
+    figure.clear()
+    grid = GridSpec(2 * rows + 1, columns, figure=figure, height_ratios=[1] * (2 * rows) + [2.2 * max(1, rows / 2)])
+    images = {
+        weighted: loc.unit_images(checkpoint, layer, shown, weighted=weighted) if len(shown) else None
+        for weighted in (False, True)
+    }
+    for weighted, block in ((False, 0), (True, rows)):
+        for i, unit in enumerate(shown):
+            axes = figure.add_subplot(grid[block + i // columns, i % columns])
+            _image(axes, images[weighted][i], channels, cmap="gray" if not weighted else "magma")
+            row = top.iloc[i]
+            locality = f" L={row.locality:.2f}" if np.isfinite(row.locality) else ""
+            axes.set_title(f"{'|w| ' if weighted else ''}#{unit} k={row.in_degree}{locality}", fontsize=7)
+    bottom = GridSpecFromSubplotSpec(1, 2 * len(panels) + 1, subplot_spec=grid[2 * rows, :], wspace=0.6)
+    column = 0
+    for title, same in panels:
+        part = hist[hist.same_channel == same]
+        grids = [part.pivot(index="dy", columns="dx", values=value).to_numpy(dtype=float) for value in ("count", "expected")]
+        top_value = max(1.0, max(g.max() for g in grids))
+        for name, values in zip(("observed", "random expectation"), grids):
+            axes = figure.add_subplot(bottom[0, column])
+            column += 1
+            shown_image = axes.imshow(values, cmap="viridis", vmin=0, vmax=top_value, origin="upper",
+                                      extent=(-(width - 0.5), width - 0.5, height - 0.5, -(height - 0.5)))
+            axes.set_title(f"{title}: {name}", fontsize=8)
+            axes.set_xlabel("dx", fontsize=7)
+            axes.set_ylabel("dy", fontsize=7)
+            axes.tick_params(labelsize=6)
+            figure.colorbar(shown_image, ax=axes, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    axes = figure.add_subplot(bottom[0, column])
+    degree = pixels.out_degree.to_numpy().reshape(channels, height, width).sum(axis=0)
+    shown_image = axes.imshow(degree, cmap="inferno")
+    axes.set_title("pixel out-degree" + (f" (sum of {channels} channels)" if channels > 1 else ""), fontsize=8)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    figure.colorbar(shown_image, ax=axes, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    figure.suptitle(
+        f"{checkpoint.run} level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%}), layer {layer}: "
+        f"{len(shown)} most-connected units", fontsize=10,
+    )
+    save_figure(figure, output)
+
+
+def _image(axes, values, channels, cmap):
+    """One receptive field as an image: RGB for 3 channels, else the channel sum on a colour map."""
+    top = values.max()
+    scaled = values / top if top > 0 else values
+    if channels == 3:
+        axes.imshow(np.clip(scaled.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+    else:
+        axes.imshow(scaled.sum(axis=0), cmap=cmap, interpolation="nearest", vmin=0)
+    axes.set_xticks([])
+    axes.set_yticks([])

@@ -1,0 +1,103 @@
+"""The command line: every error is one line and a non-zero exit, and the archive is unchanged."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from netarchive.cli import cli
+from tests.test_loaders import W1, W2, openlth_run
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    store = str(tmp_path / "archive")
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(cli, ["--store", store, *map(str, args)], input=input)
+
+    return invoke
+
+
+def listing(run_cli):
+    result = run_cli("ls", "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_ingest_ls_query_rm(run_cli, tmp_path):
+    run = openlth_run(tmp_path / "imp", levels=3)
+    result = run_cli("ingest", run, "--run", "seed0", "--meta", "seed=0", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "run,level,layers,neurons,edges,sparsity,accuracy,loss"
+    rows = listing(run_cli)
+    assert [(r["level"], r["edges"], r["accuracy"]) for r in rows] == [(0, 6, 0.9), (1, 5, 0.8), (2, 5, 0.7)]
+    result = run_cli("query", "cypher", "MATCH (r:Run {name: $run}) RETURN r.seed AS seed", "--param", "run=seed0", "--format", "json")
+    assert json.loads(result.output) == [{"seed": "0"}]
+    table = run_cli("query", "cypher", "MATCH (c:Checkpoint) RETURN c.level AS level ORDER BY level")
+    assert table.exit_code == 0 and "level" in table.output
+    assert run_cli("rm", "--run", "seed0", "--level", "1", input="n\n").exit_code == 1  # declined
+    assert len(listing(run_cli)) == 3
+    result = run_cli("rm", "--run", "seed0", "--level", "1", "--yes")
+    assert result.exit_code == 0 and "removed 1 checkpoint" in result.output
+    assert [r["level"] for r in listing(run_cli)] == [0, 2]
+
+
+def test_output_to_files(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1), "b.weight": torch.tensor(W2)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    assert run_cli("ls", "-o", tmp_path / "ls.csv").exit_code == 0
+    assert (tmp_path / "ls.csv").read_text().startswith("run,level,layers,neurons,edges,sparsity\nr,0,2,6,6,")
+    assert run_cli("ls", "--format", "parquet", "-o", tmp_path / "ls.parquet").exit_code == 0
+    import pandas as pd
+
+    assert pd.read_parquet(tmp_path / "ls.parquet").edges.tolist() == [6]
+    result = run_cli("ls", "--format", "parquet")
+    assert result.exit_code == 1 and "give -o FILE.parquet" in result.output
+
+
+def one_line_error(result, expected):
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_inputs_are_one_line_errors_and_change_nothing(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    before = listing(run_cli)
+    (tmp_path / "corrupt.pt").write_bytes(b"\x00garbage")
+    torch.save({"a.weight": torch.tensor([[float("nan")]])}, tmp_path / "nan.pt")
+    torch.save({"a.weight": torch.tensor(W1), "b.weight": torch.ones(1, 5)}, tmp_path / "shape.pt")
+    (tmp_path / "m.json").write_text("[1, 2]")
+    cases = [
+        (("ingest", tmp_path / "missing.pt", "--run", "r", "--level", "1"), "no such file or directory"),
+        (("ingest", tmp_path / "corrupt.pt", "--run", "r", "--level", "1"), "not a readable PyTorch checkpoint"),
+        (("ingest", tmp_path / "nan.pt", "--run", "r", "--level", "1"), "a.weight contains NaN"),
+        (("ingest", tmp_path / "shape.pt", "--run", "r", "--level", "1"), "shapes do not chain"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "r"), "already has level(s) 0"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--input-shape", "1,2"), "must be C,H,W"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--input-shape", "1,2,2"), "has 4 pixels"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--metrics", tmp_path / "m.json"), "JSON object of numbers"),
+        (("ls", "--run", "nope"), "no run named 'nope'"),
+        (("rm", "--run", "nope", "--yes"), "no run named 'nope'"),
+        (("rm", "--run", "r", "--level", "9", "--yes"), "run 'r' has no level 9"),
+        (("query", "cypher", "MATCH (n RETURN n"), "Parser exception"),
+        (("query", "cypher", "MATCH (n:Neuron) DETACH DELETE n"), "read-only"),
+        (("query", "cypher", "RETURN $x", "--param", "x"), "is not KEY=VALUE"),
+        (("export", tmp_path / "out", "--run", "nope"), "no run named 'nope'"),
+    ]
+    for args, expected in cases:
+        one_line_error(run_cli(*args), expected)
+    assert listing(run_cli) == before
+
+
+def test_neo4j_uri_is_not_available_yet(tmp_path):
+    result = CliRunner().invoke(cli, ["--store", "neo4j://localhost:7687", "ls"])
+    one_line_error(result, "not available yet")
+
+
+def test_reading_commands_on_a_new_location(tmp_path):
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path / "none"), "ls"])
+    one_line_error(result, "no archive at")

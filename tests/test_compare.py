@@ -1,0 +1,88 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from netarchive.analysis.compare import compare_pair, compare_runs, expected_jaccard, somers_d, survival
+from netarchive.errors import InputError
+from netarchive.model import Checkpoint, Layer
+from tests.conftest import random_checkpoint
+
+
+def metrics(table, layer=0):
+    return table[table.layer == layer].set_index("metric").value.to_dict()
+
+
+def test_hand_computed_pair():
+    a = Checkpoint("a", 2, (Layer.from_dense("fc", np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 4.0], [5.0, 0.0, 0.0]])),))
+    b = Checkpoint("b", 2, (Layer.from_dense("fc", np.array([[2.0, 0.0, 0.0], [0.0, 5.0, 9.0], [1.0, 1.0, 0.0]])),))
+    m = metrics(compare_pair(a, b))
+    assert (m["edges_a"], m["edges_b"], m["shared"]) == (5, 5, 4)
+    assert m["jaccard"] == 4 / 6
+    assert m["weight_correlation"] == pytest.approx(np.corrcoef([1, 3, 4, 5], [2, 5, 9, 1])[0, 1])
+    assert m["in_degree_correlation"] == pytest.approx(np.corrcoef([2, 2, 1], [1, 2, 2])[0, 1])
+    assert m["out_degree_correlation"] == pytest.approx(1.0)
+
+
+def test_expected_jaccard_by_enumeration():
+    positions, size_a, size_b = 6, 2, 3
+    universe = range(positions)
+    values = [len(set(x) & set(y)) / len(set(x) | set(y))
+              for x in itertools.combinations(universe, size_a) for y in itertools.combinations(universe, size_b)]
+    assert expected_jaccard(size_a, size_b, positions) == pytest.approx(np.mean(values), abs=1e-12)
+
+
+def test_random_masks_match_their_expectation():
+    table = compare_runs([random_checkpoint([60, 50], density=0.3, seed=s, run=f"s{s}") for s in range(4)])
+    assert list(table.columns) == ["run_a", "run_b", "level", "layer", "metric", "value"]
+    jaccard = table[table.metric == "jaccard"].value.mean()
+    expected = table[table.metric == "jaccard_expected"].value.iloc[0]
+    assert len(table[table.metric == "jaccard"]) == 6 and jaccard == pytest.approx(expected, abs=0.02)
+
+
+def test_different_architectures_are_refused():
+    with pytest.raises(InputError, match="do not have the same architecture"):
+        compare_pair(random_checkpoint([4, 3]), random_checkpoint([4, 2], run="b"))
+
+
+def test_survival_of_magnitude_pruning():
+    dense = np.arange(1, 13, dtype=float).reshape(3, 4) * np.array([1, -1, 1, -1])
+    pruned = np.where(np.abs(dense) > 6, dense, 0)  # the six strongest survive
+    random_pruned = np.where(np.arange(12).reshape(3, 4) % 2 == 0, dense, 0)
+    levels = [Checkpoint("r", l, (Layer.from_dense("fc", w),)) for l, w in enumerate([dense, pruned])]
+    row = survival(levels).iloc[0]
+    assert (row.edges_a, row.edges_b, row.kept, row.kept_fraction) == (12, 6, 6, 0.5)
+    assert row.strongest_kept_fraction == 1.0 and row.rank_correlation == 1.0
+    other = survival([levels[0], Checkpoint("r", 1, (Layer.from_dense("fc", random_pruned),))]).iloc[0]
+    assert other.strongest_kept_fraction == 0.5
+
+
+def test_somers_d_against_pairs():
+    rng = np.random.default_rng(0)
+    score, positive = rng.integers(0, 5, 40).astype(float), rng.random(40) < 0.4
+    pairs = [np.sign(p - n) for p in score[positive] for n in score[~positive]]
+    assert somers_d(score, positive) == pytest.approx(np.mean(pairs))
+
+
+def test_compare_and_survival_commands(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    import netarchive
+    from netarchive.cli import cli
+
+    with netarchive.open(tmp_path / "a") as archive:
+        for run in ("s0", "s1"):
+            for level in (0, 1):
+                archive.write(random_checkpoint([8, 6, 4], density=0.8 - 0.3 * level, seed=10 * int(run[1]) + level, run=run, level=level))
+    store = ["--store", str(tmp_path / "a")]
+    result = CliRunner().invoke(cli, [*store, "query", "compare", "--runs", "s0,s1", "--levels", "--format", "json"])
+    rows = json.loads(result.output)
+    assert {(r["level"], r["layer"]) for r in rows} == {(0, 0), (0, 1), (1, 0), (1, 1)} and len(rows) == 4 * 8
+    result = CliRunner().invoke(cli, [*store, "query", "survival", "--run", "s0", "--format", "json"])
+    assert [(r["level_a"], r["level_b"], r["layer"]) for r in json.loads(result.output)] == [(0, 1, 0), (0, 1, 1)]
+    bad = CliRunner().invoke(cli, [*store, "query", "compare", "--runs", "s0,s1", "--level", "7"])
+    assert bad.exit_code == 1 and "level 7 is not archived for every run" in bad.output
+    bad = CliRunner().invoke(cli, [*store, "query", "compare", "--runs", "s0,nope"])
+    assert bad.exit_code == 1 and "no run named 'nope'" in bad.output

@@ -1,0 +1,103 @@
+"""Forward passes: exact hand-worked outputs, agreement with torch.nn, scores, and the eval command."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+import netarchive.analysis.forward as forward_module
+from netarchive.analysis.forward import evaluate, forward, scores
+from netarchive.cli import cli
+from netarchive.errors import InputError
+from netarchive.model import ACTIVATIONS, Checkpoint, Layer
+from tests.conftest import random_checkpoint
+
+# x -> relu(W1 x + b1) -> W2 h + b2, worked by hand below.
+W1 = np.array([[1.0, -1.0], [0.5, 0.0], [0.0, 2.0]])
+B1 = np.array([0.0, -1.0, 0.5])
+W2 = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 1.0]])
+B2 = np.array([0.25, 0.0])
+X = np.array([[2.0, 1.0], [0.0, 1.0], [4.0, 0.0]], dtype=np.float32)
+
+
+def tiny(activation="relu", biases=True):
+    return Checkpoint("tiny", 0, (
+        Layer.from_dense("fc1.weight", W1, B1 if biases else None),
+        Layer.from_dense("fc2.weight", W2, B2 if biases else None),
+    ), activation=activation)
+
+
+def test_hand_worked_outputs_and_scores():
+    # sample 1: W1x+b1 = [1, 0, 2.5] -> relu same -> [1+0+.25, 0-0+2.5] = [1.25, 2.5]
+    # sample 2: [-1, -1, 2.5] -> [0, 0, 2.5] -> [0.25, 2.5]
+    # sample 3: [4, 1, 0.5] -> [4+1+.25, -1+.5] = [5.25, -0.5]
+    out = forward(tiny(), X)
+    np.testing.assert_allclose(out, [[1.25, 2.5], [0.25, 2.5], [5.25, -0.5]], atol=1e-6)
+    result = scores(out, np.array([1, 0, 0]))
+    assert result["accuracy"] == pytest.approx(2 / 3)
+    expected_loss = np.mean([np.log(1 + np.exp(-1.25)), np.log(1 + np.exp(2.25)), np.log(1 + np.exp(-5.75))])
+    assert result["loss"] == pytest.approx(expected_loss, abs=1e-6)
+    assert scores(out, np.array([[1.0, 2.0], [0.0, 2.0], [5.0, 0.0]], dtype=np.float32))["mse"] == pytest.approx(
+        np.mean(np.square([0.25, 0.5, 0.25, 0.5, 0.25, -0.5])))
+
+
+def test_no_synapses_leaves_only_the_biases():
+    keep = [np.zeros(4, bool), np.zeros(4, bool)]
+    np.testing.assert_allclose(forward(tiny(), X, keep), np.tile(B2, (3, 1)), atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dense_above", [0.0, 1.1], ids=["dense", "sparse"])
+def test_agrees_with_torch_sequential(activation, dense_above, monkeypatch):
+    monkeypatch.setattr(forward_module, "DENSE_ABOVE", dense_above)
+    checkpoint = random_checkpoint([20, 15, 10, 5], density=0.3, seed=4)
+    rng = np.random.default_rng(1)
+    layers = tuple(Layer(l.name, l.inputs, l.outputs, l.src, l.dst, l.w, rng.normal(size=l.outputs)) for l in checkpoint.layers)
+    checkpoint = Checkpoint("r", 0, layers, activation=activation)
+    modules = []
+    for i, layer in enumerate(checkpoint.layers):
+        linear = nn.Linear(layer.inputs, layer.outputs)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(layer.dense()))
+            linear.bias.copy_(torch.tensor(layer.bias))
+        modules.append(linear)
+        if i < len(checkpoint.layers) - 1:
+            modules.append({"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU(), "identity": nn.Identity()}[activation])
+    x = rng.normal(size=(64, 20)).astype(np.float32)
+    with torch.no_grad():
+        expected = nn.Sequential(*modules)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(forward(checkpoint, x), expected, atol=1e-5)
+
+
+def test_refuses_mismatched_data():
+    with pytest.raises(InputError, match="the dataset has 3 features per sample but the network of 'tiny' has 2 inputs"):
+        forward(tiny(), np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(InputError, match="class labels must be integers from 0 to 1"):
+        scores(np.zeros((2, 2)), np.array([0, 2]))
+
+
+def test_evaluate_says_when_biases_are_missing():
+    table = evaluate([tiny(biases=False)], X, np.array([1, 0, 0]))
+    assert table.biases.tolist() == ["none: zeros used"] and table.samples.tolist() == [3]
+
+
+def test_eval_command_and_stored_metrics(tmp_path):
+    torch.save({"fc1.weight": torch.tensor(W1), "fc1.bias": torch.tensor(B1), "fc2.weight": torch.tensor(W2),
+                "fc2.bias": torch.tensor(B2)}, tmp_path / "level_0.pt")
+    np.savez(tmp_path / "data.npz", x=X, y=np.array([1, 0, 0]))
+    np.savez(tmp_path / "wide.npz", x=np.ones((3, 5)), y=np.array([1, 0, 0]))
+    store = ["--store", str(tmp_path / "archive")]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*store, "ingest", str(tmp_path / "level_0.pt"), "--run", "t"]).exit_code == 0
+    result = runner.invoke(cli, [*store, "eval", "--run", "t", "--data", str(tmp_path / "data.npz"), "--store-metrics", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert row["accuracy"] == pytest.approx(2 / 3) and row["biases"] == "stored"
+    listing = json.loads(runner.invoke(cli, [*store, "ls", "--format", "json"]).output)
+    assert listing[0]["accuracy"] == pytest.approx(2 / 3)
+    bad = runner.invoke(cli, [*store, "eval", "--run", "t", "--data", str(tmp_path / "wide.npz")])
+    assert bad.exit_code == 1 and "has 5 features per sample" in bad.output
+    missing = runner.invoke(cli, [*store, "eval", "--run", "t", "--data", str(tmp_path / "none.npz")])
+    assert missing.exit_code == 1 and "no such dataset file" in missing.output

@@ -1,0 +1,201 @@
+"""The embedded archive: round trips, replace, delete, atomicity, locking, versions."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import netarchive
+import netarchive.store.ladybug as ladybug_store
+from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from tests.conftest import edge_set, random_checkpoint
+
+
+def snapshot(archive):
+    """Everything a user can see of the archive, for before/after comparisons."""
+    listing = archive.checkpoints()
+    return listing.to_dict("records"), {
+        (row["run"], row["level"]): edge_set(archive.checkpoint(row["run"], row["level"])) for row in listing.to_dict("records")
+    }
+
+
+def test_round_trip_keeps_every_synapse_and_attribute(archive):
+    original = random_checkpoint([12, 7, 5, 3], density=0.4, seed=1, run="seed0", level=2, input_shape=(3, 2, 2),
+                                 metrics={"accuracy": 0.91})
+    archive.write(original)
+    back = archive.checkpoint("seed0", 2)
+    assert edge_set(back) == edge_set(original)
+    assert back.widths == (12, 7, 5, 3) and back.layer_names == original.layer_names
+    assert back.input_shape == (3, 2, 2) and back.metrics == {"accuracy": 0.91}
+    row = archive.checkpoints().iloc[0]
+    assert (row.run, row.level, row.layers, row.neurons, row.edges) == ("seed0", 2, 3, 27, original.edges)
+    assert row.sparsity == pytest.approx(original.sparsity)
+
+
+def test_graph_schema_in_cypher(archive):
+    checkpoint = random_checkpoint([4, 3, 2], density=1.0, seed=2, run="r1", level=0, input_shape=(1, 2, 2))
+    archive.write(checkpoint)
+    counts = archive.cypher(
+        "MATCH (r:Run {name: $run})-[:HAS_CHECKPOINT]->(c:Checkpoint)"
+        " MATCH (a:Neuron {run: $run, level: c.level})-[s:SYNAPSE]->(b:Neuron) RETURN a.layer AS layer, count(s) AS n ORDER BY layer",
+        run="r1",
+    )
+    assert counts.to_dict("list") == {"layer": [0, 1], "n": [12, 6]}
+    pixel = archive.cypher("MATCH (n:Neuron {layer: 0, `index`: 3}) RETURN n.channel AS c, n.y AS y, n.x AS x")
+    assert pixel.iloc[0].tolist() == [0, 1, 1]
+    w = archive.cypher(
+        "MATCH (a:Neuron {layer: 1, `index`: 2})-[s:SYNAPSE]->(b:Neuron {`index`: 1}) RETURN s.w AS w"
+    ).w.item()
+    assert w == pytest.approx(checkpoint.layers[1].dense()[1, 2])
+
+
+def test_existing_level_is_refused_unless_replaced(archive):
+    archive.write(random_checkpoint([5, 4], seed=1, level=1))
+    with pytest.raises(AlreadyArchived, match="use --replace"):
+        archive.write(random_checkpoint([5, 4], seed=2, level=1))
+    newer = random_checkpoint([5, 4], seed=3, level=1, metrics={"loss": 0.5})
+    archive.write(newer, replace=True)
+    assert edge_set(archive.checkpoint("r", 1)) == edge_set(newer)
+    assert archive.checkpoints()["loss"].tolist() == [0.5]
+    assert archive.cypher("MATCH (n:Neuron) RETURN count(*) AS n").n.item() == 9
+
+
+@pytest.mark.parametrize("rebuild_factor", [0, 10**9], ids=["delete-rows", "rebuild-table"])
+def test_rm_keeps_the_other_checkpoints(archive, monkeypatch, rebuild_factor):
+    monkeypatch.setattr(ladybug_store, "REBUILD_FACTOR", rebuild_factor)
+    kept = [random_checkpoint([6, 5, 4], seed=s, run=run, level=s) for s, run in [(0, "a"), (1, "a"), (2, "b")]]
+    for checkpoint in kept:
+        archive.write(checkpoint)
+    assert archive.rm("a", 0) == 1
+    assert edge_set(archive.checkpoint("a", 1)) == edge_set(kept[1])
+    assert edge_set(archive.checkpoint("b", 2)) == edge_set(kept[2])
+    assert archive.rm("a") == 1
+    with pytest.raises(NotFound, match="no run named 'a'"):
+        archive.checkpoint("a", 1)
+    assert archive.cypher("MATCH (r:Run) RETURN r.name AS name").name.tolist() == ["b"]
+    assert archive.cypher("MATCH ()-[s:SYNAPSE]->() RETURN count(*) AS n").n.item() == kept[2].edges
+
+
+def test_unknown_run_and_level(archive):
+    archive.write(random_checkpoint([3, 2], level=0))
+    with pytest.raises(NotFound, match="no run named 'x'"):
+        archive.checkpoint("x", 0)
+    with pytest.raises(NotFound, match="run 'r' has no level 5"):
+        archive.checkpoint("r", 5)
+    with pytest.raises(NotFound, match="run 'r' has no level 5"):
+        archive.rm("r", 5)
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_failed_write_leaves_nothing(archive, monkeypatch, failure):
+    archive.write(random_checkpoint([6, 5], seed=0, level=0))
+    before = snapshot(archive)
+
+    def fail(*_):
+        raise failure
+
+    monkeypatch.setattr(ladybug_store, "_synapse_table", fail)  # neurons and checkpoint already written
+    with pytest.raises(type(failure)):
+        archive.write(random_checkpoint([6, 5], seed=1, level=1))
+    with pytest.raises(type(failure)):
+        archive.write(random_checkpoint([6, 5], seed=1, level=0), replace=True)
+    monkeypatch.undo()
+    assert snapshot(archive) == before
+    assert archive.cypher("MATCH (n:Neuron) RETURN count(*) AS n").n.item() == 11
+    archive.write(random_checkpoint([6, 5], seed=1, level=1))  # the archive is still writable
+
+
+def test_metric_and_meta_names_are_checked(archive):
+    with pytest.raises(InputError, match="metric name 'edges' is taken"):
+        archive.write(random_checkpoint([3, 2], metrics={"edges": 1.0}))
+    with pytest.raises(InputError, match="must be a letter"):
+        archive.write(random_checkpoint([3, 2], metrics={"bad name; DROP": 1.0}))
+    assert archive.checkpoints().empty
+
+
+def test_cypher_is_read_only_and_reports_errors(archive):
+    archive.write(random_checkpoint([3, 2]))
+    with pytest.raises(StoreError, match="read-only"):
+        archive.cypher("MATCH (n:Neuron) DELETE n")
+    with pytest.raises(StoreError, match="Parser exception"):
+        archive.cypher("MATCH (n:Neuron RETURN n")
+    with pytest.raises(StoreError, match="write n.`index`"):
+        archive.cypher("MATCH (n:Neuron) RETURN n.index")
+    assert archive.cypher("MATCH (n:Neuron) WHERE n.layer = $l RETURN count(*) AS n", l=1).n.item() == 2
+
+
+def test_neuron_write_back_overwrites(archive):
+    archive.write(random_checkpoint([3, 2], level=0))
+    archive.set_neuron_properties("r", 0, {"component": np.array([0, 0, 1, 0, 1])})
+    archive.set_neuron_properties("r", 0, {"component": np.array([4, 3, 2, 1, 0])})
+    table = archive.cypher("MATCH (n:Neuron) RETURN n.layer AS l, n.`index` AS i, n.component AS c ORDER BY l, i")
+    assert table.c.tolist() == [4, 3, 2, 1, 0]
+
+
+def test_second_writer_gets_a_clear_message(store_path):
+    with netarchive.open(store_path) as archive:
+        archive.write(random_checkpoint([3, 2]))
+        script = "import netarchive, sys\ntry:\n netarchive.open(sys.argv[1])\nexcept Exception as e: print(e)"
+        out = subprocess.run([sys.executable, "-c", script, str(store_path)], capture_output=True, text=True).stdout
+        assert "is in use by another netarchive" in out
+        reader = "import netarchive, sys\nprint(len(netarchive.open(sys.argv[1], read_only=True).checkpoints()))"
+        assert subprocess.run([sys.executable, "-c", reader, str(store_path)], capture_output=True, text=True).stdout.strip() == "1"
+
+
+def test_archive_from_another_ladybug_version_is_not_opened(store_path):
+    netarchive.open(store_path).close()
+    versions = store_path / "netarchive.json"
+    versions.write_text(json.dumps({**json.loads(versions.read_text()), "ladybug": "0.99.1"}))
+    with pytest.raises(StoreError, match=r"written by LadybugDB 0.99.1 .* install `ladybug==0.99.\*`"):
+        netarchive.open(store_path)
+
+
+def test_reading_a_missing_archive(tmp_path):
+    with pytest.raises(NotFound, match="no archive at"):
+        netarchive.open(tmp_path / "nothing", read_only=True)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file").write_text("x")
+    with pytest.raises(StoreError, match="not a netarchive archive"):
+        netarchive.open(tmp_path / "busy")
+
+
+def test_parquet_export_reads_back_with_pandas(archive, tmp_path):
+    a = random_checkpoint([4, 3, 2], seed=1, run="a", level=0, input_shape=(1, 2, 2), metrics={"accuracy": 0.5})
+    b = random_checkpoint([4, 3, 2], seed=2, run="b", level=3)
+    archive.write(a)
+    archive.write(b)
+    archive.export(tmp_path / "out")
+    edges = pd.read_parquet(tmp_path / "out" / "edges")
+    assert set(edges.columns) == {"layer", "src", "dst", "w", "run", "level"}
+    for checkpoint in (a, b):
+        mine = edges[(edges.run == checkpoint.run) & (edges.level.astype(int) == checkpoint.level)]
+        assert {(int(r.layer), int(r.src), int(r.dst), float(r.w)) for r in mine.itertuples()} == edge_set(checkpoint)
+    neurons = pd.read_parquet(tmp_path / "out" / "neurons")
+    pixels = neurons[(neurons.run == "a") & (neurons.layer == 0)].sort_values("index")
+    assert pixels[["channel", "y", "x"]].astype(int).values.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
+    listing = pd.read_parquet(tmp_path / "out" / "checkpoints.parquet")
+    assert listing[["run", "level", "edges"]].values.tolist() == [["a", 0, a.edges], ["b", 3, b.edges]]
+    archive.rm("b")
+    archive.write(random_checkpoint([4, 3, 2], seed=5, run="a", level=0), replace=True)
+    archive.export(tmp_path / "out", run="a")  # replaces a's partitions, keeps b's
+    edges = pd.read_parquet(tmp_path / "out" / "edges")
+    assert len(edges[edges.run == "a"]) == random_checkpoint([4, 3, 2], seed=5).edges
+    assert len(edges[edges.run == "b"]) == b.edges
+
+
+def test_biases_and_activation_round_trip(archive):
+    from netarchive.model import Checkpoint, Layer
+
+    first = Layer.from_dense("a.weight", np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]), bias=np.array([0.5, 0.0, -0.25]))
+    second = Layer.from_dense("b.weight", np.array([[1.0, 1.0, 1.0]]))
+    archive.write(Checkpoint("r", 0, (first, second), activation="tanh"))
+    back = archive.checkpoint("r", 0)
+    assert back.layers[0].bias.tolist() == [0.5, 0.0, -0.25] and back.layers[1].bias is None
+    assert back.activation == "tanh" and back.meta == {}
+    archive.set_activation("r", "gelu")
+    assert archive.checkpoint("r", 0).activation == "gelu"
+    assert archive.cypher("MATCH (n:Neuron {layer: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
+    with pytest.raises(NotFound, match="no run named 'x'"):
+        archive.set_activation("x", "relu")
