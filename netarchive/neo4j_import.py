@@ -3,10 +3,10 @@
 ``netarchive export --neo4j-import DIR`` writes header files with typed columns and headerless CSV data
 files (one per checkpoint for neurons and synapses), in the schema of cypher/schema.md::
 
-    DIR/runs.header.csv          name:ID(Run),<meta>...                 runs.csv
+    DIR/runs.header.csv          name:ID(Run),activation,<meta>...      runs.csv
     DIR/checkpoints.header.csv   :ID(Checkpoint),run,level:long,...     checkpoints.csv
     DIR/has_checkpoint.header.csv :START_ID(Run),:END_ID(Checkpoint)    has_checkpoint.csv
-    DIR/neurons.header.csv       :ID(Neuron),run,level:long,layer:long,index:long,channel:long,y:long,x:long
+    DIR/neurons.header.csv       :ID(Neuron),run,level:long,layer:long,index:long,channel:long,y:long,x:long,bias:double
                                                                         neurons-<n>.csv
     DIR/synapses.header.csv      :START_ID(Neuron),:END_ID(Neuron),w:float    synapses-<n>.csv
 
@@ -46,7 +46,7 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
         if progress:
             progress(f"{row.run} level {row.level}")
         checkpoint = archive.checkpoint(row.run, row.level)
-        runs.setdefault(checkpoint.run, {}).update(checkpoint.meta)
+        runs.setdefault(checkpoint.run, {}).update({**checkpoint.meta, "activation": checkpoint.activation})
         checkpoints.append([
             str(number), checkpoint.run, checkpoint.level, checkpoint.neurons, checkpoint.edges, checkpoint.sparsity,
             ";".join(checkpoint.layer_names), ";".join(map(str, checkpoint.widths)),
@@ -66,7 +66,7 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
     _write_csv(base / "has_checkpoint.header.csv", [[":START_ID(Run)", ":END_ID(Checkpoint)"]])
     _write_csv(base / "has_checkpoint.csv", [[row[1], row[0]] for row in checkpoints])
     _write_csv(base / "neurons.header.csv", [[
-        ":ID(Neuron)", "run", "level:long", "layer:long", "index:long", "channel:long", "y:long", "x:long"
+        ":ID(Neuron)", "run", "level:long", "layer:long", "index:long", "channel:long", "y:long", "x:long", "bias:double"
     ]])
     _write_csv(base / "synapses.header.csv", [[":START_ID(Neuron)", ":END_ID(Neuron)", "w:float"]])
     return listing
@@ -109,6 +109,13 @@ def _write_neurons(checkpoint, number: int, path: Path) -> None:
     }
     for name in ("channel", "y", "x"):
         columns[name] = neurons.column(name) if name in neurons.column_names else pa.nulls(n, pa.int32())
+    bias = np.zeros(n)
+    has_bias = np.zeros(n, dtype=bool)
+    for l, layer in enumerate(checkpoint.layers):
+        if layer.bias is not None:
+            bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = layer.bias
+            has_bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = True
+    columns["bias"] = pa.array(bias, mask=~has_bias)
     pacsv.write_csv(pa.table(columns), path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 

@@ -35,9 +35,10 @@ def test_import_files(archive, store_path, tmp_path):
     assert [row[:5] for row in checkpoints] == [["0", "r1", "0", "28", str(a.edges)], ["1", "r1", "1", "28", str(b.edges)]]
     assert checkpoints[0][7:9] == ["16;8;4", "1;4;4"] and checkpoints[1][8] == ""
     assert _rows(out / "has_checkpoint.csv") == [["r1", "0"], ["r1", "1"]]
+    assert _rows(out / "runs.header.csv") == [["name:ID(Run)", "activation"]] and _rows(out / "runs.csv") == [["r1", "relu"]]
 
     for number, checkpoint in enumerate((a, b)):
-        neurons = pd.read_csv(out / f"neurons-{number}.csv", header=None, names=["id", "run", "level", "layer", "index", "channel", "y", "x"])
+        neurons = pd.read_csv(out / f"neurons-{number}.csv", header=None, names=["id", "run", "level", "layer", "index", "channel", "y", "x", "bias"])
         assert len(neurons) == checkpoint.neurons and neurons["id"].is_unique
         pixels = neurons[neurons["layer"] == 0]
         if checkpoint.input_shape:

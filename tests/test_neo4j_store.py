@@ -428,3 +428,56 @@ def test_cli_init_on_the_server(server):
     done = CliRunner().invoke(cli, ["--store", uri, "--user", user, "--password", password, "--database", database, "init"])
     assert done.exit_code == 0, done.output
     assert f"archive ready at {uri}" in done.output
+
+
+def test_biases_and_activation_round_trip(store):
+    from netarchive.model import Checkpoint, Layer
+
+    run = run_name()
+    first = Layer.from_dense("a.weight", np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]), bias=np.array([0.5, 0.0, -0.25]))
+    second = Layer.from_dense("b.weight", np.array([[1.0, 1.0, 1.0]]))
+    store.write(Checkpoint(run, 0, (first, second), activation="tanh"))
+    back = store.read(run, 0)
+    assert back.layers[0].bias.tolist() == [0.5, 0.0, -0.25] and back.layers[1].bias is None
+    assert back.activation == "tanh" and back.meta == {}
+    store.set_activation(run, "gelu")
+    assert store.read(run, 0).activation == "gelu"
+    biases = store.cypher("MATCH (n:Neuron {run: $run, layer: 1}) RETURN n.bias AS b ORDER BY n.`index`", {"run": run})
+    assert biases["b"].tolist() == [0.5, 0.0, -0.25]
+    with pytest.raises(NotFound, match="no run named"):
+        store.set_activation(run_name(), "relu")
+    with pytest.raises(InputError, match="unknown activation"):
+        store.set_activation(run, "swish")
+
+
+def test_set_metrics(store):
+    run = run_name()
+    store.write(sample(run, metrics={"accuracy": 0.5}))
+    store.set_metrics(run, 0, {"accuracy": 0.75, "loss": 0.2})
+    assert store.read(run, 0).metrics == {"accuracy": 0.75, "loss": 0.2}
+    row = store.checkpoints(run).iloc[0]
+    assert (row["accuracy"], row["loss"]) == (0.75, 0.2)
+    with pytest.raises(NotFound):
+        store.set_metrics(run, 4, {"loss": 1.0})
+    with pytest.raises(InputError):
+        store.set_metrics(run, 0, {"edges": 1.0})
+
+
+def test_set_input_shape(store):
+    run = run_name()
+    for level in (0, 1):
+        store.write(sample(run, level=level, seed=level, input_shape=None))
+    with pytest.raises(InputError, match="has 12 pixels"):
+        store.set_input_shape(run, (1, 3, 4))
+    store.set_input_shape(run, (1, 2, 8), level=1)
+    assert store.read(run, 0).input_shape is None and store.read(run, 1).input_shape == (1, 2, 8)
+    store.set_input_shape(run, (4, 2, 2))
+    assert store.read(run, 0).input_shape == (4, 2, 2)
+    pixel = store.cypher(
+        "MATCH (n:Neuron {run: $run, level: 0, layer: 0}) WHERE n.`index` = 7 RETURN n.channel AS c, n.y AS y, n.x AS x", {"run": run}
+    )
+    assert pixel.to_dict("records") == [{"c": 1, "y": 1, "x": 1}]
+    with pytest.raises(NotFound):
+        store.set_input_shape(run, (4, 2, 2), level=3)
+    with pytest.raises(NotFound):
+        store.set_input_shape(run_name(), (4, 2, 2))

@@ -1,8 +1,8 @@
 """The server archive: the same schema on a Neo4j 5 server, over Bolt with the official driver.
 
-Schema (cypher/schema.md): ``(:Run {name, ...meta})-[:HAS_CHECKPOINT]->(:Checkpoint {run, level, neurons,
-edges, sparsity, layer_names, widths, input_shape, ...metrics})`` and ``(:Neuron {run, level, layer, index,
-channel, y, x})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a composite uniqueness constraint on
+Schema (cypher/schema.md): ``(:Run {name, activation, ...meta})-[:HAS_CHECKPOINT]->(:Checkpoint {run, level,
+neurons, edges, sparsity, layer_names, widths, input_shape, ...metrics})`` and ``(:Neuron {run, level, layer,
+index, channel, y, x, bias})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a composite uniqueness constraint on
 ``(run, level, layer, index)`` (Community edition has no NODE KEY), which also serves the index seeks of
 the synapse batches; checkpoints by ``(run, level)``.
 
@@ -31,8 +31,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from netarchive.errors import AlreadyArchived, NotFound, StoreError
-from netarchive.model import Checkpoint, Layer
+from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_property_name
 
 SYNAPSE_BATCH = 20_000
@@ -58,13 +58,13 @@ COMPONENTS_CYPHER = "CALL dbms.components() YIELD name, versions, edition RETURN
 
 # -- writing -----------------------------------------------------------------------------------------
 CREATE_CHECKPOINT_CYPHER = (
-    "MERGE (r:Run {name: $run}) SET r += $meta "
+    "MERGE (r:Run {name: $run}) SET r += $meta, r.activation = $activation "
     "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {run: $run, level: $level}) "
     "SET c += $properties, c += $metrics"
 )
 CREATE_NEURONS_CYPHER = (
     "UNWIND range(0, $width - 1) AS i "
-    "CREATE (:Neuron {run: $run, level: $level, layer: $layer, `index`: i})"
+    "CREATE (:Neuron {run: $run, level: $level, layer: $layer, `index`: i, bias: $bias[i]})"
 )
 CREATE_PIXELS_CYPHER = (
     "UNWIND range(0, $width - 1) AS i "
@@ -76,6 +76,16 @@ CREATE_SYNAPSES_CYPHER = (
     "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
     "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
     "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
+)
+SET_METRICS_CYPHER = (
+    "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete IS NULL SET c += $metrics RETURN c.level AS level"
+)
+SET_ACTIVATION_CYPHER = "MATCH (r:Run {name: $run}) SET r.activation = $activation RETURN r.name AS name"
+SET_INPUT_SHAPE_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape"
+SET_PIXELS_CYPHER = (
+    "UNWIND range(0, size($channel) - 1) AS i "
+    "MATCH (n:Neuron {run: $run, level: $level, layer: 0, `index`: i}) "
+    "SET n.channel = $channel[i], n.y = $y[i], n.x = $x[i]"
 )
 COMPLETE_CHECKPOINT_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) REMOVE c.incomplete"
 
@@ -90,6 +100,10 @@ CHECKPOINT_CYPHER = (
 )
 CHECKPOINT_EDGES_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.edges AS edges, c.incomplete AS incomplete"
 RUN_EXISTS_CYPHER = "MATCH (r:Run {name: $run}) RETURN r.name AS name"
+BIASES_CYPHER = (
+    "MATCH (n:Neuron {run: $run, level: $level}) WHERE n.bias IS NOT NULL "
+    "RETURN n.layer AS layer, n.`index` AS i, n.bias AS bias"
+)
 READ_LAYER_CYPHER = (
     "MATCH (a:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]->(b:Neuron) "
     "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w"
@@ -131,8 +145,8 @@ SET_SYNAPSE_FLAG_CYPHER = (
 _CHECKPOINT_PROPERTIES = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete"}
 )
-_RUN_PROPERTIES = frozenset({"name", "run"})
-_NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x"})
+_RUN_PROPERTIES = frozenset({"name", "run", "activation"})
+_NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
 _SYNAPSE_PROPERTIES = frozenset({"w"})
 
 
@@ -344,14 +358,26 @@ class Neo4jStore(Store):
             raise NotFound.checkpoint(run, level, self.location)
         meta, props = found[0]["r"], found[0]["c"]
         widths = [int(w) for w in props["widths"]]
+        biases = self._biases(run, int(level), widths)
         layers = []
         with self._session("READ") as session:
             for l, name in enumerate(props["layer_names"]):
                 src, dst, w = session.execute_read(_read_layer, run, int(level), l)
-                layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w))
+                layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w, biases[l + 1]))
         metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
-        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta)
+        activation = meta.pop("activation", None) or "relu"
+        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta, activation)
+
+    def _biases(self, run: str, level: int, widths: list[int]) -> list[np.ndarray | None]:
+        """The biases of each layer's neurons (None for a layer without any; missing ones are 0)."""
+        biases: list[np.ndarray | None] = [None] * len(widths)
+        for row in self._read(BIASES_CYPHER, run=run, level=level):
+            layer = int(row["layer"])
+            if biases[layer] is None:
+                biases[layer] = np.zeros(widths[layer], dtype=np.float32)
+            biases[layer][int(row["i"])] = row["bias"]
+        return biases
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         def work(tx):
@@ -410,6 +436,46 @@ class Neo4jStore(Store):
         with self._session() as session:
             session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
 
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        self._writable()
+        for key in metrics:
+            check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
+        values = {key: float(value) for key, value in metrics.items()}
+        if not self._write(SET_METRICS_CYPHER, run=run, level=int(level), metrics=values):
+            raise NotFound.checkpoint(run, level, self.location)
+
+    def set_activation(self, run: str, activation: str) -> None:
+        self._writable()
+        if activation not in ACTIVATIONS:
+            raise InputError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        if not self._write(SET_ACTIVATION_CYPHER, run=run, activation=activation):
+            raise NotFound.run(run, self.location)
+
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        self._writable()
+        shape = tuple(int(s) for s in shape)
+        table = self.checkpoints(run)
+        rows = [] if table.empty else [int(each) for each in table["level"] if level is None or int(each) == level]
+        if not rows:
+            if level is None or table.empty:
+                raise NotFound.run(run, self.location)
+            raise NotFound.checkpoint(run, level, self.location)
+        pixels = int(np.prod(shape)) if len(shape) == 3 else -1
+        for each in rows:
+            inputs = int(self._checkpoint_properties(run, each)["widths"][0])
+            if inputs != pixels:
+                raise InputError(
+                    f"input shape {','.join(map(str, shape))} has {pixels} pixels but level {each} of run {run!r} "
+                    f"has {inputs} inputs"
+                )
+        channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
+        statements = []
+        for each in rows:
+            statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape)}))
+            statements.append((SET_PIXELS_CYPHER, {"run": run, "level": each, "channel": channel, "y": y, "x": x}))
+        with self._session() as session:
+            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         self._writable()
         check_property_name(name, _SYNAPSE_PROPERTIES, "synapse flag")
@@ -455,6 +521,7 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
     yield CREATE_CHECKPOINT_CYPHER, {
         **keys,
         "meta": {key: str(value) for key, value in checkpoint.meta.items()},
+        "activation": checkpoint.activation,
         "properties": properties,
         "metrics": {key: float(value) for key, value in checkpoint.metrics.items()},
     }
@@ -465,7 +532,9 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
             channel, y, x = (axis.tolist() for axis in coordinates)
             yield CREATE_PIXELS_CYPHER, {**keys, "width": int(width), "channel": channel, "y": y, "x": x}
         else:
-            yield CREATE_NEURONS_CYPHER, {**keys, "layer": layer, "width": int(width)}
+            bias = checkpoint.layers[layer - 1].bias if layer else None
+            bias = None if bias is None else bias.astype(np.float64).tolist()
+            yield CREATE_NEURONS_CYPHER, {**keys, "layer": layer, "width": int(width), "bias": bias}
     step(f"{checkpoint.edges:,} synapses")
     for layer, batches in enumerate(synapse_batches_by_layer(checkpoint, batch)):
         for rows in batches:
