@@ -109,13 +109,10 @@ def _write_neurons(checkpoint, number: int, path: Path) -> None:
     }
     for name in ("channel", "y", "x"):
         columns[name] = neurons.column(name) if name in neurons.column_names else pa.nulls(n, pa.int32())
-    bias = np.zeros(n)
-    has_bias = np.zeros(n, dtype=bool)
-    for l, layer in enumerate(checkpoint.layers):
-        if layer.bias is not None:
-            bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = layer.bias
-            has_bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = True
-    columns["bias"] = pa.array(bias, mask=~has_bias)
+    bias = np.concatenate([np.full(checkpoint.widths[0], np.nan)] + [
+        np.full(layer.outputs, np.nan) if layer.bias is None else layer.bias.astype(np.float64) for layer in checkpoint.layers
+    ])
+    columns["bias"] = pa.array(bias, mask=np.isnan(bias))
     pacsv.write_csv(pa.table(columns), path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 

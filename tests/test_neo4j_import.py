@@ -55,3 +55,16 @@ def test_import_command_quotes_paths():
     command = import_command("/data/my import", database="archive")
     assert command.startswith("neo4j-admin database import full archive --overwrite-destination")
     assert "'--nodes=Neuron=/data/my import/neurons.header.csv,/data/my import/neurons-[0-9]+.csv'" in command
+
+
+def test_import_files_carry_biases_and_activation(archive, store_path, tmp_path):
+    from netarchive.model import Checkpoint, Layer
+
+    first = Layer.from_dense("a.weight", np.array([[1.0, 0.0], [0.0, 2.0]]), bias=np.array([0.5, -0.25]))
+    second = Layer.from_dense("b.weight", np.array([[1.0, 1.0]]))
+    archive.write(Checkpoint("r", 0, (first, second), activation="tanh"))
+    archive.close()
+    done = CliRunner().invoke(cli, ["--store", str(store_path), "export", str(tmp_path / "out"), "--neo4j-import"])
+    assert done.exit_code == 0, done.output
+    assert _rows(tmp_path / "out" / "runs.csv") == [["r", "tanh"]]
+    assert [row[-1] for row in _rows(tmp_path / "out" / "neurons-0.csv")] == ["", "", "0.5", "-0.25", ""]
