@@ -23,13 +23,14 @@ from netarchive.model import Checkpoint
 from netarchive.store import Store, open_store
 
 
-def open(store: str | os.PathLike | None = None, *, read_only: bool = False) -> "Archive":  # noqa: A001
+def open(store: str | os.PathLike | None = None, *, read_only: bool = False, **server) -> "Archive":  # noqa: A001
     """Open (creating it if needed, unless ``read_only``) the archive at ``store``.
 
     ``store`` is a directory for the embedded archive or a ``neo4j://`` URI; by default
-    ``$NETARCHIVE_STORE`` or ``~/.local/share/netarchive/archive``.
+    ``$NETARCHIVE_STORE`` or ``~/.local/share/netarchive/archive``. ``server``: ``user``, ``password``,
+    ``database`` for a Neo4j server (default ``$NEO4J_USERNAME``, ``$NEO4J_PASSWORD``, ``neo4j``).
     """
-    return Archive(open_store(store, read_only=read_only))
+    return Archive(open_store(store, read_only=read_only, **server))
 
 
 class Archive:

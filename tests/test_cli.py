@@ -93,9 +93,14 @@ def test_bad_inputs_are_one_line_errors_and_change_nothing(run_cli, tmp_path):
     assert listing(run_cli) == before
 
 
-def test_neo4j_uri_is_not_available_yet(tmp_path):
-    result = CliRunner().invoke(cli, ["--store", "neo4j://localhost:7687", "ls"])
-    one_line_error(result, "not available yet")
+def test_unreachable_neo4j_uri_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port on which nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(cli, ["--store", f"neo4j://127.0.0.1:{port}", "--password", "x", "ls"])
+    one_line_error(result, "cannot reach a Neo4j server")
 
 
 def test_reading_commands_on_a_new_location(tmp_path):

@@ -46,12 +46,17 @@ def _message(error: Exception) -> str:
     "--store", envvar="NETARCHIVE_STORE", default=None, metavar="PATH|URI",
     help="Archive directory (embedded, the default) or neo4j:// URI. Env: NETARCHIVE_STORE.",
 )
+@click.option("--user", envvar="NEO4J_USERNAME", default=None, help="Neo4j user (default neo4j). Env: NEO4J_USERNAME.")
+@click.option("--password", envvar="NEO4J_PASSWORD", default=None, help="Neo4j password. Env: NEO4J_PASSWORD.")
+@click.option(
+    "--database", envvar="NEO4J_DATABASE", default=None, help="Neo4j database (default neo4j). Env: NEO4J_DATABASE."
+)
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 @click.version_option(package_name="netarchive")
 @click.pass_context
-def cli(ctx, store, debug):
+def cli(ctx, store, user, password, database, debug):
     """Archive pruned neural-network checkpoints as layered weighted graphs and query their structure."""
-    ctx.obj = Settings(store=store, debug=debug)
+    ctx.obj = Settings(store=store, debug=debug, user=user, password=password, database=database)
 
 
 def main() -> None:
@@ -59,6 +64,6 @@ def main() -> None:
 
 
 # Command modules register themselves on `cli` (and on the `query`/`plot` groups) when imported.
-from netarchive.cli import archive, compare, evaluate, locality, plot, query, spanning  # noqa: E402,F401
+from netarchive.cli import archive, compare, evaluate, locality, plot, query, server, spanning  # noqa: E402,F401
 
 __all__ = ["cli", "main"]

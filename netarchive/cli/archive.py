@@ -129,8 +129,22 @@ def set_activation(activation, run):
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--run", help="Only this run (default: the whole archive).")
-def export(directory, run):
+@click.option("--neo4j-import", "neo4j_import", is_flag=True,
+              help="Write CSV files for `neo4j-admin database import full` instead, and print that command.")
+def export(directory, run, neo4j_import):
     """Write the archive as Parquet for pandas: DIRECTORY/edges, DIRECTORY/neurons, DIRECTORY/checkpoints.parquet."""
+    if neo4j_import:
+        from netarchive.neo4j_import import export_neo4j_import, import_command
+
+        with open_archive() as archive, progress_line("exporting") as step:
+            listing = export_neo4j_import(archive, directory, run=run, progress=step)
+        click.echo(f"exported {len(listing)} checkpoint(s) to {directory}; with the server stopped, load them with")
+        click.echo(f"  {import_command(Path(directory).resolve())}")
+        click.echo("(docker/compose.yml mounts docker/import as /import: export to docker/import/NAME, then")
+        click.echo(f"  docker compose -f docker/compose.yml stop neo4j && docker compose -f docker/compose.yml run --rm neo4j "
+                   f"{import_command('/import/' + Path(directory).name)})")
+        click.echo("then start it and run `netarchive --store neo4j://HOST:7687 init` (constraints and indexes).")
+        return
     with open_archive() as archive, progress_line("exporting") as step:
         listing = archive.export(directory, run=run, progress=step)
     click.echo(f"exported {len(listing)} checkpoint(s) to {directory}  (pandas.read_parquet({str(Path(directory) / 'edges')!r}))")

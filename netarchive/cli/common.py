@@ -15,12 +15,16 @@ from netarchive.model import Checkpoint
 class Settings:
     store: str | None
     debug: bool
+    user: str | None = None
+    password: str | None = None
+    database: str | None = None
 
 
 def open_archive(read_only: bool = True) -> "netarchive.Archive":
     """Open the archive named by the global ``--store`` option (read-only unless the command writes)."""
     settings: Settings = click.get_current_context().find_object(Settings)
-    return netarchive.open(settings.store, read_only=read_only)
+    server = {"user": settings.user, "password": settings.password, "database": settings.database}
+    return netarchive.open(settings.store, read_only=read_only, **server)
 
 
 def checkpoint_options(command):

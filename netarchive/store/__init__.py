@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from netarchive.errors import StoreError
 from netarchive.store.base import Store
 
 SERVER_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
@@ -17,11 +16,24 @@ def default_location() -> Path:
     return Path(data_home) / "netarchive" / "archive"
 
 
-def open_store(location: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
-    """Open the archive at ``location`` (default: :func:`default_location`) for reading or writing."""
+def open_store(
+    location: str | os.PathLike | None = None,
+    *,
+    read_only: bool = False,
+    user: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+) -> Store:
+    """Open the archive at ``location`` (default: :func:`default_location`) for reading or writing.
+
+    For a server URI, ``user``/``password`` default to ``$NEO4J_USERNAME``/``$NEO4J_PASSWORD`` and
+    ``database`` to ``$NEO4J_DATABASE`` or ``neo4j``; they are ignored for an archive directory.
+    """
     location = str(location or os.environ.get("NETARCHIVE_STORE") or default_location())
     if location.startswith(SERVER_SCHEMES):
-        raise StoreError(f"the Neo4j backend ({location}) is not available yet; use an archive directory")
+        from netarchive.store.neo4j import Neo4jStore
+
+        return Neo4jStore(location, user=user, password=password, database=database, read_only=read_only)
     from netarchive.store.ladybug import LadybugStore
 
     return LadybugStore(location, read_only=read_only)

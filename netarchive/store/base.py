@@ -91,6 +91,10 @@ class Store(ABC):
     def close(self) -> None:
         """Release the archive (and its lock)."""
 
+    def init(self) -> None:
+        """Create the archive's schema (constraints, indexes) if missing; idempotent. The embedded archive
+        does so when opened for writing, a server archive before its first write or on ``netarchive init``."""
+
     def levels(self, run: str) -> list[int]:
         """The archived levels of a run, ascending (raises NotFound for an unknown run)."""
         table = self.checkpoints(run)

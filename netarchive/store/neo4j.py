@@ -1,0 +1,610 @@
+"""The server archive: the same schema on a Neo4j 5 server, over Bolt with the official driver.
+
+Schema (cypher/schema.md): ``(:Run {name, activation, ...meta})-[:HAS_CHECKPOINT]->(:Checkpoint {run, level,
+neurons, edges, sparsity, layer_names, widths, input_shape, ...metrics})`` and ``(:Neuron {run, level, layer,
+index, channel, y, x, bias})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a composite uniqueness constraint on
+``(run, level, layer, index)`` (Community edition has no NODE KEY), which also serves the index seeks of
+the synapse batches; checkpoints by ``(run, level)``.
+
+Writing. Neurons go in with one ``UNWIND range(...)`` statement per layer; synapses in batches of
+:data:`SYNAPSE_BATCH` rows sent as parallel lists (``$src``, ``$dst``, ``$w``), one layer at a time, so
+each row costs two index seeks and one relationship. A checkpoint of at most
+``single_transaction`` synapses (old one included when replacing) is written in one transaction. A larger
+one would need gigabytes of transaction state, so it is written in one transaction per batch while its
+Checkpoint node carries ``incomplete: true``: every read skips such checkpoints, the final transaction
+removes the mark, a failed write deletes what it wrote, and whatever a killed process left is deleted at
+the start of the next write. ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
+disappears from readers at once. One writer at a time per database (the embedded archive locks; a server
+cannot tell a dead writer from a slow one).
+
+Every statement is a module-level constant (``*_CYPHER``; ``{name}`` placeholders only for property names
+that :func:`check_property_name` accepted), so tests/test_cypher_lint.py lints them all with Neo4j's own
+front end.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+
+from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.model import ACTIVATIONS, Checkpoint, Layer
+from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_property_name
+
+SYNAPSE_BATCH = 20_000
+"""Synapse rows per UNWIND statement. Batches of 10-50 k rows keep a statement's parameters a few hundred
+kilobytes and its transaction state small while amortising the round trip; bench/bench_neo4j.py sweeps
+the size against a configured server (see bench/neo4j.md)."""
+SINGLE_TRANSACTION = 2_000_000
+"""Checkpoints with at most this many synapses (old + new when replacing) are written in one transaction;
+Neo4j keeps roughly 200-300 bytes of heap per created relationship until commit."""
+DEFAULT_DATABASE = "neo4j"
+MIN_SERVER_MAJOR = 5
+
+# -- schema ------------------------------------------------------------------------------------------
+SCHEMA_CYPHER = (
+    "CREATE CONSTRAINT run_name IF NOT EXISTS FOR (r:Run) REQUIRE r.name IS UNIQUE",
+    "CREATE CONSTRAINT checkpoint_key IF NOT EXISTS FOR (c:Checkpoint) REQUIRE (c.run, c.level) IS UNIQUE",
+    "CREATE CONSTRAINT neuron_key IF NOT EXISTS FOR (n:Neuron) REQUIRE (n.run, n.level, n.layer, n.`index`) IS UNIQUE",
+    "CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.run, n.level, n.layer)",
+    "CREATE INDEX neuron_checkpoint IF NOT EXISTS FOR (n:Neuron) ON (n.run, n.level)",
+)
+AWAIT_INDEXES_CYPHER = "CALL db.awaitIndexes($seconds)"
+COMPONENTS_CYPHER = "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition"
+
+# -- writing -----------------------------------------------------------------------------------------
+CREATE_CHECKPOINT_CYPHER = (
+    "MERGE (r:Run {name: $run}) SET r += $meta, r.activation = $activation "
+    "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {run: $run, level: $level}) "
+    "SET c += $properties, c += $metrics"
+)
+CREATE_NEURONS_CYPHER = (
+    "UNWIND range(0, $width - 1) AS i "
+    "CREATE (:Neuron {run: $run, level: $level, layer: $layer, `index`: i, bias: $bias[i]})"
+)
+CREATE_PIXELS_CYPHER = (
+    "UNWIND range(0, $width - 1) AS i "
+    "CREATE (:Neuron {run: $run, level: $level, layer: 0, `index`: i, channel: $channel[i], y: $y[i], x: $x[i]})"
+)
+CREATE_SYNAPSES_CYPHER = (
+    "UNWIND range(0, size($targets) - 1) AS j "
+    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $targets[j]}) "
+    "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
+    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
+    "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
+)
+SET_METRICS_CYPHER = (
+    "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete IS NULL SET c += $metrics RETURN c.level AS level"
+)
+SET_ACTIVATION_CYPHER = "MATCH (r:Run {name: $run}) SET r.activation = $activation RETURN r.name AS name"
+SET_INPUT_SHAPE_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape"
+SET_PIXELS_CYPHER = (
+    "UNWIND range(0, size($channel) - 1) AS i "
+    "MATCH (n:Neuron {run: $run, level: $level, layer: 0, `index`: i}) "
+    "SET n.channel = $channel[i], n.y = $y[i], n.x = $x[i]"
+)
+COMPLETE_CHECKPOINT_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) REMOVE c.incomplete"
+
+# -- reading -----------------------------------------------------------------------------------------
+CHECKPOINTS_CYPHER = (
+    "MATCH (c:Checkpoint) WHERE c.incomplete IS NULL AND ($run IS NULL OR c.run = $run) "
+    "RETURN properties(c) AS c ORDER BY c.run, c.level"
+)
+CHECKPOINT_CYPHER = (
+    "MATCH (r:Run {name: $run})-[:HAS_CHECKPOINT]->(c:Checkpoint {run: $run, level: $level}) "
+    "WHERE c.incomplete IS NULL RETURN properties(r) AS r, properties(c) AS c"
+)
+CHECKPOINT_EDGES_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.edges AS edges, c.incomplete AS incomplete"
+RUN_EXISTS_CYPHER = "MATCH (r:Run {name: $run}) RETURN r.name AS name"
+BIASES_CYPHER = (
+    "MATCH (n:Neuron {run: $run, level: $level}) WHERE n.bias IS NOT NULL "
+    "RETURN n.layer AS layer, n.`index` AS i, n.bias AS bias"
+)
+READ_LAYER_CYPHER = (
+    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]->(b:Neuron) "
+    "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w"
+)
+
+# -- deleting ----------------------------------------------------------------------------------------
+MARK_INCOMPLETE_CYPHER = (
+    "MATCH (c:Checkpoint {run: $run}) WHERE $level IS NULL OR c.level = $level "
+    "SET c.incomplete = true RETURN c.level AS level"
+)
+INCOMPLETE_CYPHER = "MATCH (c:Checkpoint) WHERE c.incomplete = true RETURN c.run AS run, c.level AS level"
+DELETE_SYNAPSES_BATCH_CYPHER = (
+    "MATCH (:Neuron {run: $run, level: $level})-[s:SYNAPSE]->() "
+    "WITH s LIMIT $batch DELETE s RETURN count(*) AS deleted"
+)
+DELETE_NEURONS_BATCH_CYPHER = (
+    "MATCH (n:Neuron {run: $run, level: $level}) WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS deleted"
+)
+DELETE_NEURONS_CYPHER = "MATCH (n:Neuron {run: $run, level: $level}) DETACH DELETE n"
+DELETE_CHECKPOINT_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) DETACH DELETE c"
+DELETE_EMPTY_RUN_CYPHER = "MATCH (r:Run {name: $run}) WHERE NOT EXISTS { (r)-[:HAS_CHECKPOINT]->() } DELETE r"
+
+# -- write-back (``{name}``: a property name accepted by check_property_name) --------------------------
+SET_NEURON_PROPERTY_CYPHER = (
+    "UNWIND range(0, size($values) - 1) AS i "
+    "MATCH (n:Neuron {run: $run, level: $level, layer: $layer, `index`: $start + i}) "
+    "SET n.`{name}` = $values[i]"
+)
+CLEAR_SYNAPSE_FLAG_CYPHER = (
+    "MATCH (:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]->() SET s.`{name}` = false"
+)
+SET_SYNAPSE_FLAG_CYPHER = (
+    "UNWIND range(0, size($src) - 1) AS i "
+    "MATCH (:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]})"
+    "-[s:SYNAPSE]->(:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $dst[i]}) "
+    "SET s.`{name}` = true"
+)
+
+_CHECKPOINT_PROPERTIES = frozenset(
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete"}
+)
+_RUN_PROPERTIES = frozenset({"name", "run", "activation"})
+_NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
+_SYNAPSE_PROPERTIES = frozenset({"w"})
+
+
+def statements() -> dict[str, str]:
+    """Every Cypher statement this module sends, by constant name (templates filled with a sample name)."""
+    found = {}
+    for key, value in globals().items():
+        if key.endswith("_CYPHER"):
+            for i, text in enumerate(value if isinstance(value, tuple) else (value,)):
+                found[f"{key}[{i}]" if isinstance(value, tuple) else key] = text.replace("{name}", "sample_property")
+    return found
+
+
+class Neo4jStore(Store):
+    """An archive in one database of a Neo4j 5 server (see the module docstring)."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        read_only: bool = False,
+        single_transaction: int = SINGLE_TRANSACTION,
+        batch: int = SYNAPSE_BATCH,
+    ):
+        import neo4j
+
+        # The driver logs connection failures as warnings; they reach the user as one StoreError line.
+        logging.getLogger("neo4j").addHandler(logging.NullHandler())
+        self.uri = uri
+        self.database = database or os.environ.get("NEO4J_DATABASE") or DEFAULT_DATABASE
+        self.location = uri if self.database == DEFAULT_DATABASE else f"{uri} (database {self.database})"
+        self.read_only = read_only
+        self.single_transaction = single_transaction
+        self.batch = batch
+        self._schema_ready = False
+        user = user or os.environ.get("NEO4J_USERNAME") or "neo4j"
+        password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
+        auth = (user, password) if password is not None else None
+        try:
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, user_agent="netarchive")
+        except (ValueError, neo4j.exceptions.ConfigurationError) as error:
+            raise StoreError(f"cannot use {uri} as a Neo4j address: {error}") from None
+        try:
+            self._check_server(user)
+        except BaseException:
+            self._driver.close()
+            raise
+
+    # -- opening -------------------------------------------------------------------------------
+    def _check_server(self, user: str) -> None:
+        from neo4j import exceptions as ex
+
+        try:
+            with self._driver.session(database=self.database, default_access_mode="READ") as session:
+                rows = session.run(COMPONENTS_CYPHER).data()
+        except ex.AuthError:
+            raise StoreError(
+                f"the Neo4j server at {self.uri} refused the credentials of user {user!r} "
+                "(set NEO4J_USERNAME/NEO4J_PASSWORD or --user/--password)"
+            ) from None
+        except ex.ServiceUnavailable as error:
+            raise StoreError(
+                f"cannot reach a Neo4j server at {self.uri}: {_first_line(error)} "
+                "(is it running? `docker compose -f docker/compose.yml up -d` starts one)"
+            ) from None
+        except ex.Neo4jError as error:
+            if "DatabaseNotFound" in str(error.code) or "does not exist" in str(error.message):
+                raise StoreError(
+                    f"the Neo4j server at {self.uri} has no database {self.database!r} "
+                    f"(create it with `CREATE DATABASE {self.database}` or pick another with --database)"
+                ) from None
+            raise StoreError(f"the Neo4j server at {self.uri} refused the connection: {_first_line(error)}") from None
+        except ex.DriverError as error:
+            raise StoreError(f"cannot talk to the Neo4j server at {self.uri}: {_first_line(error)}") from None
+        version = next((row["versions"][0] for row in rows if row["name"] == "Neo4j Kernel"), None)
+        major = _major(version)
+        if major is None or major < MIN_SERVER_MAJOR:
+            raise StoreError(
+                f"the server at {self.uri} runs Neo4j {version or 'of an unknown version'}; netarchive needs "
+                f"Neo4j {MIN_SERVER_MAJOR} or later (docker/compose.yml runs 5.26)"
+            )
+        self.server_version = version
+
+    def close(self) -> None:
+        if getattr(self, "_driver", None) is not None:
+            self._driver.close()
+            self._driver = None
+
+    # -- statements ----------------------------------------------------------------------------
+    @contextmanager
+    def _session(self, access: str = "WRITE") -> Iterator:
+        from neo4j import exceptions as ex
+
+        try:
+            with self._driver.session(database=self.database, default_access_mode=access) as session:
+                yield session
+        except ex.Neo4jError as error:
+            raise StoreError(_first_line(error)) from None
+        except ex.DriverError as error:
+            raise StoreError(f"lost the Neo4j server at {self.uri}: {_first_line(error)}") from None
+
+    def _read(self, query: str, **params) -> list[dict]:
+        with self._session("READ") as session:
+            return session.execute_read(lambda tx: tx.run(query, params).data())
+
+    def _write(self, query: str, **params) -> list[dict]:
+        with self._session() as session:
+            return session.execute_write(lambda tx: tx.run(query, params).data())
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the archive at {self.location} is open read-only")
+
+    def init(self) -> None:
+        """Create the constraints and indexes (idempotent) and wait until they are online."""
+        self._writable()
+        with self._session() as session:
+            for statement in SCHEMA_CYPHER:
+                session.run(statement).consume()
+            try:
+                session.run(AWAIT_INDEXES_CYPHER, seconds=300).consume()
+            except Exception as error:  # noqa: BLE001 - ArcadeDB's Bolt server lacks the procedure
+                if "Unknown procedure" not in str(error):
+                    raise
+        self._schema_ready = True
+
+    # -- writing -------------------------------------------------------------------------------
+    def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
+        step = progress or (lambda _: None)
+        self._writable()
+        if not self._schema_ready:
+            self.init()
+        self._clean_incomplete(step)
+        run, level = checkpoint.run, checkpoint.level
+        self._check_names(checkpoint)
+        existing = self._read(CHECKPOINT_EDGES_CYPHER, run=run, level=level)
+        if existing and not replace:
+            raise AlreadyArchived(f"run {run!r} level {level} is already archived (use --replace to overwrite it)")
+        old_edges = int(existing[0]["edges"] or 0) if existing else 0
+        if checkpoint.edges + old_edges <= self.single_transaction:
+            with self._session() as session:
+                session.execute_write(self._write_whole, checkpoint, bool(existing), step)
+            return
+        if existing:
+            step("removing the old checkpoint")
+            self._delete_batched(run, [level], step)
+        try:
+            self._write_batched(checkpoint, step)
+        except BaseException:
+            step("removing the unfinished checkpoint")
+            try:
+                self._delete_batched(run, [level], step)
+            except Exception:  # noqa: BLE001 - the next write cleans up what is left
+                pass
+            raise
+
+    def _check_names(self, checkpoint: Checkpoint) -> None:
+        for key in checkpoint.meta:
+            check_property_name(key, _RUN_PROPERTIES, "meta key")
+        for key in checkpoint.metrics:
+            check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
+
+    def _write_whole(self, tx, checkpoint: Checkpoint, replace: bool, step: Progress) -> None:
+        """The whole checkpoint (and the removal of the old one) in the managed transaction ``tx``."""
+        if replace:
+            step("removing the old checkpoint")
+            keys = {"run": checkpoint.run, "level": checkpoint.level}
+            tx.run(DELETE_NEURONS_CYPHER, keys).consume()
+            tx.run(DELETE_CHECKPOINT_CYPHER, keys).consume()
+        for text, params in _checkpoint_statements(checkpoint, incomplete=False, batch=self.batch, step=step):
+            tx.run(text, params).consume()
+        step("commit")
+
+    def _write_batched(self, checkpoint: Checkpoint, step: Progress) -> None:
+        statements = _checkpoint_statements(checkpoint, incomplete=True, batch=self.batch, step=step)
+        with self._session() as session:
+            head = [next(statements) for _ in range(len(checkpoint.widths) + 1)]  # checkpoint + neurons
+            session.execute_write(lambda tx: [tx.run(text, params).consume() for text, params in head])
+            for text, params in statements:
+                session.execute_write(lambda tx, t=text, p=params: tx.run(t, p).consume())
+            step("commit")
+            session.execute_write(
+                lambda tx: tx.run(COMPLETE_CHECKPOINT_CYPHER, run=checkpoint.run, level=checkpoint.level).consume()
+            )
+
+    def _clean_incomplete(self, step: Progress) -> None:
+        for row in self._read(INCOMPLETE_CYPHER):
+            step(f"removing the unfinished checkpoint {row['run']}/{row['level']}")
+            self._delete_batched(row["run"], [row["level"]], step)
+
+    # -- reading -------------------------------------------------------------------------------
+    def checkpoints(self, run: str | None = None) -> pd.DataFrame:
+        rows = [row["c"] for row in self._read(CHECKPOINTS_CYPHER, run=run)]
+        table = pd.DataFrame(rows)
+        if table.empty:
+            return pd.DataFrame(columns=list(CHECKPOINT_FIELDS))
+        table["layers"] = [len(names) for names in table["layer_names"]]
+        metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_PROPERTIES)
+        return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
+
+    def read(self, run: str, level: int) -> Checkpoint:
+        found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))
+        if not found:
+            if not self._read(RUN_EXISTS_CYPHER, run=run):
+                raise NotFound.run(run, self.location)
+            raise NotFound.checkpoint(run, level, self.location)
+        meta, props = found[0]["r"], found[0]["c"]
+        widths = [int(w) for w in props["widths"]]
+        biases = self._biases(run, int(level), widths)
+        layers = []
+        with self._session("READ") as session:
+            for l, name in enumerate(props["layer_names"]):
+                src, dst, w = session.execute_read(_read_layer, run, int(level), l)
+                layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w, biases[l + 1]))
+        metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
+        meta = {key: value for key, value in meta.items() if key != "name"}
+        activation = meta.pop("activation", None) or "relu"
+        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta, activation)
+
+    def _biases(self, run: str, level: int, widths: list[int]) -> list[np.ndarray | None]:
+        """The biases of each layer's neurons (None for a layer without any; missing ones are 0)."""
+        biases: list[np.ndarray | None] = [None] * len(widths)
+        for row in self._read(BIASES_CYPHER, run=run, level=level):
+            layer = int(row["layer"])
+            if biases[layer] is None:
+                biases[layer] = np.zeros(widths[layer], dtype=np.float32)
+            biases[layer][int(row["i"])] = row["bias"]
+        return biases
+
+    def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
+        def work(tx):
+            result = tx.run(query, dict(params or {}))
+            keys = list(result.keys())
+            return pd.DataFrame([[_plain(value) for value in record.values()] for record in result], columns=keys)
+
+        with self._session("READ") as session:
+            return session.execute_read(work)
+
+    # -- deleting ------------------------------------------------------------------------------
+    def delete(self, run: str, level: int | None = None) -> int:
+        self._writable()
+        levels = self._visible_levels(run, level)
+        if not levels:
+            if level is None or not self._read(RUN_EXISTS_CYPHER, run=run):
+                raise NotFound.run(run, self.location)
+            raise NotFound.checkpoint(run, level, self.location)
+        self._write(MARK_INCOMPLETE_CYPHER, run=run, level=level)  # gone for readers from here on
+        self._delete_batched(run, levels, lambda _: None)
+        return len(levels)
+
+    def _visible_levels(self, run: str, level: int | None) -> list[int]:
+        table = self.checkpoints(run)
+        levels = [int(each) for each in table["level"]] if not table.empty else []
+        return [each for each in levels if level is None or each == level]
+
+    def _delete_batched(self, run: str, levels: list[int], step: Progress) -> None:
+        """Delete checkpoints in transactions of at most ``batch`` rows, marking them incomplete first."""
+        for level in levels:
+            self._write(MARK_INCOMPLETE_CYPHER, run=run, level=level)
+            for statement in (DELETE_SYNAPSES_BATCH_CYPHER, DELETE_NEURONS_BATCH_CYPHER):
+                while self._write(statement, run=run, level=level, batch=self.batch)[0]["deleted"]:
+                    pass
+            self._write(DELETE_CHECKPOINT_CYPHER, run=run, level=level)
+        self._write(DELETE_EMPTY_RUN_CYPHER, run=run)
+
+    # -- write-back ----------------------------------------------------------------------------
+    def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:
+        self._writable()
+        props = self._checkpoint_properties(run, level)
+        offsets = np.concatenate([[0], np.cumsum(props["widths"])])
+        statements = []
+        for name, values in properties.items():
+            check_property_name(name, _NEURON_PROPERTIES, "neuron property")
+            values = np.asarray(values)
+            if values.shape != (offsets[-1],):
+                raise StoreError(f"neuron property {name!r} has {values.size} values for {offsets[-1]} neurons")
+            if values.dtype.kind not in "biufU":
+                raise StoreError(f"cannot store neuron property {name!r} of type {values.dtype}")
+            text = SET_NEURON_PROPERTY_CYPHER.replace("{name}", name)
+            for layer in range(len(offsets) - 1):
+                for start in range(0, int(offsets[layer + 1] - offsets[layer]), self.batch):
+                    chunk = values[offsets[layer] + start : min(offsets[layer] + start + self.batch, offsets[layer + 1])]
+                    statements.append((text, {"run": run, "level": int(level), "layer": layer, "start": start, "values": chunk.tolist()}))
+        with self._session() as session:
+            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+
+    def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+        self._writable()
+        for key in metrics:
+            check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
+        values = {key: float(value) for key, value in metrics.items()}
+        if not self._write(SET_METRICS_CYPHER, run=run, level=int(level), metrics=values):
+            raise NotFound.checkpoint(run, level, self.location)
+
+    def set_activation(self, run: str, activation: str) -> None:
+        self._writable()
+        if activation not in ACTIVATIONS:
+            raise InputError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        if not self._write(SET_ACTIVATION_CYPHER, run=run, activation=activation):
+            raise NotFound.run(run, self.location)
+
+    def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        self._writable()
+        shape = tuple(int(s) for s in shape)
+        table = self.checkpoints(run)
+        rows = [] if table.empty else [int(each) for each in table["level"] if level is None or int(each) == level]
+        if not rows:
+            if level is None or table.empty:
+                raise NotFound.run(run, self.location)
+            raise NotFound.checkpoint(run, level, self.location)
+        pixels = int(np.prod(shape)) if len(shape) == 3 else -1
+        for each in rows:
+            inputs = int(self._checkpoint_properties(run, each)["widths"][0])
+            if inputs != pixels:
+                raise InputError(
+                    f"input shape {','.join(map(str, shape))} has {pixels} pixels but level {each} of run {run!r} "
+                    f"has {inputs} inputs"
+                )
+        channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
+        statements = []
+        for each in rows:
+            statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape)}))
+            statements.append((SET_PIXELS_CYPHER, {"run": run, "level": each, "channel": channel, "y": y, "x": x}))
+        with self._session() as session:
+            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+
+    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+        self._writable()
+        check_property_name(name, _SYNAPSE_PROPERTIES, "synapse flag")
+        props = self._checkpoint_properties(run, level)
+        layer, src, dst = (np.asarray(a, dtype=np.int64) for a in (layer, src, dst))
+        keys = {"run": run, "level": int(level)}
+        statements = []
+        for l in range(len(props["layer_names"])):
+            statements.append((CLEAR_SYNAPSE_FLAG_CYPHER.replace("{name}", name), {**keys, "layer": l}))
+            chosen = layer == l
+            for start in range(0, int(chosen.sum()), self.batch):
+                part = slice(start, start + self.batch)
+                statements.append((
+                    SET_SYNAPSE_FLAG_CYPHER.replace("{name}", name),
+                    {**keys, "layer": l, "src": src[chosen][part].tolist(), "dst": dst[chosen][part].tolist()},
+                ))
+        with self._session() as session:
+            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+
+    def _checkpoint_properties(self, run: str, level: int) -> dict:
+        found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))
+        if not found:
+            raise NotFound.checkpoint(run, level, self.location)
+        return found[0]["c"]
+
+
+def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: int, step: Progress):
+    """The statements that create a checkpoint: the Checkpoint node, the neurons of each layer, then the
+    synapse batches (parameters built lazily, so a batched write holds one batch at a time)."""
+    keys = {"run": checkpoint.run, "level": int(checkpoint.level)}
+    properties = {
+        "neurons": checkpoint.neurons,
+        "edges": checkpoint.edges,
+        "sparsity": float(checkpoint.sparsity),
+        "layer_names": list(checkpoint.layer_names),
+        "widths": [int(w) for w in checkpoint.widths],
+    }
+    if checkpoint.input_shape is not None:
+        properties["input_shape"] = [int(s) for s in checkpoint.input_shape]
+    if incomplete:
+        properties["incomplete"] = True
+    step("checkpoint")
+    yield CREATE_CHECKPOINT_CYPHER, {
+        **keys,
+        "meta": {key: str(value) for key, value in checkpoint.meta.items()},
+        "activation": checkpoint.activation,
+        "properties": properties,
+        "metrics": {key: float(value) for key, value in checkpoint.metrics.items()},
+    }
+    step("neurons")
+    coordinates = checkpoint.input_coordinates()
+    for layer, width in enumerate(checkpoint.widths):
+        if layer == 0 and coordinates is not None:
+            channel, y, x = (axis.tolist() for axis in coordinates)
+            yield CREATE_PIXELS_CYPHER, {**keys, "width": int(width), "channel": channel, "y": y, "x": x}
+        else:
+            bias = checkpoint.layers[layer - 1].bias if layer else None
+            bias = None if bias is None else bias.astype(np.float64).tolist()
+            yield CREATE_NEURONS_CYPHER, {**keys, "layer": layer, "width": int(width), "bias": bias}
+    step(f"{checkpoint.edges:,} synapses")
+    for layer, batches in enumerate(synapse_batches_by_layer(checkpoint, batch)):
+        for rows in batches:
+            yield CREATE_SYNAPSES_CYPHER, {**keys, "layer": layer, **rows}
+
+
+def synapse_batches_by_layer(checkpoint: Checkpoint, batch: int):
+    """Per layer, a lazy sequence of batches of at most ``batch`` synapses, grouped by target neuron.
+
+    A batch is ``{"targets", "bounds", "src", "w"}``: the synapses into ``targets[j]`` are
+    ``src[bounds[j]:bounds[j+1]]`` with weights ``w[...]`` (parallel lists, sorted by target), so the
+    server seeks each target neuron once per batch instead of once per synapse, and the client encodes
+    two values per synapse instead of three. Lists of Python ints and floats are what the driver's Rust
+    extension encodes fastest; this is the whole client-side cost of an ingest besides the network
+    (bench/bench_neo4j.py measures it).
+    """
+    for layer in checkpoint.layers:
+        yield _layer_batches(layer, batch)
+
+
+def _layer_batches(layer: Layer, batch: int):
+    src, dst, w = layer.src, layer.dst, layer.w
+    if len(dst) > 1 and (np.diff(dst) < 0).any():  # from_dense and the loaders give target order already
+        order = np.argsort(dst, kind="stable")
+        src, dst, w = src[order], dst[order], w[order]
+    for start in range(0, len(dst), batch):
+        targets = dst[start : start + batch]
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(targets)) + 1, [len(targets)]])
+        yield {
+            "targets": targets[bounds[:-1]].tolist(),
+            "bounds": bounds.tolist(),
+            "src": src[start : start + batch].tolist(),
+            "w": w[start : start + batch].astype(np.float64).tolist(),
+        }
+
+
+def _read_layer(tx, run: str, level: int, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One layer's synapses, one record per source neuron (lists of targets and weights) into numpy."""
+    sources, targets, weights = [], [], []
+    for record in tx.run(READ_LAYER_CYPHER, run=run, level=level, layer=layer):
+        dst = record["dst"]
+        sources.append(np.full(len(dst), record["src"], dtype=np.int32))
+        targets.append(np.asarray(dst, dtype=np.int32))
+        weights.append(np.asarray(record["w"], dtype=np.float32))
+    if not sources:
+        return (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    return np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
+
+
+def _plain(value):
+    """Graph values of a query result as plain Python (nodes and relationships as property dicts)."""
+    from neo4j.graph import Node, Path, Relationship
+
+    if isinstance(value, (Node, Relationship)):
+        return dict(value)
+    if isinstance(value, Path):
+        return [dict(node) for node in value.nodes]
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _major(version: str | None) -> int | None:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return None
+
+
+def _first_line(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error)
+    text = str(message).strip()
+    return text.splitlines()[0] if text else type(error).__name__
