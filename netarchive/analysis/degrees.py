@@ -90,7 +90,7 @@ def fit_heavy_tail(values: np.ndarray, discrete: bool = False) -> dict[str, floa
     return {
         "alpha": float(fit.power_law.alpha),
         "xmin": float(fit.power_law.xmin),
-        "sigma": float(fit.power_law.sigma),
+        "sigma": float(getattr(fit.power_law, "standard_err", None) or fit.power_law.sigma),
         "D": float(fit.power_law.D),
         "R_lognormal": float(r_log),
         "p_lognormal": float(p_log),
