@@ -20,7 +20,6 @@ Example::
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,14 +75,19 @@ def edge_order(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 
     return np.lexsort((dst, src, order_key(checkpoint, order, seed, sample)))
 
 
-def _prefix(key: np.ndarray, src: np.ndarray, dst: np.ndarray, count: int) -> np.ndarray:
-    """The first ≥ ``count`` edges of the order (all ties of the last key included), in order: a partial sort."""
-    if count >= len(key):
-        chosen = np.arange(len(key))
-    else:
-        cut = np.partition(key, count - 1)[count - 1]
-        chosen = np.flatnonzero(key <= cut)
-    return chosen[np.lexsort((dst[chosen], src[chosen], key[chosen]))]
+def _in_order(chosen: np.ndarray, key: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The edges ``chosen`` (all edges of key ≤ some cut) in the order: by key, ties by (src, dst)."""
+    ordered = chosen[np.argsort(key[chosen], kind="stable")]
+    k = key[ordered]
+    tie = k[1:] == k[:-1]
+    if tie.any():  # re-sort only the runs of equal keys, which stay where they are
+        member = np.zeros(len(k), dtype=bool)
+        member[1:] |= tie
+        member[:-1] |= tie
+        where = np.flatnonzero(member)
+        runs = ordered[where]
+        ordered[where] = runs[np.lexsort((dst[runs], src[runs], key[runs]))]
+    return ordered
 
 
 # --- the curve of one ordering --------------------------------------------------------------------------
@@ -124,13 +128,21 @@ def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, firs
     """The exact curve of the graph (``neurons``, undirected edges ``src``–``dst``) with edges added by
     ascending ``key`` (ties by (src, dst)).
 
-    Only a prefix of the order is sorted: the spanning forest of the first ``first`` edges (minimum spanning
-    tree on rank weights) is computed, and the prefix grows until no later edge joins two of its components.
+    Only a prefix of the order is sorted. The first edge of every neuron always merges, so the prefix starts
+    as all edges up to the latest of those first edges (or the first ``first`` edges, when given); its
+    spanning forest (minimum spanning tree on rank weights) gives the merges, and the prefix doubles until no
+    later edge joins two of its components.
     """
     edges = len(key)
-    count = min(edges, first or max(8 * neurons, edges // 64, 1))
+    if first is None and edges:
+        earliest = np.full(neurons, np.inf, dtype=key.dtype)
+        np.minimum.at(earliest, src, key)
+        np.minimum.at(earliest, dst, key)
+        chosen = np.flatnonzero(key <= earliest[np.isfinite(earliest)].max())
+    else:
+        chosen = _first(key, min(edges, first or 1))
     while True:
-        prefix = _prefix(key, src, dst, count)
+        prefix = _in_order(chosen, key, src, dst)
         rank = sp.csr_matrix(
             (np.arange(1, len(prefix) + 1, dtype=np.float64), (src[prefix], dst[prefix])), shape=(neurons, neurons)
         )
@@ -140,54 +152,67 @@ def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, firs
         _, labels = connected_components(forest, directed=False)
         if np.array_equal(labels[src], labels[dst]):
             break
-        count = min(edges, 4 * count)
+        chosen = _first(key, min(edges, 2 * len(prefix)))
     step = np.argsort(forest.data)
     return _union_find(neurons, edges, forest.row[step], forest.col[step], forest.data[step].astype(np.int64))
 
 
+def _first(key: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` smallest keys and of every key tied with the last of them (a partial sort)."""
+    if count >= len(key):
+        return np.arange(len(key))
+    return np.flatnonzero(key <= np.partition(key, count - 1)[count - 1])
+
+
 def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position: np.ndarray) -> Merges:
-    """Merge the forest edges in order, recording S1, S2 (lazy max-heap of cluster sizes) and Σs²."""
+    """Merge the forest edges in order (union by size), recording S1, S2 and Σs² after each merge.
+
+    S2 comes from a count of clusters per size: after a merge it is the old S1 (if a cluster of that size is
+    left), the new cluster, or the old S2 or less, found by stepping down from there; the steps down are
+    paid for by the smaller sides of the merges, O(V log V) in all.
+    """
     parent = list(range(neurons))
     size = [1] * neurons
-    heap = [(-1, i) for i in range(neurons)]
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def valid(entry):
-        return parent[entry[1]] == entry[1] and size[entry[1]] == -entry[0]
-
-    s1 = [min(neurons, 1)]
-    s2 = [min(neurons - 1, 1) if neurons > 1 else 0]
-    grow = [0]
-    largest = s1[0]
+    count = [0] * (neurons + 1)
+    if neurons:
+        count[1] = neurons
+    s1 = min(neurons, 1)
+    s2 = 1 if neurons > 1 else 0
+    first, second, grow = [s1], [s2], [0]
     for a, b in zip(u.tolist(), v.tolist()):
-        a, b = find(a), find(b)
+        while parent[a] != a:
+            a = parent[a]
+        while parent[b] != b:
+            b = parent[b]
         sa, sb = size[a], size[b]
         if sa < sb:
             a, b, sa, sb = b, a, sb, sa
+        new = sa + sb
         parent[b] = a
-        size[a] = sa + sb
-        largest = max(largest, sa + sb)
-        heapq.heappush(heap, (-(sa + sb), a))
-        while not valid(heap[0]):
-            heapq.heappop(heap)
-        top = heapq.heappop(heap)
-        while heap and not valid(heap[0]):
-            heapq.heappop(heap)
-        s2.append(-heap[0][0] if heap else 0)
-        heapq.heappush(heap, top)
-        s1.append(largest)
+        size[a] = new
+        count[sa] -= 1
+        count[sb] -= 1
+        count[new] += 1
+        old1, old2 = s1, s2
+        if new > s1:
+            s1 = new
+        if count[s1] >= 2:
+            s2 = s1
+        elif old1 < s1 and count[old1]:
+            s2 = old1
+        else:
+            while old2 and not count[old2]:
+                old2 -= 1
+            s2 = new if old2 < new < s1 else old2
+        first.append(s1)
+        second.append(s2)
         grow.append(2 * sa * sb)
     return Merges(
         neurons=neurons,
         edges=edges,
         position=np.concatenate([[0], position]).astype(np.int64),
-        s1=np.array(s1, dtype=np.float64),
-        s2=np.array(s2, dtype=np.float64),
+        s1=np.array(first, dtype=np.float64),
+        s2=np.array(second, dtype=np.float64),
         sum_sq=neurons + np.cumsum(np.array(grow, dtype=np.float64)),
     )
 
@@ -255,7 +280,7 @@ def canonical_curve(run: Merges, p) -> dict[str, np.ndarray]:
     The curve is constant between merges, so Q(p) = Σ_m Q_m [F(t_{m+1} − 1) − F(t_m − 1)] with F the
     binomial(E, p) CDF; only the merges within a few standard deviations of pE are evaluated.
     """
-    from scipy.stats import binom
+    from scipy.special import bdtr  # the binomial CDF (scipy.stats costs a second to import)
 
     p = np.atleast_1d(np.asarray(p, dtype=np.float64))
     edges = run.edges
@@ -266,7 +291,7 @@ def canonical_curve(run: Merges, p) -> dict[str, np.ndarray]:
         spread = 40 * np.sqrt(edges * q * (1 - q)) + 20
         lo = np.searchsorted(ends, edges * q - spread, side="left")
         hi = np.searchsorted(ends, edges * q + spread, side="right")
-        cdf = binom.cdf(ends[lo:hi], edges, q)
+        cdf = bdtr(ends[lo:hi], edges, q)
         cdf = np.concatenate([[0.0], cdf, [1.0]])
         weight = np.diff(cdf)                               # states lo … hi (hi absorbs the upper tail)
         states = np.arange(lo, min(hi, len(ends) - 1) + 1)
