@@ -5,9 +5,13 @@ pruning keeps them), weakest first (``ascending``) or at random (``random``, Ber
 giant component, the second largest, the number of components and the mean finite-cluster size are read
 after exactly ``round(f·E)`` edges. Algorithm: Newman & Ziff, PRE 64, 016706 (2001), with one shortcut: for
 any order only the edges of the spanning forest of that order (Kruskal) merge clusters, at most V − 1 of
-them. They are found with one partial sort of the edge keys and a minimum spanning tree on rank weights,
-and a union-find over those merges alone records S1, S2 and Σs² at every merge; the state after n edges is
-the state after the last merge at a position ≤ n. The whole curve costs about one connected-components call.
+them, and they all come early (the giant component spans the network after ~1 % of a dense layer's edges).
+So only a prefix of the order is sorted (a partial sort up to the last neuron's first edge, grown if a later
+edge still joins two components), a minimum spanning tree on rank weights picks the merging edges, and a
+Python union-find over those merges alone records S1, S2 and Σs² at every merge; the state after n edges is
+the state after the last merge at a position ≤ n. The whole curve costs about one connected-components
+call (bench/percolation.md). :func:`edge_order` and :func:`kept_points` are the orders and points that the
+robustness analyses share.
 
 Example::
 
@@ -263,14 +267,13 @@ def percolation(
         values = [m.quantities(m.state(edges_kept)) for m in runs]
         head = {"kept": fractions, "edges_kept": edges_kept}
     frame = pd.DataFrame({"run": checkpoint.run, "level": checkpoint.level, "order": order, **head})
+    stacked = {name: np.stack([v[name] for v in values]) for name in QUANTITIES}
     for name in QUANTITIES:
-        stacked = np.stack([v[name] for v in values])
-        frame[name] = stacked.mean(axis=0)
+        frame[name] = stacked[name].mean(axis=0)
     if order == "random":
         frame.insert(3, "samples", len(runs))
         for name in QUANTITIES:
-            stacked = np.stack([v[name] for v in values])
-            frame[f"{name}_std"] = stacked.std(axis=0, ddof=1) if len(runs) > 1 else np.nan
+            frame[f"{name}_std"] = stacked[name].std(axis=0, ddof=1) if len(runs) > 1 else np.nan
     return frame
 
 
