@@ -75,10 +75,9 @@ def test_edge_order_is_a_permutation_and_independent_of_storage_order():
     for order in P.ORDERS:
         a, b = P.edge_order(checkpoint, order), P.edge_order(other, order)
         assert sorted(a.tolist()) == list(range(checkpoint.edges))
-        if order != "random":  # random keys are drawn per stored position, the magnitude orders are not
-            sa, da, _, _ = checkpoint.edge_list()
-            sb, db, _, _ = other.edge_list()
-            assert list(zip(sa[a], da[a])) == list(zip(sb[b], db[b]))
+        sa, da, _, _ = checkpoint.edge_list()
+        sb, db, _, _ = other.edge_list()
+        assert list(zip(sa[a], da[a])) == list(zip(sb[b], db[b]))
     w = np.abs(checkpoint.edge_list()[2])
     assert np.all(np.diff(w[P.edge_order(checkpoint, "descending")]) <= 0)
     assert np.all(np.diff(w[P.edge_order(checkpoint, "ascending")]) >= 0)
@@ -147,11 +146,12 @@ def test_dense_mnist_fcn_moments_and_thresholds():
     checkpoint = dense([784] + [100] * 5 + [10])
     k1, k2 = D.degree_moments(checkpoint)
     assert k1 == pytest.approx(119400 / 647, rel=1e-12) and k2 == pytest.approx(49647800 / 647, rel=1e-12)
-    row = P.thresholds(checkpoint, samples=4, seed=1).iloc[0]
+    row = P.thresholds(checkpoint, samples=10, seed=0).iloc[0]
     assert row["p_c_molloy_reed"] == pytest.approx(0.0024107, abs=5e-8)
     assert row["p_c_branching"] == pytest.approx(0.0033360, abs=5e-8)
     assert row["p_c_seed"] == pytest.approx(0.0050251, abs=5e-8)
-    assert row["p_c_measured"] == pytest.approx(0.00385, abs=2e-4)  # science.md: ≈ 0.00385 (finite size)
+    # science.md: ≈ 0.00385 (finite size); the peak of 10 orderings wanders by ±0.0003 from seed to seed
+    assert row["p_c_measured"] == pytest.approx(0.00385, abs=5e-4)
 
 
 def test_branching_uses_own_edges_of_a_pruned_checkpoint():

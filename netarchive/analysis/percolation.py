@@ -56,20 +56,33 @@ def kept_points(points: int, edges: int) -> tuple[np.ndarray, np.ndarray]:
 
 def order_key(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
     """The sort key of an edge order over ``checkpoint.edge_list()``: edges enter by ascending key, ties by
-    global (src, dst) so the order never depends on how the edges happen to be stored.
+    global (src, dst), so the order never depends on how the edges happen to be stored.
 
-    ``random`` keys are uniform draws of the stream ``SeedSequence(seed, spawn_key=(sample,))``: sample s of
-    seed k is the same ordering in every analysis that asks for it.
+    ``random`` keys are a bijective 64-bit hash (splitmix64) of the edge's (src, dst) offset by the stream
+    ``SeedSequence(seed, spawn_key=(sample,))``: distinct for every edge, and ordering s of seed k is the same
+    in every analysis and from every store.
     """
-    _, _, w, _ = checkpoint.edge_list()
+    src, dst, w, _ = checkpoint.edge_list()
     if order == "descending":
         return -np.abs(w)
     if order == "ascending":
         return np.abs(w)
     if order == "random":
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(sample),)))
-        return rng.random(len(w))
+        return _random_key(src, dst, seed, sample)
     raise InputError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")
+
+
+def _random_key(src: np.ndarray, dst: np.ndarray, seed: int, sample: int) -> np.ndarray:
+    offset = np.random.SeedSequence(int(seed), spawn_key=(int(sample),)).generate_state(1, np.uint64)
+    x = src.astype(np.uint64)
+    x <<= np.uint64(32)
+    x |= dst.astype(np.uint64)
+    x += offset                                   # wraps modulo 2**64, still one-to-one
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        x ^= x >> np.uint64(shift)
+        x *= np.uint64(multiplier)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def edge_order(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
@@ -139,10 +152,13 @@ def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, firs
     """
     edges = len(key)
     if first is None and edges:
-        earliest = np.full(neurons, np.inf, dtype=key.dtype)
+        top = np.inf if key.dtype.kind == "f" else np.iinfo(key.dtype).max
+        earliest = np.full(neurons, top, dtype=key.dtype)
         np.minimum.at(earliest, src, key)
         np.minimum.at(earliest, dst, key)
-        chosen = np.flatnonzero(key <= earliest[np.isfinite(earliest)].max())
+        touched = np.zeros(neurons, dtype=bool)
+        touched[src] = touched[dst] = True
+        chosen = np.flatnonzero(key <= earliest[touched].max())
     else:
         chosen = _first(key, min(edges, first or 1))
     while True:
