@@ -128,6 +128,21 @@ def test_canonical_equals_binomial_sum_over_brute_force():
     assert frame["mean_edges"].tolist() == pytest.approx((p * edges).tolist())
 
 
+def test_canonical_window_matches_the_full_binomial_sum():
+    checkpoint = random_checkpoint([40, 30, 30, 20], density=0.6, seed=9)
+    merges = P.checkpoint_merges(checkpoint, "random", seed=3)
+    edges = checkpoint.edges
+    n = np.arange(edges + 1)
+    q = merges.quantities(merges.state(n))
+    p = np.array([0.001, 0.01, 0.02, 0.05, 0.2, 0.6])
+    from scipy.stats import binom
+
+    got = P.canonical_curve(merges, p)
+    for name in P.QUANTITIES:
+        expected = [np.dot(binom.pmf(n, edges, x), q[name]) for x in p]
+        assert got[name] == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+
+
 @pytest.mark.parametrize("widths, molloy_reed, branching, seed", [
     ([4, 4, 4], 1 / 5, 1 / (4 * math.sqrt(2)), 1 / 7),
     ([2, 2], 1.0, 0.5, float("nan")),

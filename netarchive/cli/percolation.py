@@ -122,6 +122,7 @@ def plot_percolation(run, level, samples, seed, output):
     figure, axis = new_figure(figsize=(8, 5))
     colours, mappable = _colours(checkpoints)
     single = len(checkpoints) == 1
+    lows = []
     for checkpoint, colour in zip(checkpoints, colours):
         kept = np.geomspace(1 / max(checkpoint.edges, 1), 1, 300)
         for i, order in enumerate(percolation_analysis.ORDERS):
@@ -130,6 +131,8 @@ def plot_percolation(run, level, samples, seed, output):
             axis.plot(curve["kept"], curve["giant_fraction"], _STYLES[order], color=f"C{i}" if single else colour,
                       label=label, drawstyle="steps-post")
         marks = percolation_analysis.thresholds(checkpoint, samples=samples, seed=seed).iloc[0]
+        finite = [v for v in marks[list(_THRESHOLDS)].astype(float) if np.isfinite(v) and v > 0]
+        lows.append(max(kept[0], min(finite, default=1) / 10))
         for j, (column, (name, marker)) in enumerate(_THRESHOLDS.items()):
             value = marks[column]
             if not np.isfinite(value):
@@ -141,6 +144,7 @@ def plot_percolation(run, level, samples, seed, output):
                 axis.plot([value], [1.02], marker, color=colour, clip_on=False,
                           label=name if checkpoint is checkpoints[0] else None)
     axis.set_xscale("log")
+    axis.set_xlim(min(lows), 1.05)
     axis.set_xlabel("kept fraction of the checkpoint's edges")
     axis.set_ylabel("giant component / neurons")
     axis.set_ylim(0, 1.05)
