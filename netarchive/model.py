@@ -187,6 +187,16 @@ class Checkpoint:
         """All synapses as global arrays ``(src, dst, w, layer)``; computed once, read-only."""
         return self._edge_list
 
+    def subnetwork(self, keep: np.ndarray) -> "Checkpoint":
+        """The same network with only the synapses where ``keep`` (a boolean mask over :meth:`edge_list`) is
+        true: what is left when the others are removed."""
+        bounds = np.cumsum([0] + [layer.edges for layer in self.layers])
+        layers = tuple(
+            Layer(layer.name, layer.inputs, layer.outputs, layer.src[k], layer.dst[k], layer.w[k], layer.bias)
+            for layer, k in ((layer, keep[bounds[i] : bounds[i + 1]]) for i, layer in enumerate(self.layers))
+        )
+        return Checkpoint(self.run, self.level, layers, self.input_shape, self.metrics, self.meta, self.activation)
+
     def adjacency(self) -> sp.csr_matrix:
         """The directed ``V x V`` weight matrix over global neuron indices (row = source)."""
         src, dst, w, _ = self.edge_list()

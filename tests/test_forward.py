@@ -101,3 +101,59 @@ def test_eval_command_and_stored_metrics(tmp_path):
     assert bad.exit_code == 1 and "has 5 features per sample" in bad.output
     missing = runner.invoke(cli, [*store, "eval", "--run", "t", "--data", str(tmp_path / "none.npz")])
     assert missing.exit_code == 1 and "no such dataset file" in missing.output
+
+
+def test_robustness_ends_agree_with_eval_and_biases():
+    from netarchive.analysis.percolation import percolation
+    from netarchive.analysis.robustness import robustness
+
+    rng = np.random.default_rng(3)
+    base = random_checkpoint([12, 9, 4], density=0.6, seed=7)
+    layers = tuple(Layer(l.name, l.inputs, l.outputs, l.src, l.dst, l.w, rng.normal(size=l.outputs)) for l in base.layers)
+    checkpoint = Checkpoint("r", 0, layers)
+    x = rng.normal(size=(50, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 50)
+    for order in ("descending", "ascending", "random"):
+        curve = robustness(checkpoint, x, y, order, points=5, samples=3, seed=1)
+        full = evaluate([checkpoint], x, y).iloc[0]
+        assert curve.accuracy.iloc[-1] == pytest.approx(full.accuracy) and curve.loss.iloc[-1] == pytest.approx(full.loss)
+        biases_only = scores(np.tile(checkpoint.layers[-1].bias, (50, 1)), y)
+        assert curve.accuracy.iloc[0] == pytest.approx(biases_only["accuracy"])
+        structure = percolation(checkpoint, order, points=5, samples=3, seed=1)
+        np.testing.assert_allclose(curve.giant_fraction, structure.giant_fraction)
+        assert curve.inputs_connected.iloc[0] == 0 and curve.edges_kept.tolist() == structure.edges_kept.tolist()
+    again = robustness(checkpoint, x, y, "random", points=5, samples=3, seed=1)
+    assert again.equals(robustness(checkpoint, x, y, "random", points=5, samples=3, seed=1))
+    assert not again.accuracy.equals(robustness(checkpoint, x, y, "random", points=5, samples=3, seed=2).accuracy)
+
+
+def test_robustness_keeps_the_strongest_first():
+    from netarchive.analysis.robustness import robustness
+
+    # One output per input; the strongest synapse decides sample 0, the weakest sample 1.
+    net = Checkpoint("r", 0, (Layer.from_dense("fc", np.array([[3.0, 0.0], [0.0, 1.0]])),))
+    x, y = np.eye(2, dtype=np.float32), np.array([0, 1])
+    descending = robustness(net, x, y, "descending", points=3)
+    ascending = robustness(net, x, y, "ascending", points=3)
+    assert descending.accuracy.tolist() == [0.5, 0.5, 1.0]  # with no synapse argmax picks class 0
+    assert ascending.accuracy.tolist() == [0.5, 1.0, 1.0]
+    with pytest.raises(InputError, match="has 3 features"):
+        robustness(net, np.ones((1, 3), dtype=np.float32), np.array([0]))
+
+
+def test_robustness_commands(tmp_path):
+    torch.save({"fc1.weight": torch.tensor(W1), "fc1.bias": torch.tensor(B1), "fc2.weight": torch.tensor(W2),
+                "fc2.bias": torch.tensor(B2)}, tmp_path / "level_0.pt")
+    np.savez(tmp_path / "data.npz", x=X, y=np.array([1, 0, 0]))
+    store = ["--store", str(tmp_path / "archive")]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*store, "ingest", str(tmp_path / "level_0.pt"), "--run", "t"]).exit_code == 0
+    data = ["--run", "t", "--level", "0", "--data", str(tmp_path / "data.npz")]
+    result = runner.invoke(cli, [*store, "query", "robustness", *data, "--points", "3", "--format", "json"])
+    rows = json.loads(result.output)
+    assert [r["edges_kept"] for r in rows] == [0, 4, 8] and rows[-1]["accuracy"] == pytest.approx(2 / 3)
+    result = runner.invoke(cli, [*store, "plot", "robustness", *data, "-o", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = runner.invoke(cli, [*store, "query", "robustness", *data, "--order", "sideways"])
+    assert bad.exit_code == 2 and "sideways" in bad.output

@@ -54,6 +54,17 @@ def kept_points(points: int, edges: int) -> tuple[np.ndarray, np.ndarray]:
     return i / (points - 1), (2 * i * edges + (points - 1)) // (2 * (points - 1))
 
 
+def curve_points(points: int, kept, edges: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kept fractions of a curve and the edges kept at each: :func:`kept_points` when ``kept`` is None,
+    else the given fractions (e.g. log-spaced for a plot), rounded the same way."""
+    if kept is None:
+        return kept_points(points, edges)
+    fractions = np.asarray(kept, dtype=np.float64)
+    if fractions.ndim != 1 or not np.all((fractions >= 0) & (fractions <= 1)):
+        raise InputError("kept fractions must lie between 0 and 1")
+    return fractions, np.floor(fractions * edges + 0.5).astype(np.int64)
+
+
 def order_key(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
     """The sort key of an edge order over ``checkpoint.edge_list()``: edges enter by ascending key, ties by
     global (src, dst), so the order never depends on how the edges happen to be stored.
@@ -262,19 +273,13 @@ def percolation(
     turns the curve into one of occupation probability ``p`` by the binomial convolution
     Q(p) = Σ_n C(E,n) pⁿ(1−p)^(E−n) Q_n; the rows then have ``p`` and ``mean_edges`` = p·E instead.
     """
-    _check_order(order)
+    check_order(order)
     if canonical and order != "random":
         raise InputError("--canonical converts the random-order curve: use it with --order random")
     if int(samples) != samples or samples < 1:
         raise InputError(f"--samples must be a positive integer, got {samples}")
     edges = checkpoint.edges
-    if kept is None:
-        fractions, edges_kept = kept_points(points, edges)
-    else:
-        fractions = np.asarray(kept, dtype=np.float64)
-        if fractions.ndim != 1 or not np.all((fractions >= 0) & (fractions <= 1)):
-            raise InputError("kept fractions must lie between 0 and 1")
-        edges_kept = np.floor(fractions * edges + 0.5).astype(np.int64)
+    fractions, edges_kept = curve_points(points, kept, edges)
     runs = [checkpoint_merges(checkpoint, order, seed, s) for s in range(samples if order == "random" else 1)]
     if canonical:
         values = [canonical_curve(m, fractions) for m in runs]
@@ -359,6 +364,6 @@ def measured_threshold(checkpoint: Checkpoint, samples: int = 10, seed: int = 0)
     return float(steps[int(np.argmax(curve))] / checkpoint.edges)
 
 
-def _check_order(order: str) -> None:
+def check_order(order: str) -> None:
     if order not in ORDERS:
         raise InputError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")

@@ -82,12 +82,12 @@ def _table(frame: pd.DataFrame, title) -> str:
         table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(value) for value in row))
-    console = Console(file=sys.stdout, width=max(100, Console().width), force_terminal=False)
+    console = Console(file=sys.stdout, width=100_000, force_terminal=False)  # columns at natural width, never cut
     with console.capture() as captured:
         console.print(table)
     if frame.empty:
         return "(no rows)\n"
-    return captured.get()
+    return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"
 
 
 def _cell(value) -> str:

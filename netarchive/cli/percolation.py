@@ -92,7 +92,7 @@ def degrees(run, level, summary, write, fmt, output):
 # --- plots ----------------------------------------------------------------------------------------------
 
 _STYLES = {"descending": "-", "ascending": "--", "random": ":"}
-_THRESHOLDS = {"p_c_measured": ("measured", "o"), "p_c_molloy_reed": ("Molloy–Reed", "v"),
+THRESHOLD_MARKS = {"p_c_measured": ("measured", "o"), "p_c_molloy_reed": ("Molloy–Reed", "v"),
                "p_c_branching": ("branching", "s"), "p_c_seed": ("1/(2N−1)", "D")}
 
 
@@ -131,9 +131,9 @@ def plot_percolation(run, level, samples, seed, output):
             axis.plot(curve["kept"], curve["giant_fraction"], _STYLES[order], color=f"C{i}" if single else colour,
                       label=label, drawstyle="steps-post")
         marks = percolation_analysis.thresholds(checkpoint, samples=samples, seed=seed).iloc[0]
-        finite = [v for v in marks[list(_THRESHOLDS)].astype(float) if np.isfinite(v) and v > 0]
+        finite = [v for v in marks[list(THRESHOLD_MARKS)].astype(float) if np.isfinite(v) and v > 0]
         lows.append(max(kept[0], min(finite, default=1) / 10))
-        for j, (column, (name, marker)) in enumerate(_THRESHOLDS.items()):
+        for j, (column, (name, marker)) in enumerate(THRESHOLD_MARKS.items()):
             value = marks[column]
             if not np.isfinite(value):
                 continue
