@@ -168,7 +168,7 @@ def alive_neurons(batch: Batch) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 
 def _c2(x):
-    return x * (x - 1) / 2
+    return x * (x - 1) // 2 if np.issubdtype(np.asarray(x).dtype, np.integer) else x * (x - 1) / 2
 
 
 def _c3(x):
@@ -179,34 +179,37 @@ def _choose(x, k):
     return {0: np.ones_like(x), 1: x, 2: _c2(x), 3: _c3(x)}[k]
 
 
-def _block_sums(matrix: sp.spmatrix, n: int, size: int, f) -> np.ndarray:
-    """Σ f(entry) per diagonal block of a block-diagonal matrix (blocks n rows tall), zeros excluded."""
-    coo = matrix.tocoo()
-    return np.bincount(coo.row // n, weights=f(coo.data, coo.row % n, coo.col % n), minlength=size)
+def _block_sums(matrix: sp.csr_matrix, n: int, size: int, values: np.ndarray) -> np.ndarray:
+    """Σ of ``values`` (one per stored entry of the CSR ``matrix``) within each diagonal block n rows tall."""
+    values = np.asarray(values)
+    total = np.concatenate([[0], np.cumsum(values, dtype=np.int64 if values.dtype.kind in "iub" else float)])
+    bounds = matrix.indptr[::n]
+    return total[bounds[1:]] - total[bounds[:-1]]
 
 
-def _bifan_off_diagonal(products: dict, n: int, size: int) -> dict:
-    """Σ over unordered pairs of distinct neurons of the co-neighbour polynomials of one bipartite side.
+def _coded(batch: Batch, l: int, signed: bool, code: int) -> sp.csr_matrix:
+    """The block-diagonal mask of layer l, a '−' synapse weighted ``code`` (1 when unsigned).
 
-    ``products[s, t]`` = block-diagonal matrix of co-neighbour counts by sign (s for the first neuron of
-    the pair, t for the second). Returns the seven classes in the side's own row/column convention."""
-    off = lambda data, r, c: np.where(r != c, data, 0.0)  # noqa: E731
-    pp = products["+", "+"]
-    if ("-", "-") not in products:
-        return {"all": _block_sums(pp, n, size, lambda d, r, c: off(_c2(d), r, c)) / 2}
-    mm, pm = products["-", "-"], products["+", "-"]
-    mp = pm.T.tocsr()
-    s = lambda m: _block_sums(m, n, size, off)  # noqa: E731
-    pm_sym = pm + mp
-    return {
-        "++|++": _block_sums(pp, n, size, lambda d, r, c: off(_c2(d), r, c)) / 2,
-        "--|--": _block_sums(mm, n, size, lambda d, r, c: off(_c2(d), r, c)) / 2,
-        "++|+-": s(pp.multiply(pm_sym)) / 2,
-        "+-|--": s(mm.multiply(pm_sym)) / 2,
-        "row": (_block_sums(pm, n, size, lambda d, r, c: off(_c2(d), r, c)) + _block_sums(mp, n, size, lambda d, r, c: off(_c2(d), r, c))) / 2,
-        "column": s(pp.multiply(mm)) / 2,
-        "+-|-+": s(pm.multiply(mp)) / 2,
-    }
+    Products of two coded masks (codes K and K²) carry all four sign counts in one int64:
+    value = n++ + K·n−+ + K²·n+− + K³·n−− (first factor's sign first), decoded by :func:`_decode`."""
+    n_in, n_out = batch.widths[l], batch.widths[l + 1]
+    rows = batch.sid[l] * n_out + batch.dst[l]
+    cols = batch.sid[l] * n_in + batch.src[l]
+    data = np.where(batch.neg[l], code, 1).astype(np.int64) if signed else np.ones(len(rows), np.int64)
+    return sp.csr_matrix((data, (rows, cols)), shape=(batch.size * n_out, batch.size * n_in))
+
+
+def _decode(values: np.ndarray, K: int) -> dict:
+    """{(first sign, second sign): count} from coded products (see :func:`_coded`)."""
+    return {("+", "+"): values % K, ("-", "+"): values // K % K, ("+", "-"): values // (K * K) % K, ("-", "-"): values // (K ** 3)}
+
+
+def _code_base(batch: Batch) -> int:
+    """A power of two above any count a coded product entry can hold."""
+    K = 2 ** int(np.ceil(np.log2(max(batch.widths) + 1)))
+    if K ** 4 >= 2 ** 62:
+        raise InputError("layers wider than 32767 neurons are too wide for signed bifan/biparallel counts")
+    return K
 
 
 def count_batch(batch: Batch, *, signed: bool = False, chain_pairs: bool = False, motifs=MOTIFS) -> dict:
@@ -239,19 +242,7 @@ def count_batch(batch: Batch, *, signed: bool = False, chain_pairs: bool = False
             if "chain" in want and not chain_pairs:
                 counts["chain", l, s1 + s2] = (in_deg[l, s1] * out_deg[l + 1, s2]).sum(axis=1)
         if "biparallel" in want or ("chain" in want and chain_pairs):
-            paths = {s1 + s2: batch.matrix(l + 1, s2 or None) @ batch.matrix(l, s1 or None)
-                     for s1, s2 in itertools.product(groups, groups)}
-            n = w[l + 2]
-            if "chain" in want and chain_pairs:
-                for t, p in paths.items():
-                    counts["chain", l, t] = _block_sums(p, n, B, lambda d, r, c: (d > 0).astype(float))
-            if "biparallel" in want:
-                types = sorted(paths)
-                for i, t in enumerate(types):
-                    label = f"{t}/{t}" if signed else ""
-                    counts["biparallel", l, label] = _block_sums(paths[t], n, B, lambda d, r, c: _c2(d))
-                    for u in types[i + 1:]:
-                        counts["biparallel", l, f"{t}/{u}"] = _block_sums(paths[t].multiply(paths[u]), n, B, lambda d, r, c: d)
+            counts.update(_paths(batch, l, signed, chain_pairs, want))
     if "chain3" in want:
         for l in range(L - 2):
             for s1, s2, s3 in itertools.product(groups, groups, groups):
@@ -263,23 +254,61 @@ def count_batch(batch: Batch, *, signed: bool = False, chain_pairs: bool = False
 
 
 def _bifan(batch: Batch, l: int, signed: bool) -> dict:
-    """Bifans of layer l from co-neighbour counts on the narrower side (MᵀM or MMᵀ)."""
+    """Bifans of layer l from the co-neighbour counts c of the narrower side (MᵀM or MMᵀ):
+    Σ over unordered pairs of distinct neurons of C(c, 2), by sign classes when signed."""
     n_in, n_out = batch.widths[l], batch.widths[l + 1]
-    groups = ("+", "-") if signed else (None,)
-    mats = {g: batch.matrix(l, g) for g in groups}
+    K = _code_base(batch) if signed else 1
     sources = n_in <= n_out  # pairs of sources (MᵀM) or pairs of targets (MMᵀ)
     if sources:
-        prod = lambda a, b: (mats[a].T @ mats[b]).tocsr()  # noqa: E731
+        first, second = _coded(batch, l, signed, K).T.tocsr(), _coded(batch, l, signed, K * K)
+        diag = [batch.out_degree(l, g) for g in ("+", "-")] if signed else [batch.out_degree(l)]
     else:
-        prod = lambda a, b: (mats[a] @ mats[b].T).tocsr()  # noqa: E731
-    n = n_in if sources else n_out
-    if not signed:
-        return {("bifan", l, ""): _bifan_off_diagonal({("+", "+"): prod(None, None)}, n, batch.size)["all"]}
-    side = _bifan_off_diagonal({(a, b): prod(a, b) for a, b in (("+", "+"), ("-", "-"), ("+", "-"))}, n, batch.size)
-    # rows of the label are sources: on the target side "same row" and "same column" trade places
-    row, column = ("++|--", "+-|+-") if sources else ("+-|+-", "++|--")
-    side[row], side[column] = side.pop("row"), side.pop("column")
-    return {("bifan", l, label): value for label, value in side.items()}
+        first, second = _coded(batch, l, signed, K), _coded(batch, l, signed, K * K).T.tocsr()
+        diag = [batch.in_degree(l, g) for g in ("+", "-")] if signed else [batch.in_degree(l)]
+    product = (first @ second).tocsr()
+    n, B = (n_in if sources else n_out), batch.size
+    total = lambda values: _block_sums(product, n, B, values)  # noqa: E731
+    if not signed:  # the diagonal holds the degrees: c_ii = k_i
+        return {("bifan", l, ""): (total(_c2(product.data)) - _c2(diag[0]).sum(axis=1)) / 2}
+    c = _decode(product.data, K)
+    pp, mm, pm, mp = c["+", "+"], c["-", "-"], c["+", "-"], c["-", "+"]
+    plus, minus = diag
+    same_row, same_column = total(_c2(pm) + _c2(mp)), total(pp * mm) - (plus * minus).sum(axis=1)
+    # label rows are sources; on the target side "same row" and "same column" trade places
+    if not sources:
+        same_row, same_column = same_column, same_row
+    return {("bifan", l, label): value / 2 for label, value in {
+        "++|++": total(_c2(pp)) - _c2(plus).sum(axis=1),
+        "--|--": total(_c2(mm)) - _c2(minus).sum(axis=1),
+        "++|+-": total(pp * (pm + mp)),
+        "+-|--": total(mm * (pm + mp)),
+        "++|--": same_row,
+        "+-|+-": same_column,
+        "+-|-+": total(pm * mp),
+    }.items()}
+
+
+def _paths(batch: Batch, l: int, signed: bool, chain_pairs: bool, want) -> dict:
+    """Biparallels and chain pairs of layers l, l+1 from the 2-path counts P = M_{l+1} M_l (by sign type)."""
+    K = _code_base(batch) if signed else 1
+    product = (_coded(batch, l + 1, signed, K * K) @ _coded(batch, l, signed, K)).tocsr()
+    n, B = batch.widths[l + 2], batch.size
+    total = lambda values: _block_sums(product, n, B, values)  # noqa: E731
+    if signed:  # the first sign of a type is the lower layer's
+        types = {a + b: v for (a, b), v in _decode(product.data, K).items()}
+    else:
+        types = {"": product.data}
+    out = {}
+    if "chain" in want and chain_pairs:
+        for t, v in types.items():
+            out["chain", l, t] = total(v > 0)
+    if "biparallel" in want:
+        names = sorted(types)
+        for i, t in enumerate(names):
+            out["biparallel", l, f"{t}/{t}" if signed else ""] = total(_c2(types[t]))
+            for u in names[i + 1:]:
+                out["biparallel", l, f"{t}/{u}"] = total(types[t] * types[u])
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -607,49 +636,51 @@ def _study_layer(rng, src, dst, samples):
     return out_s, out_d
 
 
-def curveball(src, dst, n_in, n_out, samples, rng, chains: int = 50, burn_in: int = 20, thin: int = 2):
+def curveball(src, dst, n_in, n_out, samples, rng, chains: int = 20, burn_in: int | None = None, thin: int | None = None):
     """``samples`` degree-preserving random versions of one bipartite layer (global curveball).
 
     Each round pairs up the sources at random and, in every pair, deals the targets that only one of
     the two has out again at random, keeping both out-degrees (Strona et al. 2014; Carstens, Berger &
     Strona 2016 for the global rounds). ``chains`` chains run side by side, vectorised, each burnt in for
-    ``burn_in`` rounds and then read every ``thin`` rounds. Returns (samples, m) arrays (src, dst).
+    ``burn_in`` rounds and then read every ``thin`` rounds (by default more rounds for layers with few
+    sources, where a round re-deals little). Returns (samples, m) arrays (src, dst).
     """
+    thin = thin or max(2, -(-64 // max(n_in, 1)))
+    burn_in = 10 * thin + 10 if burn_in is None else burn_in
     m = len(src)
     chains = max(1, min(chains, samples))
     per_chain = -(-samples // chains)
     s = np.tile(np.asarray(src, np.int64), chains)
     d = np.tile(np.asarray(dst, np.int64), chains)
     cid = np.repeat(np.arange(chains), m)
+    present = np.zeros(chains * n_in * n_out, bool)  # (chain, source, target) -> synapse
+    present[(cid * n_in + s) * n_out + d] = True
     pairs = n_in // 2
     taken_s, taken_d = [], []
     for round_ in range(burn_in + per_chain * thin):
         if pairs and m:
-            order = np.argsort(rng.random((chains, n_in)), axis=1)
+            order = np.argsort(rng.random((chains, n_in)), axis=1)  # order[c, k] = source at position k
             position = np.empty_like(order)
             np.put_along_axis(position, order, np.arange(n_in)[None, :], axis=1)
             pos = position[cid, s]
-            pair = pos // 2
-            owner = pos % 2
-            paired = pair < pairs
-            gid = cid * pairs + pair
-            key = gid * n_out + d
-            sort = np.argsort(key, kind="stable")
-            ks = key[sort]
-            dup = np.zeros(len(ks), bool)
-            dup[1:] |= ks[1:] == ks[:-1]
-            dup[:-1] |= ks[1:] == ks[:-1]
-            shared = np.empty(len(ks), bool)
-            shared[sort] = dup
-            free = np.flatnonzero(paired & ~shared)
-            g = gid[free]
-            grouped = free[np.argsort(g, kind="stable")]
-            shuffled = free[np.lexsort((rng.random(len(free)), g))]
-            new_owner = owner.copy()
-            new_owner[shuffled] = owner[grouped]
-            s = np.where(paired, order[cid, 2 * pair + new_owner], s) if len(free) else s
+            pair, owner = pos // 2, pos % 2
+            partner = order[cid, np.minimum(pos ^ 1, n_in - 1)]
+            free = np.flatnonzero((pair < pairs) & ~present[(cid * n_in + partner) * n_out + d])
+            gid = cid[free] * pairs + pair[free]
+            # deal: in each pair, the exclusive targets go to the first source in a uniformly random
+            # subset as large as it had, the rest to the second
+            shuffled = free[np.argsort(gid + rng.random(len(free)), kind="stable")]
+            size = np.bincount(gid, minlength=chains * pairs)
+            first = np.bincount(gid, weights=owner[free] == 0, minlength=chains * pairs).astype(np.int64)
+            start = np.concatenate([[0], np.cumsum(size)[:-1]])
+            g_sorted = cid[shuffled] * pairs + pair[shuffled]
+            rank = np.arange(len(shuffled)) - start[g_sorted]
+            new_owner = (rank >= first[g_sorted]).astype(np.int64)
+            present[(cid[shuffled] * n_in + s[shuffled]) * n_out + d[shuffled]] = False
+            s[shuffled] = order[cid[shuffled], 2 * pair[shuffled] + new_owner]
+            present[(cid[shuffled] * n_in + s[shuffled]) * n_out + d[shuffled]] = True
         if round_ >= burn_in and (round_ - burn_in) % thin == thin - 1:
-            taken_s.append(s.reshape(chains, m))
+            taken_s.append(s.reshape(chains, m).copy())
             taken_d.append(d.reshape(chains, m))
     out_s = np.stack(taken_s, axis=1).reshape(-1, m)[:samples]
     out_d = np.stack(taken_d, axis=1).reshape(-1, m)[:samples]
@@ -687,6 +718,9 @@ def motifs(
     """
     if isinstance(checkpoints, Checkpoint):
         checkpoints = [checkpoints]
+    checkpoints = list(checkpoints)
+    if not checkpoints:
+        raise InputError("no checkpoints to count motifs in")
     if null not in NULLS:
         raise InputError(f"unknown null {null!r}: choose from {', '.join(NULLS)}")
     unknown = sorted(set(motifs) - set(MOTIFS))
@@ -697,17 +731,19 @@ def motifs(
             raise InputError("--samples must be at least 2 to estimate a standard deviation")
     frames = []
     by_shape: dict = {}
+    position = {id(c): k for k, c in enumerate(checkpoints)}
     for c in checkpoints:
         by_shape.setdefault(c.widths, []).append(c)
     for group in by_shape.values():
-        frames.append(_motifs_of_shape(group, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+        frames.append(_motifs_of_shape(group, position, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
+    frame = pd.concat(frames, ignore_index=True).sort_values(["_checkpoint", "_order"], kind="stable")
+    frame = frame.drop(columns=["_checkpoint", "_order"]).reset_index(drop=True)
     if not signed:
         frame = frame.drop(columns="sign")
     return frame
 
 
-def _motifs_of_shape(group, null, signed, chain_pairs, prune, samples, seed, sample, motifs_wanted):
+def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples, seed, sample, motifs_wanted):
     batch = Batch.of(group)
     if prune:
         batch, alive = remove_dead(batch)
@@ -756,7 +792,7 @@ def _motifs_of_shape(group, null, signed, chain_pairs, prune, samples, seed, sam
                 used[key] = samples
     observed = _with_totals(observed)
     rows = []
-    for key in _all_keys(keys):
+    for order, key in enumerate(_all_keys(keys)):
         motif, start, label = key
         layer = "all" if start == "all" else _span_label(start, SPAN[motif])
         e, v = mean[key], np.maximum(var[key], 0.0)
@@ -765,8 +801,10 @@ def _motifs_of_shape(group, null, signed, chain_pairs, prune, samples, seed, sam
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(sd > 0, (observed[key] - e) / sd, np.nan)
         for b, c in enumerate(group):
-            rows.append((c.run, c.level, c.sparsity, layer, motif, label, observed[key][b], e[b], sd[b], z[b], null, used[key], method[key]))
-    return pd.DataFrame(rows, columns=COLUMNS)
+            rows.append((c.run, c.level, c.sparsity, layer, motif, label, int(round(observed[key][b])), e[b], sd[b], z[b],
+                         null, used[key], method[key], position[id(c)], order))
+    frame = pd.DataFrame(rows, columns=COLUMNS + ["_checkpoint", "_order"])
+    return frame
 
 
 def _all_keys(keys):

@@ -59,6 +59,6 @@ def main() -> None:
 
 
 # Command modules register themselves on `cli` (and on the `query`/`plot` groups) when imported.
-from netarchive.cli import archive, plot, query  # noqa: E402,F401
+from netarchive.cli import archive, plot, query, motifs  # noqa: E402,F401
 
 __all__ = ["cli", "main"]
