@@ -13,6 +13,7 @@ import netarchive
 from netarchive.analysis.motifs import (
     MOTIFS, Batch, _with_totals, count_batch, curveball, motifs, participation, remove_dead, sample_null, sign_label,
 )
+import netarchive.analysis.motifs as motif_module
 from netarchive.cli import cli
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint, Layer
@@ -64,7 +65,10 @@ def _nonzero(counts: dict) -> dict:
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("signed", [False, True])
-def test_every_motif_matches_brute_force(seed, signed):
+@pytest.mark.parametrize("dense_products", [True, False])
+def test_every_motif_matches_brute_force(seed, signed, dense_products, monkeypatch):
+    if not dense_products:
+        monkeypatch.setattr(motif_module, "DENSE_PRODUCT_ENTRIES", 0)
     # widths grow then shrink so that bifans are counted from both sides (MᵀM and MMᵀ)
     checkpoint = random_checkpoint([4, 6, 5, 3, 4], density=0.55, seed=seed)
     assert _nonzero(count_batch(Batch.of([checkpoint]), signed=signed)) == brute_force(checkpoint, signed)

@@ -50,6 +50,8 @@ NULLS = ("fixed", "bernoulli", "degree", "study")
 EXACT_NULLS = ("fixed", "bernoulli")
 SPAN = {"edge": 1, "diverging": 1, "converging": 1, "diverging3": 1, "converging3": 1, "bifan": 1,
         "chain": 2, "biparallel": 2, "chain3": 3}
+DENSE_PRODUCT_ENTRIES = 20_000_000
+"""Largest block-diagonal product (entries) computed densely with BLAS; sparser or larger ones go sparse."""
 COLUMNS = ["run", "level", "sparsity", "layer", "motif", "sign", "count", "expected", "sd", "z", "null", "samples", "method"]
 
 
@@ -182,9 +184,11 @@ def _choose(x, k):
 def _block_sums(matrix: sp.csr_matrix, n: int, size: int, values: np.ndarray) -> np.ndarray:
     """Σ of ``values`` (one per stored entry of the CSR ``matrix``) within each diagonal block n rows tall."""
     values = np.asarray(values)
-    total = np.concatenate([[0], np.cumsum(values, dtype=np.int64 if values.dtype.kind in "iub" else float)])
     bounds = matrix.indptr[::n]
-    return total[bounds[1:]] - total[bounds[:-1]]
+    if not len(values):
+        return np.zeros(size)
+    sums = np.add.reduceat(values, np.minimum(bounds[:-1], len(values) - 1), dtype=np.int64 if values.dtype.kind in "iub" else float)
+    return np.where(bounds[1:] > bounds[:-1], sums, 0)
 
 
 def _coded(batch: Batch, l: int, signed: bool, code: int) -> sp.csr_matrix:
@@ -253,6 +257,24 @@ def count_batch(batch: Batch, *, signed: bool = False, chain_pairs: bool = False
     return counts
 
 
+def _product(first: sp.csr_matrix, second: sp.csr_matrix, n: int, size: int):
+    """The entries of the block-diagonal product ``first @ second`` (blocks n rows tall) and a function
+    summing per-entry values within each block. Dense-ish small blocks go through BLAS (exact in float64
+    below 2**53), the rest through the sparse product."""
+    rows, inner, cols = first.shape[0] // size, first.shape[1] // size, second.shape[1] // size
+    density = (first.nnz + second.nnz) / max(1, size * inner * (rows + cols))
+    if density > 0.05 and size * rows * cols <= DENSE_PRODUCT_ENTRIES:
+        blocks = []
+        for b in range(size):
+            a = first[b * rows:(b + 1) * rows, b * inner:(b + 1) * inner].toarray().astype(float)
+            c = second[b * inner:(b + 1) * inner, b * cols:(b + 1) * cols].toarray().astype(float)
+            blocks.append(np.rint(a @ c).astype(np.int64).ravel())
+        data = np.concatenate(blocks)
+        return data, lambda values: np.asarray(values).reshape(size, -1).sum(axis=1)
+    product = (first @ second).tocsr()
+    return product.data, lambda values: _block_sums(product, n, size, values)
+
+
 def _bifan(batch: Batch, l: int, signed: bool) -> dict:
     """Bifans of layer l from the co-neighbour counts c of the narrower side (MᵀM or MMᵀ):
     Σ over unordered pairs of distinct neurons of C(c, 2), by sign classes when signed."""
@@ -265,12 +287,13 @@ def _bifan(batch: Batch, l: int, signed: bool) -> dict:
     else:
         first, second = _coded(batch, l, signed, K), _coded(batch, l, signed, K * K).T.tocsr()
         diag = [batch.in_degree(l, g) for g in ("+", "-")] if signed else [batch.in_degree(l)]
-    product = (first @ second).tocsr()
-    n, B = (n_in if sources else n_out), batch.size
-    total = lambda values: _block_sums(product, n, B, values)  # noqa: E731
-    if not signed:  # the diagonal holds the degrees: c_ii = k_i
-        return {("bifan", l, ""): (total(_c2(product.data)) - _c2(diag[0]).sum(axis=1)) / 2}
-    c = _decode(product.data, K)
+    n = n_in if sources else n_out
+    data, total = _product(first, second, n, batch.size)
+    if not signed:  # Σ_{i≠i'} C(c, 2) = (Σ c² − Σ c)/2 − Σ_i C(k_i, 2): the diagonal holds the degrees, c_ii = k_i,
+        # and Σ c over all entries is Σ of the squared degrees of the other side
+        other = batch.in_degree(l) if sources else batch.out_degree(l)
+        return {("bifan", l, ""): ((total(data * data) - (other * other).sum(axis=1)) / 2 - _c2(diag[0]).sum(axis=1)) / 2}
+    c = _decode(data, K)
     pp, mm, pm, mp = c["+", "+"], c["-", "-"], c["+", "-"], c["-", "+"]
     plus, minus = diag
     same_row, same_column = total(_c2(pm) + _c2(mp)), total(pp * mm) - (plus * minus).sum(axis=1)
@@ -291,13 +314,11 @@ def _bifan(batch: Batch, l: int, signed: bool) -> dict:
 def _paths(batch: Batch, l: int, signed: bool, chain_pairs: bool, want) -> dict:
     """Biparallels and chain pairs of layers l, l+1 from the 2-path counts P = M_{l+1} M_l (by sign type)."""
     K = _code_base(batch) if signed else 1
-    product = (_coded(batch, l + 1, signed, K * K) @ _coded(batch, l, signed, K)).tocsr()
-    n, B = batch.widths[l + 2], batch.size
-    total = lambda values: _block_sums(product, n, B, values)  # noqa: E731
+    data, total = _product(_coded(batch, l + 1, signed, K * K), _coded(batch, l, signed, K), batch.widths[l + 2], batch.size)
     if signed:  # the first sign of a type is the lower layer's
-        types = {a + b: v for (a, b), v in _decode(product.data, K).items()}
+        types = {a + b: v for (a, b), v in _decode(data, K).items()}
     else:
-        types = {"": product.data}
+        types = {"": data}
     out = {}
     if "chain" in want and chain_pairs:
         for t, v in types.items():
@@ -791,20 +812,25 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
                 var.setdefault(key, np.zeros(batch.size))[b] = values.var(ddof=1)
                 used[key] = samples
     observed = _with_totals(observed)
-    rows = []
+    runs = np.array([c.run for c in group], dtype=object)
+    levels = np.array([c.level for c in group])
+    sparsity = np.array([c.sparsity for c in group])
+    places = np.array([position[id(c)] for c in group])
+    parts = []
     for order, key in enumerate(_all_keys(keys)):
         motif, start, label = key
-        layer = "all" if start == "all" else _span_label(start, SPAN[motif])
         e, v = mean[key], np.maximum(var[key], 0.0)
         v = np.where(v <= 1e-11 * (e * e + 1.0), 0.0, v)
         sd = np.sqrt(v)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(sd > 0, (observed[key] - e) / sd, np.nan)
-        for b, c in enumerate(group):
-            rows.append((c.run, c.level, c.sparsity, layer, motif, label, int(round(observed[key][b])), e[b], sd[b], z[b],
-                         null, used[key], method[key], position[id(c)], order))
-    frame = pd.DataFrame(rows, columns=COLUMNS + ["_checkpoint", "_order"])
-    return frame
+        parts.append(pd.DataFrame({
+            "run": runs, "level": levels, "sparsity": sparsity,
+            "layer": "all" if start == "all" else _span_label(start, SPAN[motif]), "motif": motif, "sign": label,
+            "count": np.rint(observed[key]).astype(np.int64), "expected": e, "sd": sd, "z": z,
+            "null": null, "samples": used[key], "method": method[key], "_checkpoint": places, "_order": order,
+        }))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _all_keys(keys):
