@@ -802,7 +802,7 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             if prune:  # sample on the live neurons only
                 one = _compact(one, alive[b])
             draws = count_batch(sample_null(one, null, samples, None if seed is None else [seed, b]),
-                                signed=signed, chain_pairs=chain_pairs, motifs=motifs_wanted)
+                                signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
             draws = _with_totals(draws)
             for key in rows_sampled:
                 values = draws[key]
