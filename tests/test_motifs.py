@@ -134,6 +134,13 @@ def test_remove_dead_is_iterative():
     assert motifs(full, prune_dead=True)["count"].tolist() == motifs(full)["count"].tolist()
 
 
+@pytest.mark.parametrize("null", ["fixed", "bernoulli", "degree", "study"])
+def test_a_network_that_dies_entirely(null):
+    dead = _layers([[1, 0], [0, 1]], [[0, 0], [0, 0]])  # nothing reaches the outputs
+    table = motifs(dead, null=null, prune_dead=True, signed=True, chain_pairs=True, samples=10)
+    assert (table["count"] == 0).all() and (table["expected"] == 0).all() and (table["sd"] == 0).all()
+
+
 def test_pruning_dead_neurons_shrinks_the_null():
     checkpoint = _layers([[1, 1, 0], [1, 0, 0], [0, 0, 0]], [[1, 1, 0]])
     alive = motifs(checkpoint, prune_dead=True, motifs=("diverging",))

@@ -40,6 +40,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.special import gammaln
 from scipy.stats import hypergeom
 
 from netarchive.errors import InputError
@@ -184,9 +185,9 @@ def _choose(x, k):
 def _block_sums(matrix: sp.csr_matrix, n: int, size: int, values: np.ndarray) -> np.ndarray:
     """Σ of ``values`` (one per stored entry of the CSR ``matrix``) within each diagonal block n rows tall."""
     values = np.asarray(values)
-    bounds = matrix.indptr[::n]
-    if not len(values):
+    if not len(values) or n == 0:
         return np.zeros(size)
+    bounds = matrix.indptr[::n]
     sums = np.add.reduceat(values, np.minimum(bounds[:-1], len(values) - 1), dtype=np.int64 if values.dtype.kind in "iub" else float)
     return np.where(bounds[1:] > bounds[:-1], sums, 0)
 
@@ -453,8 +454,9 @@ class _Layer:
         a_pos, a_neg = a_pos[:, None], a_neg[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.null == "bernoulli":
-                lp = np.log(self.mp / self.N)[None, :]
-                ln = np.log(self.mn / self.N)[None, :]
+                slots = np.maximum(self.N, 1.0)  # no slots: no synapses either
+                lp = np.log(self.mp / slots)[None, :]
+                ln = np.log(self.mn / slots)[None, :]
                 return np.where(a_pos > 0, a_pos * lp, 0.0) + np.where(a_neg > 0, a_neg * ln, 0.0)
             out = np.zeros(np.broadcast_shapes(a_pos.shape, self.mp[None, :].shape))
             for i in range(int(max(a_pos.max(initial=0), a_neg.max(initial=0)))):
@@ -556,6 +558,9 @@ def chain_pairs_mean(label: str, widths, layers: list[_Layer], starts, signed: b
         miss = np.zeros(B)
         for b in range(B):
             n_mid = int(nb[b])
+            if n_mid == 0 or first.N[b] == 0 or second.N[b] == 0:
+                miss[b] = 1.0  # no middle neurons or no slots: nothing is connected
+                continue
             if first.null == "bernoulli":
                 miss[b] = (1 - m1[b] / first.N[b] * m2[b] / second.N[b]) ** n_mid
                 continue
@@ -563,7 +568,6 @@ def chain_pairs_mean(label: str, widths, layers: list[_Layer], starts, signed: b
             pd_ = hypergeom.pmf(k, int(first.N[b]), n_mid, int(m1[b]))
             pe = hypergeom.pmf(k, int(second.N[b]), n_mid, int(m2[b]))
             # P(a random e-set misses a fixed d-set) = C(n−d, e)/C(n, e)
-            from scipy.special import gammaln
             d, e = np.meshgrid(k, k, indexing="ij")
             with np.errstate(invalid="ignore"):
                 logp = gammaln(n_mid - d + 1) - gammaln(n_mid - d - e + 1) - gammaln(n_mid + 1) + gammaln(n_mid - e + 1)
@@ -631,7 +635,7 @@ def sample_null(one: Batch, null: str, samples: int, seed, alive=None) -> Batch:
 
 
 def _bernoulli_layer(rng, n_in, n_out, m, samples):
-    sizes = rng.binomial(n_in * n_out, m / (n_in * n_out), size=samples)
+    sizes = rng.binomial(n_in * n_out, m / max(1, n_in * n_out), size=samples)
     slots = [rng.choice(n_in * n_out, k, replace=False) for k in sizes]
     return [x // n_out for x in slots], [x % n_out for x in slots]
 
@@ -669,6 +673,8 @@ def curveball(src, dst, n_in, n_out, samples, rng, chains: int = 20, burn_in: in
     thin = thin or max(2, -(-64 // max(n_in, 1)))
     burn_in = 10 * thin + 10 if burn_in is None else burn_in
     m = len(src)
+    if m == 0:
+        return np.zeros((samples, 0), np.int64), np.zeros((samples, 0), np.int64)
     chains = max(1, min(chains, samples))
     per_chain = -(-samples // chains)
     s = np.tile(np.asarray(src, np.int64), chains)
