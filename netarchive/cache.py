@@ -1,0 +1,72 @@
+"""Analysis tables cached beside the archive, so that asking again about an unchanged checkpoint is instant.
+
+A table is filed under the checkpoint's version token (``Store.versions``), which every write of the
+checkpoint renews: ``--replace`` makes old entries unreachable at once, and :meth:`AnalysisCache.prune`
+removes the folders of versions that are gone (after ``rm`` or ``--replace``). Layout::
+
+    CACHE/<version>/<analysis>-<hash of its options>.parquet
+
+Tables are Parquet (never pickle: the folder may be shared); a table Parquet cannot hold is simply not
+cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+
+class AnalysisCache:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    def path(self, version: str, name: str, options: dict) -> Path:
+        digest = hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return self.directory / version / f"{name}-{digest}.parquet"
+
+    def get(self, version: str, name: str, options: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """The cached table, or ``compute()`` stored for next time."""
+        table = self.lookup(version, name, options)
+        if table is None:
+            table = compute()
+            self.store(version, name, options, table)
+        return table
+
+    def lookup(self, version: str, name: str, options: dict) -> pd.DataFrame | None:
+        path = self.path(version, name, options)
+        if not path.exists():
+            return None
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # damaged: compute again
+            return None
+
+    def store(self, version: str, name: str, options: dict, table: pd.DataFrame) -> None:
+        path = self.path(version, name, options)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+                temporary = Path(handle.name)
+            table.to_parquet(temporary, index=False)
+            os.replace(temporary, path)  # readers never see a half-written file
+        except (OSError, ValueError, TypeError, ImportError):
+            pass
+        finally:
+            if "temporary" in locals() and temporary.exists():
+                temporary.unlink()
+
+    def prune(self, live: Iterable[str]) -> None:
+        """Remove the cached tables of every version not in ``live``."""
+        if not self.directory.is_dir():
+            return
+        keep = set(live)
+        for folder in self.directory.iterdir():
+            if folder.is_dir() and folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)

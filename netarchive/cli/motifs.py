@@ -1,0 +1,133 @@
+"""``netarchive query motifs`` and ``netarchive plot motifs``: motif counts and z-scores across runs."""
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from netarchive.analysis import motifs as analysis
+from netarchive.cli.common import open_archive
+from netarchive.cli.output import emit, output_options
+from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.query import query
+from netarchive.errors import InputError
+
+
+def _runs(run: str | None, runs: str | None) -> list[str]:
+    names = ([run] if run else []) + ([name.strip() for name in runs.split(",") if name.strip()] if runs else [])
+    if not names:
+        raise InputError("give --run R or --runs R1,R2,... (the runs to count motifs in)")
+    return list(dict.fromkeys(names))
+
+
+def _checkpoints(archive, runs: list[str], level: int | None):
+    """Every checkpoint of the runs (or level ``level`` of each), read before any counting."""
+    out = []
+    for name in runs:
+        levels = [level] if level is not None else archive.levels(name)
+        out.extend(archive.checkpoint(name, each) for each in levels)
+    return out
+
+
+def motif_options(command):
+    """The options shared by the table and the plots."""
+    for option in reversed([
+        click.option("--run", help="A run of the archive."),
+        click.option("--runs", help="Comma-separated runs (with or instead of --run)."),
+        click.option("--level", type=int, default=None, help="Only this level of each run (default: every level)."),
+        click.option("--null", "null", type=click.Choice(analysis.NULLS), default="fixed", show_default=True,
+                     help="fixed / bernoulli: exact closed form; degree (curveball) / study: sampled."),
+        click.option("--signed", is_flag=True, help="Split every count by the signs of its synapses."),
+        click.option("--chain-pairs", is_flag=True, help="Count chains as connected (source, target) pairs, nnz(M2·M1)."),
+        click.option("--prune-dead", is_flag=True, help="First remove neurons without inputs or outputs, iteratively."),
+        click.option("--samples", type=int, default=1000, show_default=True, help="Draws of a sampled null."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of a sampled null."),
+        click.option("--sample", is_flag=True, help="Sample an exact null too (to check the closed form)."),
+        click.option("--motif", "motif_names", multiple=True, type=click.Choice(analysis.MOTIFS),
+                     help="Only this motif (repeatable; default: all)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _count(checkpoints, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names):
+    return analysis.motifs(
+        checkpoints, null=null, signed=signed, chain_pairs=chain_pairs, prune_dead=prune_dead,
+        samples=samples, seed=seed, sample=sample, motifs=tuple(motif_names) or analysis.MOTIFS,
+    )
+
+
+@query.command("motifs")
+@motif_options
+@click.option("--totals", is_flag=True, help="Only the whole-network rows (layer = all).")
+@click.option("--write", is_flag=True,
+              help="Store per-neuron participation on the graph: Neuron.fan_in_pairs, fan_out_pairs, chains_through.")
+@output_options
+def motifs_command(run, runs, level, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names,
+                   totals, write, fmt, output):
+    """Motif counts with their expected value, SD and z-score under a null model.
+
+    One row per run, level, layer (or span "l-k", or "all"), motif (and sign with --signed). The
+    `method` column says whether expected/sd are exact (closed form) or sampled (`samples` draws).
+
+    Example: netarchive query motifs --runs seed0,seed1 --level 10 --totals
+    """
+    with open_archive(read_only=not write) as archive:
+        checkpoints = _checkpoints(archive, _runs(run, runs), level)
+        frame = _count(checkpoints, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names)
+        if write:
+            for checkpoint in checkpoints:
+                part = analysis.participation(checkpoint, prune_dead=prune_dead)
+                archive.set_neuron_properties(checkpoint.run, checkpoint.level, {
+                    name: part[name].to_numpy() for name in ("fan_in_pairs", "fan_out_pairs", "chains_through")
+                })
+    if totals:
+        frame = frame[frame["layer"] == "all"].reset_index(drop=True)
+    emit(frame, fmt, output)
+    if write:
+        click.echo(f"wrote fan_in_pairs, fan_out_pairs, chains_through on the neurons of {len(checkpoints)} checkpoint(s)", err=True)
+
+
+@plot.command("motifs")
+@motif_options
+@click.option("--over-sparsity", is_flag=True, help="z against sparsity per motif (every level), instead of distributions.")
+@output_file_option
+def plot_motifs(run, runs, level, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names,
+                over_sparsity, output):
+    """Whole-network motif z-scores across runs: distributions per motif at one level (the study's
+    Fig. 2), or with --over-sparsity z against sparsity per motif (its Fig. 3)."""
+    if not over_sparsity and level is None:
+        raise InputError("give --level N for the distributions across runs (or --over-sparsity for every level)")
+    with open_archive() as archive:
+        checkpoints = _checkpoints(archive, _runs(run, runs), level)
+    frame = _count(checkpoints, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names)
+    frame = frame[(frame["layer"] == "all") & np.isfinite(frame["z"])]
+    frame = frame.assign(name=frame["motif"] + (" " + frame["sign"] if signed else ""))
+    names = [name for name in dict.fromkeys(frame["name"])]
+    if not names:
+        raise InputError("no motif has a finite z-score here (an exact null fixes edge counts; try --null bernoulli)")
+    if over_sparsity:
+        cols = min(4, len(names))
+        rows = -(-len(names) // cols)
+        figure, axes = new_figure(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+        for ax, name in zip(axes.flat, names):
+            part = frame[frame["name"] == name]
+            ax.scatter(part["sparsity"], part["z"], s=6, alpha=0.5)
+            median = part.groupby("level").agg(sparsity=("sparsity", "median"), z=("z", "median")).sort_values("sparsity")
+            ax.plot(median["sparsity"], median["z"], color="black", lw=1)
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("sparsity")
+            ax.set_ylabel("z")
+        for ax in list(axes.flat)[len(names):]:
+            ax.set_visible(False)
+    else:
+        figure, ax = new_figure(figsize=(max(5, 0.7 * len(names) + 2), 4))
+        data = [frame.loc[frame["name"] == name, "z"].to_numpy() for name in names]
+        ax.boxplot(data, showfliers=False)
+        for k, values in enumerate(data, start=1):
+            ax.scatter(np.full(len(values), k) + np.random.default_rng(k).uniform(-0.15, 0.15, len(values)), values, s=5, alpha=0.5)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylabel(f"z-score ({null} null)")
+        ax.set_title(f"motif z-scores of {frame[['run']].drop_duplicates().shape[0]} run(s) at level {level}")
+    save_figure(figure, output)
