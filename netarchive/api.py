@@ -11,12 +11,18 @@ Example::
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import pandas as pd
 
 from netarchive import loaders
+from netarchive.analysis.summary import COLUMNS, summary_row
+from netarchive.cache import AnalysisCache
 from netarchive.errors import AlreadyArchived
 from netarchive.export import export_parquet
 from netarchive.model import Checkpoint
@@ -67,6 +73,8 @@ class Archive:
         for checkpoint in checkpoints:
             step(f"writing level {checkpoint.level}")
             self.store.write(checkpoint, replace=replace, progress=step)
+        if replace:
+            self._prune_cache()
         return summarize(checkpoints)
 
     def _refuse_archived(self, run: str, levels: list[int]) -> None:
@@ -81,6 +89,8 @@ class Archive:
     def write(self, checkpoint: Checkpoint, *, replace: bool = False) -> None:
         """Archive a model built in Python (see :class:`netarchive.model.Checkpoint`)."""
         self.store.write(checkpoint, replace=replace)
+        if replace:
+            self._prune_cache()
 
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
         """One row per archived checkpoint: run, level, layers, neurons, edges, sparsity, metrics."""
@@ -97,13 +107,74 @@ class Archive:
         """Run one read-only Cypher statement; pass user values as keyword parameters (``$name``)."""
         return self.store.cypher(query, params)
 
-    def export(self, directory: str | os.PathLike, run: str | None = None, progress=None) -> pd.DataFrame:
-        """Write the archive (or one run) as Parquet for pandas; see :func:`netarchive.export.export_parquet`."""
-        return export_parquet(self, directory, run=run, progress=progress)
+    def export(self, directory: str | os.PathLike, run: str | None = None, progress=None, analyses: bool = False) -> pd.DataFrame:
+        """Write the archive (or one run) as Parquet for pandas, with ``analyses`` also the tables of every
+        analysis; see :func:`netarchive.export.export_parquet`."""
+        return export_parquet(self, directory, run=run, progress=progress, analyses=analyses)
 
     def rm(self, run: str, level: int | None = None) -> int:
         """Delete one checkpoint, or a whole run; returns how many checkpoints were removed."""
-        return self.store.delete(run, level)
+        removed = self.store.delete(run, level)
+        self._prune_cache()
+        return removed
+
+    # -- analyses, cached --------------------------------------------------------------------------
+    @property
+    def cache(self) -> AnalysisCache:
+        return AnalysisCache(self.store.cache_dir)
+
+    def _prune_cache(self) -> None:
+        self.cache.prune(self.store.versions().values())
+
+    def analyze(self, function: Callable[..., pd.DataFrame], run: str, level: int, **options) -> pd.DataFrame:
+        """``function(checkpoint, **options)`` on (run, level), cached in the archive: asked again about an
+        unchanged checkpoint it answers without reading the checkpoint.
+
+        >>> from netarchive.analysis.components import components
+        >>> archive.analyze(components, "seed0", 3)          # doctest: +SKIP
+        """
+        version = self.store.versions().get((run, int(level)))
+        if version is None:
+            self.checkpoint(run, level)  # raises NotFound with the right message
+        return self.cache.get(version, _name(function), options, lambda: function(self.checkpoint(run, level), **options))
+
+    def summary(
+        self,
+        runs: Sequence[str] | None = None,
+        *,
+        jobs: int = 1,
+        samples: int = 10,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """One row per checkpoint of ``runs`` (default: all) with every scalar of the analyses
+        (:mod:`netarchive.analysis.summary`) and the stored metrics; ``jobs`` > 1 computes checkpoints in
+        parallel processes. Rows already computed for unchanged checkpoints come from the cache."""
+        listing = self.checkpoints()
+        if runs is not None:
+            for run in runs:
+                if run not in set(listing["run"]):
+                    self.levels(run)  # raises NotFound
+            listing = listing[listing["run"].isin(runs)]
+        versions = self.store.versions()
+        options = {"samples": samples, "seed": seed}
+        keys = [(run, int(level)) for run, level in zip(listing["run"], listing["level"])]
+        rows = {key: self.cache.lookup(versions[key], _name(summary_row), options) for key in keys}
+        missing = [key for key in keys if rows[key] is None]
+        done = len(keys) - len(missing)
+        tick = progress or (lambda done, total: None)
+        tick(done, len(keys))
+        checkpoints = (self.checkpoint(run, level) for run, level in missing)
+        for key, row in zip(missing, _map(partial(summary_row, **options), checkpoints, jobs)):
+            self.cache.store(versions[key], _name(summary_row), options, row)
+            rows[key] = row
+            done += 1
+            tick(done, len(keys))
+        if not keys:
+            return pd.DataFrame(columns=["run", "level", "sparsity", *COLUMNS])
+        table = pd.concat([rows[key] for key in keys], ignore_index=True)
+        metrics = listing.drop(columns=["layers", "neurons", "edges", "sparsity"])
+        return table.merge(metrics, on=["run", "level"], how="left")
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""
@@ -129,6 +200,25 @@ class Archive:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _name(function) -> str:
+    return f"{function.__module__.rsplit('.', 1)[-1]}.{function.__qualname__}"
+
+
+def _map(function, items, jobs: int):
+    """``map`` in ``jobs`` processes (started fresh, so no open archive or thread is inherited)."""
+    if jobs <= 1:
+        yield from map(function, items)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = deque()
+        for item in items:  # at most 2 × jobs items in flight: checkpoints are read as they are needed
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def summarize(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ Layout (``pandas.read_parquet(DIR + "/edges")`` gives ``run`` and ``level`` colu
     DIR/edges/run=<run>/level=<level>/*.parquet     layer, src, dst, w
     DIR/neurons/run=<run>/level=<level>/*.parquet   layer, index[, channel, y, x]
     DIR/checkpoints.parquet                         the `netarchive ls` listing
+    DIR/analyses/<name>/run=<run>/level=<level>/    with --analyses: each analysis's tidy table
 
 Exporting a checkpoint again replaces its partitions; other checkpoints in DIR are kept.
 """
@@ -18,6 +19,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from netarchive.analysis.components import components
+from netarchive.analysis.degrees import degrees
+from netarchive.analysis.locality import unit_locality
+from netarchive.analysis.motifs import motifs
+from netarchive.analysis.percolation import ORDERS, percolation, thresholds
+from netarchive.analysis.persistence import neural_persistence
+from netarchive.analysis.spanning import overlap, tccr
+from netarchive.analysis.summary import summary_row
+from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
 EDGE_SCHEMA = pa.schema([("layer", pa.int16()), ("src", pa.int32()), ("dst", pa.int32()), ("w", pa.float32())])
@@ -52,9 +62,9 @@ def neuron_table(checkpoint: Checkpoint) -> pa.Table:
     return pa.table(columns)
 
 
-def _write_partition(table: pa.Table, base: Path, checkpoint: Checkpoint) -> None:
-    table = table.append_column("run", pa.array([checkpoint.run] * table.num_rows, pa.string()))
-    table = table.append_column("level", pa.array(np.full(table.num_rows, checkpoint.level, dtype=np.int64)))
+def _write_partition(table: pa.Table, base: Path, run: str, level: int) -> None:
+    table = table.append_column("run", pa.array([run] * table.num_rows, pa.string()))
+    table = table.append_column("level", pa.array(np.full(table.num_rows, level, dtype=np.int64)))
     ds.write_dataset(
         table,
         base,
@@ -65,8 +75,43 @@ def _write_partition(table: pa.Table, base: Path, checkpoint: Checkpoint) -> Non
     )
 
 
-def export_parquet(archive, directory: str | os.PathLike, run: str | None = None, progress=None) -> pd.DataFrame:
-    """Export every checkpoint (or those of ``run``) of ``archive`` under ``directory``; returns the listing."""
+def percolation_curves(checkpoint: Checkpoint) -> pd.DataFrame:
+    """The percolation curves of the three orders (default points and samples), one tidy table."""
+    return pd.concat([percolation(checkpoint, order) for order in ORDERS], ignore_index=True)
+
+
+EXPORTED_ANALYSES = {
+    "summary": (summary_row, {}),
+    "components": (components, {}),
+    "percolation": (percolation_curves, {}),
+    "thresholds": (thresholds, {}),
+    "degrees": (degrees, {}),
+    "persistence": (neural_persistence, {}),
+    "tccr": (tccr, {}),
+    "overlap": (overlap, {}),
+    "motifs": (motifs, {}),
+    "locality": (unit_locality, {}),
+}
+"""What ``export --analyses`` writes: name -> (analysis, options), each with its command's defaults."""
+
+
+def _export_analyses(archive, base: Path, run: str, level: int) -> None:
+    """Each analysis's tidy table under ``base/<name>/run=…/level=…/`` (cached, so a re-export is quick);
+    one that does not apply to the checkpoint (locality without pixel inputs) is left out."""
+    for name, (function, options) in EXPORTED_ANALYSES.items():
+        try:
+            table = archive.analyze(function, run, level, **options)
+        except InputError:
+            continue
+        table = table.drop(columns=[c for c in ("run", "level") if c in table.columns])
+        _write_partition(pa.Table.from_pandas(table, preserve_index=False), base / name, run, level)
+
+
+def export_parquet(
+    archive, directory: str | os.PathLike, run: str | None = None, progress=None, analyses: bool = False
+) -> pd.DataFrame:
+    """Export every checkpoint (or those of ``run``) of ``archive`` under ``directory``; returns the listing.
+    With ``analyses``, also every analysis of :data:`EXPORTED_ANALYSES` under ``directory/analyses``."""
     base = Path(directory)
     listing = archive.checkpoints(run)
     if run is not None and listing.empty:
@@ -76,8 +121,10 @@ def export_parquet(archive, directory: str | os.PathLike, run: str | None = None
         if progress:
             progress(f"{row.run} level {row.level}")
         checkpoint = archive.checkpoint(row.run, row.level)
-        _write_partition(edge_table(checkpoint), base / "edges", checkpoint)
-        _write_partition(neuron_table(checkpoint), base / "neurons", checkpoint)
+        _write_partition(edge_table(checkpoint), base / "edges", row.run, row.level)
+        _write_partition(neuron_table(checkpoint), base / "neurons", row.run, row.level)
+        if analyses:
+            _export_analyses(archive, base / "analyses", row.run, row.level)
     listing_file = base / "checkpoints.parquet"
     if listing_file.exists():
         earlier = pd.read_parquet(listing_file)

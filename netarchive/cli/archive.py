@@ -131,7 +131,8 @@ def set_activation(activation, run):
 @click.option("--run", help="Only this run (default: the whole archive).")
 @click.option("--neo4j-import", "neo4j_import", is_flag=True,
               help="Write CSV files for `neo4j-admin database import full` instead, and print that command.")
-def export(directory, run, neo4j_import):
+@click.option("--analyses", is_flag=True, help="Also write every analysis's table under DIRECTORY/analyses/<name>.")
+def export(directory, run, neo4j_import, analyses):
     """Write the archive as Parquet for pandas: DIRECTORY/edges, DIRECTORY/neurons, DIRECTORY/checkpoints.parquet."""
     if neo4j_import:
         from netarchive.neo4j_import import export_neo4j_import, import_command
@@ -146,5 +147,5 @@ def export(directory, run, neo4j_import):
         click.echo("then start it and run `netarchive --store neo4j://HOST:7687 init` (constraints and indexes).")
         return
     with open_archive() as archive, progress_line("exporting") as step:
-        listing = archive.export(directory, run=run, progress=step)
+        listing = archive.export(directory, run=run, progress=step, analyses=analyses)
     click.echo(f"exported {len(listing)} checkpoint(s) to {directory}  (pandas.read_parquet({str(Path(directory) / 'edges')!r}))")

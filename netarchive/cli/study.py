@@ -72,7 +72,7 @@ def draw_summary(table: pd.DataFrame, output: str) -> None:
     panels = [(column, label) for column, label in PANELS if column in table and table[column].notna().any()]
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = new_figure(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
+    figure, axes = new_figure(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False, layout="constrained")
     runs = sorted(table.run.unique())
     for axis, (column, label) in zip(axes.flat, panels):
         for run in runs:
@@ -80,8 +80,10 @@ def draw_summary(table: pd.DataFrame, output: str) -> None:
             axis.plot(one.sparsity, one[column], "-", linewidth=0.8, alpha=0.5 if len(runs) > 1 else 1,
                       label=run if len(runs) <= 8 else None)
         if len(runs) > 1:
-            by_level = table.groupby("level").agg(s=("sparsity", "mean"), m=(column, "mean"), d=(column, "std"))
-            axis.plot(by_level.s, by_level.m, "k-", linewidth=2, label="mean")
+            by_level = table.groupby("level").agg(
+                s=("sparsity", "mean"), m=(column, "mean"), d=(column, "std"), n=(column, "count"))
+            by_level = by_level[by_level.n > 1]  # a mean over runs where at least two runs have the level
+            axis.plot(by_level.s, by_level.m, "k-", linewidth=2, label="mean ± SD")
             axis.fill_between(by_level.s, by_level.m - by_level.d, by_level.m + by_level.d, color="k", alpha=0.15)
         axis.set_xlabel("sparsity")
         axis.set_ylabel(label)

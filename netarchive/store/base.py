@@ -10,6 +10,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
@@ -47,6 +48,16 @@ class Store(ABC):
     @abstractmethod
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
         """One row per checkpoint, ordered by run and level: CHECKPOINT_FIELDS then the metrics."""
+
+    @abstractmethod
+    def versions(self) -> dict[tuple[str, int], str]:
+        """A token per archived (run, level) that changes whenever the checkpoint is written again: what
+        cached analyses are keyed by."""
+
+    @property
+    @abstractmethod
+    def cache_dir(self) -> Path:
+        """Where cached analysis tables of this archive are kept."""
 
     @abstractmethod
     def delete(self, run: str, level: int | None = None) -> int:

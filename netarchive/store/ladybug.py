@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -45,14 +46,14 @@ _NODE_TABLES = {
     "Run": "name STRING PRIMARY KEY, activation STRING",
     "Checkpoint": (
         "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
-        "layer_names STRING[], widths INT64[], input_shape INT64[]"
+        "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING"
     ),
     "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
     "Counter": "name STRING PRIMARY KEY, value INT64",
 }
 _REL_TABLES = {"HAS_CHECKPOINT": "FROM Run TO Checkpoint", "SYNAPSE": "FROM Neuron TO Neuron, w FLOAT"}
 _CHECKPOINT_COLUMNS = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers"}
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written"}
 )
 _RUN_COLUMNS = frozenset({"name", "run", "activation"})
 _NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -212,7 +213,7 @@ class LadybugStore(Store):
             "MATCH (r:Run {name: $run}) "
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
             "SET c.run = $run, c.level = $level, c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, "
-            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape",
+            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written",
             {
                 "run": checkpoint.run,
                 "id": checkpoint_id,
@@ -223,6 +224,7 @@ class LadybugStore(Store):
                 "layer_names": list(checkpoint.layer_names),
                 "widths": [int(w) for w in checkpoint.widths],
                 "input_shape": list(checkpoint.input_shape) if checkpoint.input_shape else None,
+                "written": uuid.uuid4().hex,
             },
         )
         self._write_metrics(checkpoint.run, checkpoint.level, checkpoint.metrics)
@@ -249,6 +251,14 @@ class LadybugStore(Store):
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
         metrics = [column for column in table.columns if column not in _CHECKPOINT_COLUMNS]
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
+
+    def versions(self) -> dict[tuple[str, int], str]:
+        rows = self._rows("MATCH (c:Checkpoint) RETURN c.run, c.level, c.written")
+        return {(run, int(level)): written for run, level, written in rows}
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path / "cache"
 
     def read(self, run: str, level: int) -> Checkpoint:
         found = self._run(

@@ -23,10 +23,13 @@ front end.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,6 +101,9 @@ CHECKPOINT_CYPHER = (
     "MATCH (r:Run {name: $run})-[:HAS_CHECKPOINT]->(c:Checkpoint {run: $run, level: $level}) "
     "WHERE c.incomplete IS NULL RETURN properties(r) AS r, properties(c) AS c"
 )
+VERSIONS_CYPHER = (
+    "MATCH (c:Checkpoint) WHERE c.incomplete IS NULL RETURN c.run AS run, c.level AS level, c.written AS written"
+)
 CHECKPOINT_EDGES_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.edges AS edges, c.incomplete AS incomplete"
 RUN_EXISTS_CYPHER = "MATCH (r:Run {name: $run}) RETURN r.name AS name"
 BIASES_CYPHER = (
@@ -143,7 +149,8 @@ SET_SYNAPSE_FLAG_CYPHER = (
 )
 
 _CHECKPOINT_PROPERTIES = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete"}
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete",
+     "written"}
 )
 _RUN_PROPERTIES = frozenset({"name", "run", "activation"})
 _NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -350,6 +357,16 @@ class Neo4jStore(Store):
         metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_PROPERTIES)
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
+    def versions(self) -> dict[tuple[str, int], str]:
+        return {(row["run"], int(row["level"])): row["written"] for row in self._read(VERSIONS_CYPHER)}
+
+    @property
+    def cache_dir(self) -> Path:
+        """Under the user's cache directory, one folder per server and database."""
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        server = hashlib.sha1(f"{self.uri}|{self.database}".encode()).hexdigest()[:16]
+        return home / "netarchive" / server
+
     def read(self, run: str, level: int) -> Checkpoint:
         found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))
         if not found:
@@ -512,6 +529,7 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
         "sparsity": float(checkpoint.sparsity),
         "layer_names": list(checkpoint.layer_names),
         "widths": [int(w) for w in checkpoint.widths],
+        "written": uuid.uuid4().hex,
     }
     if checkpoint.input_shape is not None:
         properties["input_shape"] = [int(s) for s in checkpoint.input_shape]

@@ -1,0 +1,132 @@
+"""Summary, cache, analyses in Parquet, study plots and the HTML report."""
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import netarchive
+from netarchive.analysis.components import components
+from netarchive.analysis.motifs import motifs
+from netarchive.analysis.percolation import thresholds
+from netarchive.analysis.persistence import neural_persistence
+from netarchive.analysis.spanning import tccr
+from netarchive.analysis.summary import COLUMNS
+from netarchive.cli import cli
+from tests.conftest import random_checkpoint
+
+
+@pytest.fixture
+def study(tmp_path):
+    path = tmp_path / "archive"
+    with netarchive.open(path) as archive:
+        for run in ("s0", "s1"):
+            for level, density in enumerate((0.9, 0.5)):
+                archive.write(random_checkpoint([16, 10, 6, 3], density=density, seed=10 * int(run[1]) + level, run=run,
+                                                level=level, input_shape=(1, 4, 4), metrics={"accuracy": 0.5 + level / 10}))
+    return path
+
+
+def test_summary_rows_equal_the_analyses(study):
+    with netarchive.open(study) as archive:
+        table = archive.summary()
+        assert list(table.columns) == ["run", "level", "sparsity", *COLUMNS, "accuracy"]
+        assert table[["run", "level"]].values.tolist() == [["s0", 0], ["s0", 1], ["s1", 0], ["s1", 1]]
+        row = table.iloc[3]
+        checkpoint = archive.checkpoint("s1", 1)
+    assert row.sparsity == pytest.approx(checkpoint.sparsity) and row.accuracy == pytest.approx(0.6)
+    assert row.giant_fraction == components(checkpoint).giant_fraction.item()
+    assert row.p_c_measured == thresholds(checkpoint, samples=10).p_c_measured.item()
+    network = neural_persistence(checkpoint).query("scope == 'network'").iloc[0]
+    assert row.np_total == pytest.approx(network.np_total) and row.np_normalized_mean == pytest.approx(network.np_normalized_mean)
+    assert row.tccr == pytest.approx(tccr(checkpoint).query("scope == 'network'").tccr.item())
+    whole = motifs(checkpoint).query("layer == 'all'").set_index("motif").z
+    assert row.z_chain == pytest.approx(whole["chain"]) and row.z_converging == pytest.approx(whole["converging"])
+    assert 0 < row.locality_layer1
+
+
+def test_cache_is_used_and_invalidated(study, monkeypatch):
+    import netarchive.api as api
+
+    calls = []
+    original = api.summary_row
+
+    def counting(checkpoint, **options):
+        calls.append((checkpoint.run, checkpoint.level))
+        return original(checkpoint, **options)
+
+    monkeypatch.setattr(api, "summary_row", counting)
+    monkeypatch.setattr(api, "_name", lambda function: "summary.summary_row")
+    with netarchive.open(study) as archive:
+        first = archive.summary()
+        assert len(calls) == 4
+        second = archive.summary()
+        assert len(calls) == 4  # all four rows from the cache
+        pd.testing.assert_frame_equal(first, second)
+        archive.write(random_checkpoint([16, 10, 6, 3], density=0.2, seed=99, run="s0", level=1, input_shape=(1, 4, 4)),
+                      replace=True)
+        third = archive.summary()
+        assert calls[4:] == [("s0", 1)]  # only the replaced checkpoint is computed again
+        assert third.iloc[1].sparsity == pytest.approx(archive.checkpoint("s0", 1).sparsity)
+        folders = {p.name for p in archive.store.cache_dir.iterdir()}
+        assert folders == set(archive.store.versions().values())  # the old version's folder is gone
+        archive.rm("s1")
+        assert len(list(archive.store.cache_dir.iterdir())) == 2
+
+
+def test_parallel_summary_equals_serial(study):
+    with netarchive.open(study) as archive:
+        serial = archive.summary(["s0"])
+        shutil.rmtree(archive.store.cache_dir)
+        parallel = archive.summary(["s0"], jobs=2)
+    pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_analyses_in_parquet(study, tmp_path):
+    result = CliRunner().invoke(cli, ["--store", str(study), "export", str(tmp_path / "out"), "--analyses"])
+    assert result.exit_code == 0, result.output
+    base = tmp_path / "out" / "analyses"
+    assert {p.name for p in base.iterdir()} == {"summary", "components", "percolation", "thresholds", "degrees",
+                                                "persistence", "tccr", "overlap", "motifs", "locality"}
+    summary = pd.read_parquet(base / "summary")
+    assert {"run", "level", "giant_fraction", "np_total", "z_chain"} <= set(summary.columns) and len(summary) == 4
+    motif_table = pd.read_parquet(base / "motifs")
+    assert {"run", "level", "layer", "motif", "count", "expected", "sd", "z"} <= set(motif_table.columns)
+    curves = pd.read_parquet(base / "percolation")
+    assert set(curves.order) == {"descending", "ascending", "random"} and len(curves) == 4 * 3 * 101
+
+
+def test_study_plots_and_report(study, tmp_path):
+    store = ["--store", str(study)]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*store, "plot", "summary", "-o", str(tmp_path / "s.png")]).exit_code == 0
+    result = runner.invoke(cli, [*store, "report", "-o", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "index.html").read_text()
+    images = [name for name in ("summary.png", "compare.png", "percolation.png", "persistence.png", "locality.png")]
+    for name in images:
+        assert f'src="{name}"' in page and (tmp_path / "report" / name).read_bytes()[:4] == b"\x89PNG"
+    assert page.count("<tr") == 1 + 4  # header and one row per checkpoint
+    bad = runner.invoke(cli, [*store, "query", "summary", "--runs", "s0,nope"])
+    assert bad.exit_code == 1 and "no run named 'nope'" in bad.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian package chromium)")
+def test_report_images_load_in_chromium(study, tmp_path):
+    CliRunner().invoke(cli, ["--store", str(study), "report", "-o", str(tmp_path / "report")])
+    probe = tmp_path / "report" / "probe.html"
+    probe.write_text((tmp_path / "report" / "index.html").read_text().replace(
+        "</body>", "<script>window.onload=()=>{const i=[...document.images];document.title="
+        "i.length+' images, '+i.filter(x=>x.complete&&x.naturalWidth>0).length+' loaded'}</script></body>"))
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert "<title>5 images, 5 loaded</title>" in dom
