@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the embedded archive: a real IMP run on the digits images, archived and queried.
-#   bash examples/demo.sh [OUT]      (default OUT=out; the archive is OUT/archive)
+# The main job on the embedded archive: a real IMP run on the digits images, archived, queried, and drawn.
+#   bash examples/demo.sh [OUT]      (default OUT=out; the archive is OUT/archive; about 3 minutes)
 set -euo pipefail
 out="${1:-out}"
-python "$(dirname "$0")/digits_imp.py" "$out/digits" --levels 10
+here="$(dirname "$0")"
+python "$here/digits_imp.py" "$out/digits" --levels 15
 export NETARCHIVE_STORE="$out/archive"
 netarchive ingest "$out/digits" --run digits --input-shape 1,8,8 --meta dataset=digits --replace
 netarchive ls
@@ -11,3 +12,12 @@ netarchive query cypher \
   'MATCH (c:Checkpoint {run: $run}) MATCH (:Neuron {run: $run, level: c.level, layer: 0})-[s:SYNAPSE]->()
    RETURN c.level AS level, c.sparsity AS sparsity, c.accuracy AS accuracy, count(s) AS first_layer_synapses
    ORDER BY level' --param run=digits
+netarchive query summary --run digits -o "$out/summary.csv"
+netarchive query threshold --run digits --level 15
+netarchive query locality --run digits --layer 1 --summary --format csv
+netarchive eval --run digits --level 15 --data "$out/digits/test.npz"
+netarchive plot robustness --run digits --level 0 --data "$out/digits/test.npz" -o "$out/robustness_dense.png"
+netarchive plot robustness --run digits --level 15 --data "$out/digits/test.npz" -o "$out/robustness_level15.png"
+netarchive plot locality --run digits --level 15 -o "$out/locality_level15.png"
+netarchive report --run digits -o "$out/report"
+echo "open $out/report/index.html for the figures; the summary table is $out/summary.csv"

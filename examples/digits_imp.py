@@ -4,9 +4,10 @@ Trains an MLP 64-128-128-10, then repeatedly prunes 20 % of the surviving weight
 magnitude, rewinds the survivors to their initial values (lottery-ticket style, Frankle & Carbin 2019)
 and retrains. Each level is written as ``OUT/level_<L>/main/`` with ``mask.pth``, the weights at the start
 and end of training (``model_ep0_it0.pth``, ``model_ep<E>_it0.pth``), ``sparsity_report.json`` and a
-``logger`` of test accuracy and loss, so that ``netarchive ingest OUT --run digits`` archives the run.
+``logger`` of test accuracy and loss, so that ``netarchive ingest OUT --run digits`` archives the run;
+``OUT/test.npz`` holds the test split (arrays ``x``, ``y``) for ``netarchive eval`` and ``query robustness``.
 
-    python examples/digits_imp.py out/digits --levels 10
+    python examples/digits_imp.py out/digits --levels 15
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -76,6 +78,8 @@ def prune(model, masks, fraction: float) -> dict[str, torch.Tensor]:
 def run(out: Path, levels: int, epochs: int, fraction: float, seed: int) -> None:
     torch.manual_seed(seed)
     x_train, y_train, x_test, y_test = data(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "test.npz", x=x_test.numpy(), y=y_test.numpy())  # for `netarchive eval --data`
     model = make_model()
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     masks = {name: torch.ones_like(w) for name, w in weights(model).items()}
@@ -102,7 +106,7 @@ def run(out: Path, levels: int, epochs: int, fraction: float, seed: int) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="directory to write the run to")
-    parser.add_argument("--levels", type=int, default=10, help="pruning levels after the dense one (default 10)")
+    parser.add_argument("--levels", type=int, default=15, help="pruning levels after the dense one (default 15)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs per level (default 30)")
     parser.add_argument("--fraction", type=float, default=0.2, help="fraction pruned per level (default 0.2)")
     parser.add_argument("--seed", type=int, default=0)

@@ -40,6 +40,15 @@ def each_checkpoint(archive: "netarchive.Archive", run: str, level: int | None) 
         yield archive.checkpoint(run, each)
 
 
+def analysis_table(archive: "netarchive.Archive", run: str, level: int | None, function, **options):
+    """``function(checkpoint, **options)`` for (run, level) or every level of the run, concatenated; each
+    from the archive's cache when the checkpoint has not changed since it was last computed."""
+    import pandas as pd
+
+    levels = [level] if level is not None else archive.levels(run)
+    return pd.concat([archive.analyze(function, run, each, **options) for each in levels], ignore_index=True)
+
+
 def parse_pairs(pairs, option: str, *, numbers: bool = False) -> dict:
     """``KEY=VALUE`` option values to a dict; with ``numbers`` integers and floats are parsed."""
     parsed = {}

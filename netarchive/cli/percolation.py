@@ -8,7 +8,7 @@ import pandas as pd
 from netarchive.analysis import components as components_analysis
 from netarchive.analysis import degrees as degrees_analysis
 from netarchive.analysis import percolation as percolation_analysis
-from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
+from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
@@ -21,13 +21,16 @@ def _random_options(command):
 
 
 def _table(run, level, analysis, *, write=None, **options) -> pd.DataFrame:
-    """Run ``analysis`` on (run, level) or on every level of the run; ``write(archive, checkpoint)`` stores."""
+    """Run ``analysis`` on (run, level) or on every level of the run (cached); ``write(archive, checkpoint)``
+    also stores results on the graph."""
+    if write is None:
+        with open_archive() as archive:
+            return analysis_table(archive, run, level, analysis, **options)
     frames = []
-    with open_archive(read_only=write is None) as archive:
+    with open_archive(read_only=False) as archive:
         for checkpoint in each_checkpoint(archive, run, level):
             frames.append(analysis(checkpoint, **options))
-            if write is not None:
-                write(archive, checkpoint)
+            write(archive, checkpoint)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from netarchive.analysis import spanning
 from netarchive.analysis.persistence import NORMALIZATIONS, neural_persistence, persistence_diagram
 from netarchive.cli import cli
-from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
+from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
@@ -62,7 +62,7 @@ def tccr(run, level, fmt, output):
     the checkpoint's (dense / surviving); past_critical: the layer is necessarily disconnected.
     """
     with open_archive() as archive:
-        table = pd.concat([spanning.tccr(c) for c in each_checkpoint(archive, run, level)], ignore_index=True)
+        table = analysis_table(archive, run, level, spanning.tccr)
     emit(table, fmt, output)
 
 
@@ -80,7 +80,7 @@ def overlap(run, level, from_level, fmt, output):
     """
     with open_archive() as archive:
         if from_level is None:
-            frames = [spanning.overlap(c) for c in each_checkpoint(archive, run, level)]
+            frames = [analysis_table(archive, run, level, spanning.overlap)]
         else:
             reference = archive.checkpoint(run, from_level)
             forests = spanning.spanning_forests(reference)
