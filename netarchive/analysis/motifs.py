@@ -51,7 +51,7 @@ NULLS = ("fixed", "bernoulli", "degree", "study")
 EXACT_NULLS = ("fixed", "bernoulli")
 SPAN = {"edge": 1, "diverging": 1, "converging": 1, "diverging3": 1, "converging3": 1, "bifan": 1,
         "chain": 2, "biparallel": 2, "chain3": 3}
-DENSE_PRODUCT_ENTRIES = 20_000_000
+DENSE_PRODUCT_ENTRIES = 5_000_000
 """Largest block-diagonal product (entries) computed densely with BLAS; sparser or larger ones go sparse."""
 COLUMNS = ["run", "level", "sparsity", "layer", "motif", "sign", "count", "expected", "sd", "z", "null", "samples", "method"]
 
@@ -264,7 +264,8 @@ def _product(first: sp.csr_matrix, second: sp.csr_matrix, n: int, size: int):
     below 2**53), the rest through the sparse product."""
     rows, inner, cols = first.shape[0] // size, first.shape[1] // size, second.shape[1] // size
     density = (first.nnz + second.nnz) / max(1, size * inner * (rows + cols))
-    if density > 0.05 and size * rows * cols <= DENSE_PRODUCT_ENTRIES:
+    largest = (first.data.max(initial=0) * second.data.max(initial=0)) * inner  # exact in float64 below 2**53
+    if density > 0.05 and size * rows * cols <= DENSE_PRODUCT_ENTRIES and largest < 2 ** 53:
         blocks = []
         for b in range(size):
             a = first[b * rows:(b + 1) * rows, b * inner:(b + 1) * inner].toarray().astype(float)
