@@ -488,61 +488,69 @@ class _Layer:
             return np.where(np.isneginf(numerator), -np.inf, numerator - parts[2])
 
 
-def exact_moments(motif: str, label: str, start_pairs, widths, layers: list[_Layer], signed: bool):
-    """E and Var of Σ over the given spans of the class count, for a batch (arrays (B,)).
+def exact_moments(motif: str, label: str, starts, widths, layers: list[_Layer], signed: bool) -> dict:
+    """E and Var of the class count of every span starting at ``starts`` and of their sum ("all"), for a
+    batch: {start or "all": (mean (B,), var (B,))}.
 
-    ``widths`` (B, L+1) neurons per layer (live neurons when dead ones were pruned); ``start_pairs`` the
-    first layers of the spans summed."""
+    ``widths`` (B, L+1) neurons per layer (live neurons when dead ones were pruned)."""
+    span = max(TEMPLATES[motif][0]) + 1
+    means = {s: _exact_mean(motif, label, s, widths, layers, signed) for s in starts}
+    terms = {(s, t): _exact_cov(motif, label, s, t, widths, layers, signed)
+             for s in starts for t in starts if s <= t < s + span - 1}  # spans sharing no layer are independent
+    out = {s: (means[s], terms[s, s]) for s in starts}
+    out["all"] = (sum(means.values()), sum(term if s == t else 2 * term for (s, t), term in terms.items()))
+    return out
+
+
+def _exact_mean(motif, label, s, widths, layers, signed):
     positions, edges, aut = TEMPLATES[motif]
     span = max(positions) + 1
     B = widths.shape[0]
-    mean = np.zeros(B)
-    for s in start_pairs:
-        count = np.ones(B)
-        for layer in range(span):
-            k = sum(p == layer for p in positions)
-            count = count * _falling(widths[:, s + layer], k)
-        total = np.zeros(B)
-        for sigma in sign_classes(motif, signed)[label]:
-            log = np.zeros(B)
-            for layer in range(span - 1):
-                xs = [sigma[j] for j, (u, _) in enumerate(edges) if positions[u] == layer]
-                log = log + layers[s + layer].log_moment(np.array([xs.count("+")]), np.array([xs.count("-")]))[0]
-            total = total + np.exp(log)
-        mean = mean + count * total / aut
-    var = np.zeros(B)
-    for s in start_pairs:
-        for t in start_pairs:
-            if t < s or t - s >= span - 1:
-                continue  # Y starts before X (counted by symmetry) or shares no edge layer: independent
-            node, edge, weight = pair_table(motif, t - s, signed, label)
-            count = np.ones((len(weight), B))
-            for layer in range(node.shape[1]):
-                n = widths[None, :, s + layer]
-                count = count * _falling(n, node[:, layer, 0][:, None]) * _falling(n - node[:, layer, 0][:, None], node[:, layer, 1][:, None])
-            log_x = np.zeros((len(weight), B))
-            log_y = np.zeros((len(weight), B))
-            log_u = np.zeros((len(weight), B))
-            log_r = np.zeros((len(weight), B))
-            disjoint = np.ones(len(weight), bool)
-            for layer in range(edge.shape[1]):
-                e = edge[:, layer, :]
-                mom = layers[s + layer]
-                log_x += mom.log_moment(e[:, 0], e[:, 1])
-                log_y += mom.log_moment(e[:, 2], e[:, 3])
-                log_u += np.where((e[:, 4] < 0)[:, None], -np.inf, mom.log_moment(np.maximum(e[:, 4], 0), np.maximum(e[:, 5], 0)))
-                disjoint &= (e[:, 4] == e[:, 0] + e[:, 2]) & (e[:, 5] == e[:, 1] + e[:, 3])
-            d = np.flatnonzero(disjoint)
-            for layer in range(edge.shape[1]):
-                e = edge[d, layer, :]
-                log_r[d] += layers[s + layer].log_ratio_disjoint(e[:, 0], e[:, 1], e[:, 2], e[:, 3])
-            with np.errstate(invalid="ignore", over="ignore"):
-                prod = np.exp(log_x + log_y)
-                cov = np.where(disjoint[:, None], prod * np.expm1(log_r), np.exp(log_u) - prod)
-                cov = np.where(prod == 0, np.where(np.isfinite(log_u), np.exp(log_u), 0.0), cov)
-            term = (weight[:, None] * count * cov).sum(axis=0) / (aut * aut)
-            var = var + (term if t == s else 2 * term)
-    return mean, var
+    count = np.ones(B)
+    for layer in range(span):
+        k = sum(p == layer for p in positions)
+        count = count * _falling(widths[:, s + layer], k)
+    total = np.zeros(B)
+    for sigma in sign_classes(motif, signed)[label]:
+        log = np.zeros(B)
+        for layer in range(span - 1):
+            xs = [sigma[j] for j, (u, _) in enumerate(edges) if positions[u] == layer]
+            log = log + layers[s + layer].log_moment(np.array([xs.count("+")]), np.array([xs.count("-")]))[0]
+        total = total + np.exp(log)
+    return count * total / aut
+
+
+def _exact_cov(motif, label, s, t, widths, layers, signed):
+    """Cov(N_s, N_t) of the class counts of the spans starting at s <= t (Var when s == t)."""
+    _, _, aut = TEMPLATES[motif]
+    B = widths.shape[0]
+    node, edge, weight = pair_table(motif, t - s, signed, label)
+    count = np.ones((len(weight), B))
+    for layer in range(node.shape[1]):
+        n = widths[None, :, s + layer]
+        count = count * _falling(n, node[:, layer, 0][:, None]) * _falling(n - node[:, layer, 0][:, None], node[:, layer, 1][:, None])
+    log_x = np.zeros((len(weight), B))
+    log_y = np.zeros((len(weight), B))
+    log_u = np.zeros((len(weight), B))
+    log_r = np.zeros((len(weight), B))
+    disjoint = np.ones(len(weight), bool)
+    for layer in range(edge.shape[1]):
+        e = edge[:, layer, :]
+        mom = layers[s + layer]
+        log_x += mom.log_moment(e[:, 0], e[:, 1])
+        log_y += mom.log_moment(e[:, 2], e[:, 3])
+        log_u += np.where((e[:, 4] < 0)[:, None], -np.inf, mom.log_moment(np.maximum(e[:, 4], 0), np.maximum(e[:, 5], 0)))
+        disjoint &= (e[:, 4] == e[:, 0] + e[:, 2]) & (e[:, 5] == e[:, 1] + e[:, 3])
+    d = np.flatnonzero(disjoint)
+    for layer in range(edge.shape[1]):
+        e = edge[d, layer, :]
+        log_r[d] += layers[s + layer].log_ratio_disjoint(e[:, 0], e[:, 1], e[:, 2], e[:, 3])
+    with np.errstate(invalid="ignore", over="ignore"):
+        prod = np.exp(log_x + log_y)
+        # synapse-disjoint pairs: f(x+y) − f(x)f(y) = f(x)f(y)·expm1(r) without cancellation
+        cov = np.where(disjoint[:, None], prod * np.expm1(log_r), np.exp(log_u) - prod)
+        cov = np.where(prod == 0, np.where(np.isfinite(log_u), np.exp(log_u), 0.0), cov)
+    return (weight[:, None] * count * cov).sum(axis=0) / (aut * aut)
 
 
 def chain_pairs_mean(label: str, widths, layers: list[_Layer], starts, signed: bool):
@@ -793,15 +801,14 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             span = SPAN[motif]
             starts = list(range(batch.depth - span + 1))
             for label in sorted({k[2] for k in keys if k[0] == motif}):
-                for key_start, which in [(s, [s]) for s in starts] + [("all", starts)]:
+                if motif == "chain" and chain_pairs:
+                    for key_start, which in [(s, [s]) for s in starts] + [("all", starts)]:
+                        mean[motif, key_start, label] = chain_pairs_mean(label, widths, layers, which, signed)
+                        method[motif, key_start, label] = "E exact, sd sampled"
+                    continue
+                for key_start, (e, v) in exact_moments(motif, label, starts, widths, layers, signed).items():
                     key = (motif, key_start, label)
-                    if motif == "chain" and chain_pairs:
-                        mean[key] = chain_pairs_mean(label, widths, layers, which, signed)
-                        method[key] = "E exact, sd sampled"
-                    else:
-                        mean[key], var[key] = exact_moments(motif, label, which, widths, layers, signed)
-                        method[key] = "exact"
-                        used[key] = 0
+                    mean[key], var[key], method[key], used[key] = e, v, "exact", 0
     rows_sampled = [k for k in _all_keys(keys) if k not in var]
     if rows_sampled:
         for b in range(batch.size):
