@@ -771,12 +771,30 @@ def motifs(
     for c in checkpoints:
         by_shape.setdefault(c.widths, []).append(c)
     for group in by_shape.values():
-        frames.append(_motifs_of_shape(group, position, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
+        for chunk in _chunks(group):
+            frames.append(_motifs_of_shape(chunk, position, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
     frame = pd.concat(frames, ignore_index=True).sort_values(["_checkpoint", "_order"], kind="stable")
     frame = frame.drop(columns=["_checkpoint", "_order"]).reset_index(drop=True)
     if not signed:
         frame = frame.drop(columns="sign")
     return frame
+
+
+BATCH_SYNAPSES = 1_000_000
+"""Synapses counted together in one block-diagonal batch: big enough to amortise numpy's per-call cost,
+small enough that the mask products stay in memory (a 7 000-network batch would need gigabytes)."""
+
+
+def _chunks(group):
+    chunk, size = [], 0
+    for checkpoint in group:
+        if chunk and size + checkpoint.edges > BATCH_SYNAPSES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(checkpoint)
+        size += checkpoint.edges
+    if chunk:
+        yield chunk
 
 
 def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples, seed, sample, motifs_wanted):
