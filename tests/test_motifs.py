@@ -5,6 +5,7 @@ import itertools
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from scipy.stats import chisquare
@@ -256,6 +257,14 @@ def test_repeatable_with_a_seed():
     assert a.equals(b)
 
 
+def test_results_do_not_depend_on_batch_size(monkeypatch):
+    checkpoints = [random_checkpoint([5, 6, 5], density=0.4, seed=s, run=f"r{s}") for s in range(5)]
+    exact, sampled = motifs(checkpoints, signed=True), motifs(checkpoints[0], null="degree", samples=40, seed=3)
+    monkeypatch.setattr(motif_module, "BATCH_SYNAPSES", 30)  # a few graphs per batch
+    pd.testing.assert_frame_equal(motifs(checkpoints, signed=True), exact)
+    pd.testing.assert_frame_equal(motifs(checkpoints[0], null="degree", samples=40, seed=3), sampled)
+
+
 def test_participation_from_degrees():
     checkpoint = random_checkpoint([4, 5, 3], density=0.6, seed=7)
     part = participation(checkpoint)
@@ -301,8 +310,6 @@ def _invoke(store, *args):
 def test_cli_table(filled, tmp_path):
     result = _invoke(filled, "query", "motifs", "--runs", "s0,s1", "--level", "1", "--format", "csv", "-o", str(tmp_path / "m.csv"))
     assert result.exit_code == 0, result.output
-    import pandas as pd
-
     table = pd.read_csv(tmp_path / "m.csv")
     assert set(table.run) == {"s0", "s1"} and set(table.level) == {1}
     assert "sign" not in table.columns

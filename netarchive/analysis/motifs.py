@@ -833,8 +833,8 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             one = _one(batch, b)
             if prune:  # sample on the live neurons only
                 one = _compact(one, alive[b])
-            draws = count_batch(sample_null(one, null, samples, None if seed is None else [seed, b]),
-                                signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
+            draws = _count_in_parts(sample_null(one, null, samples, None if seed is None else [seed, b]),
+                                    signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
             draws = _with_totals(draws)
             for key in rows_sampled:
                 values = draws[key]
@@ -863,6 +863,23 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             "null": null, "samples": used[key], "method": method[key], "_checkpoint": places, "_order": order,
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def _count_in_parts(batch: Batch, **options) -> dict:
+    """:func:`count_batch` over consecutive groups of graphs of about BATCH_SYNAPSES synapses each
+    (the edges of a sampled batch come graph by graph)."""
+    per_graph = max(1, sum(len(s) for s in batch.src) // max(batch.size, 1))
+    step = max(1, BATCH_SYNAPSES // per_graph)
+    parts = []
+    for first in range(0, batch.size, step):
+        last = min(first + step, batch.size)
+        cut = [np.searchsorted(sid, [first, last]) for sid in batch.sid]
+        parts.append(count_batch(Batch(
+            batch.widths, last - first,
+            tuple(x[a:b] for x, (a, b) in zip(batch.src, cut)), tuple(x[a:b] for x, (a, b) in zip(batch.dst, cut)),
+            tuple(x[a:b] for x, (a, b) in zip(batch.neg, cut)), tuple(x[a:b] - first for x, (a, b) in zip(batch.sid, cut)),
+        ), **options))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def _all_keys(keys):
