@@ -259,10 +259,10 @@ def test_repeatable_with_a_seed():
 
 def test_results_do_not_depend_on_batch_size(monkeypatch):
     checkpoints = [random_checkpoint([5, 6, 5], density=0.4, seed=s, run=f"r{s}") for s in range(5)]
-    exact, sampled = motifs(checkpoints, signed=True), motifs(checkpoints[0], null="degree", samples=40, seed=3)
+    exact, sampled = motifs(checkpoints, signed=True), motifs(checkpoints, null="degree", samples=40, seed=3)
     monkeypatch.setattr(motif_module, "BATCH_SYNAPSES", 30)  # a few graphs per batch
     pd.testing.assert_frame_equal(motifs(checkpoints, signed=True), exact)
-    pd.testing.assert_frame_equal(motifs(checkpoints[0], null="degree", samples=40, seed=3), sampled)
+    pd.testing.assert_frame_equal(motifs(checkpoints, null="degree", samples=40, seed=3), sampled)
 
 
 def test_participation_from_degrees():

@@ -833,7 +833,7 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             one = _one(batch, b)
             if prune:  # sample on the live neurons only
                 one = _compact(one, alive[b])
-            draws = _count_in_parts(sample_null(one, null, samples, None if seed is None else [seed, b]),
+            draws = _count_in_parts(sample_null(one, null, samples, None if seed is None else [seed, position[id(group[b])]]),
                                     signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
             draws = _with_totals(draws)
             for key in rows_sampled:
