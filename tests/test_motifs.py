@@ -197,10 +197,14 @@ def test_closed_form_mean_and_sd_match_20000_samples(null, signed):
     assert _check_against_samples(checkpoint, null, signed) < 5
 
 
-def test_chain_pairs_mean_matches_samples():
-    checkpoint = random_checkpoint([5, 6, 4], density=0.3, seed=2)
+@pytest.mark.parametrize("signed", [False, True])
+def test_chain_pairs_moments_match_samples(signed):
+    # fixed: E exact (sd sampled); bernoulli: E and SD exact, the "all" rows with the cross-span term
+    checkpoint = random_checkpoint([5, 6, 4, 4], density=0.3, seed=2)
     for null in ("fixed", "bernoulli"):
-        assert _check_against_samples(checkpoint, null, True, chain_pairs=True) < 5
+        assert _check_against_samples(checkpoint, null, signed, chain_pairs=True) < 5
+    methods = set(motifs(checkpoint, null="bernoulli", chain_pairs=True, samples=10)["method"])
+    assert methods == {"exact"}
 
 
 def test_exact_z_equals_sampled_z():
