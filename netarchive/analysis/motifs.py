@@ -265,7 +265,7 @@ def _product(first: sp.csr_matrix, second: sp.csr_matrix, n: int, size: int):
     rows, inner, cols = first.shape[0] // size, first.shape[1] // size, second.shape[1] // size
     density = (first.nnz + second.nnz) / max(1, size * inner * (rows + cols))
     largest = (first.data.max(initial=0) * second.data.max(initial=0)) * inner  # exact in float64 below 2**53
-    if density > 0.25 and size * rows * cols <= DENSE_PRODUCT_ENTRIES and largest < 2 ** 53:
+    if density > 0.25 and size <= 32 and size * rows * cols <= DENSE_PRODUCT_ENTRIES and largest < 2 ** 53:
         blocks = []
         for b in range(size):
             a = first[b * rows:(b + 1) * rows, b * inner:(b + 1) * inner].toarray().astype(float)
