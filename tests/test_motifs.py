@@ -5,6 +5,7 @@ import itertools
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from scipy.stats import chisquare
@@ -196,10 +197,14 @@ def test_closed_form_mean_and_sd_match_20000_samples(null, signed):
     assert _check_against_samples(checkpoint, null, signed) < 5
 
 
-def test_chain_pairs_mean_matches_samples():
-    checkpoint = random_checkpoint([5, 6, 4], density=0.3, seed=2)
+@pytest.mark.parametrize("signed", [False, True])
+def test_chain_pairs_moments_match_samples(signed):
+    # fixed: E exact (sd sampled); bernoulli: E and SD exact, the "all" rows with the cross-span term
+    checkpoint = random_checkpoint([5, 6, 4, 4], density=0.3, seed=2)
     for null in ("fixed", "bernoulli"):
-        assert _check_against_samples(checkpoint, null, True, chain_pairs=True) < 5
+        assert _check_against_samples(checkpoint, null, signed, chain_pairs=True) < 5
+    methods = set(motifs(checkpoint, null="bernoulli", chain_pairs=True, samples=10)["method"])
+    assert methods == {"exact"}
 
 
 def test_exact_z_equals_sampled_z():
@@ -256,6 +261,14 @@ def test_repeatable_with_a_seed():
     assert a.equals(b)
 
 
+def test_results_do_not_depend_on_batch_size(monkeypatch):
+    checkpoints = [random_checkpoint([5, 6, 5], density=0.4, seed=s, run=f"r{s}") for s in range(5)]
+    exact, sampled = motifs(checkpoints, signed=True), motifs(checkpoints, null="degree", samples=40, seed=3)
+    monkeypatch.setattr(motif_module, "BATCH_SYNAPSES", 30)  # a few graphs per batch
+    pd.testing.assert_frame_equal(motifs(checkpoints, signed=True), exact)
+    pd.testing.assert_frame_equal(motifs(checkpoints, null="degree", samples=40, seed=3), sampled)
+
+
 def test_participation_from_degrees():
     checkpoint = random_checkpoint([4, 5, 3], density=0.6, seed=7)
     part = participation(checkpoint)
@@ -301,8 +314,6 @@ def _invoke(store, *args):
 def test_cli_table(filled, tmp_path):
     result = _invoke(filled, "query", "motifs", "--runs", "s0,s1", "--level", "1", "--format", "csv", "-o", str(tmp_path / "m.csv"))
     assert result.exit_code == 0, result.output
-    import pandas as pd
-
     table = pd.read_csv(tmp_path / "m.csv")
     assert set(table.run) == {"s0", "s1"} and set(table.level) == {1}
     assert "sign" not in table.columns

@@ -51,7 +51,7 @@ NULLS = ("fixed", "bernoulli", "degree", "study")
 EXACT_NULLS = ("fixed", "bernoulli")
 SPAN = {"edge": 1, "diverging": 1, "converging": 1, "diverging3": 1, "converging3": 1, "bifan": 1,
         "chain": 2, "biparallel": 2, "chain3": 3}
-DENSE_PRODUCT_ENTRIES = 20_000_000
+DENSE_PRODUCT_ENTRIES = 5_000_000
 """Largest block-diagonal product (entries) computed densely with BLAS; sparser or larger ones go sparse."""
 COLUMNS = ["run", "level", "sparsity", "layer", "motif", "sign", "count", "expected", "sd", "z", "null", "samples", "method"]
 
@@ -264,7 +264,8 @@ def _product(first: sp.csr_matrix, second: sp.csr_matrix, n: int, size: int):
     below 2**53), the rest through the sparse product."""
     rows, inner, cols = first.shape[0] // size, first.shape[1] // size, second.shape[1] // size
     density = (first.nnz + second.nnz) / max(1, size * inner * (rows + cols))
-    if density > 0.05 and size * rows * cols <= DENSE_PRODUCT_ENTRIES:
+    largest = (first.data.max(initial=0) * second.data.max(initial=0)) * inner  # exact in float64 below 2**53
+    if density > 0.25 and size <= 32 and size * rows * cols <= DENSE_PRODUCT_ENTRIES and largest < 2 ** 53:
         blocks = []
         for b in range(size):
             a = first[b * rows:(b + 1) * rows, b * inner:(b + 1) * inner].toarray().astype(float)
@@ -487,61 +488,98 @@ class _Layer:
             return np.where(np.isneginf(numerator), -np.inf, numerator - parts[2])
 
 
-def exact_moments(motif: str, label: str, start_pairs, widths, layers: list[_Layer], signed: bool):
-    """E and Var of Σ over the given spans of the class count, for a batch (arrays (B,)).
+def exact_moments(motif: str, label: str, starts, widths, layers: list[_Layer], signed: bool) -> dict:
+    """E and Var of the class count of every span starting at ``starts`` and of their sum ("all"), for a
+    batch: {start or "all": (mean (B,), var (B,))}.
 
-    ``widths`` (B, L+1) neurons per layer (live neurons when dead ones were pruned); ``start_pairs`` the
-    first layers of the spans summed."""
+    ``widths`` (B, L+1) neurons per layer (live neurons when dead ones were pruned)."""
+    span = max(TEMPLATES[motif][0]) + 1
+    means = {s: _exact_mean(motif, label, s, widths, layers, signed) for s in starts}
+    terms = {(s, t): _exact_cov(motif, label, s, t, widths, layers, signed)
+             for s in starts for t in starts if s <= t < s + span - 1}  # spans sharing no layer are independent
+    out = {s: (means[s], terms[s, s]) for s in starts}
+    out["all"] = (sum(means.values()), sum(term if s == t else 2 * term for (s, t), term in terms.items()))
+    return out
+
+
+def _exact_mean(motif, label, s, widths, layers, signed):
     positions, edges, aut = TEMPLATES[motif]
     span = max(positions) + 1
     B = widths.shape[0]
-    mean = np.zeros(B)
-    for s in start_pairs:
-        count = np.ones(B)
-        for layer in range(span):
-            k = sum(p == layer for p in positions)
-            count = count * _falling(widths[:, s + layer], k)
-        total = np.zeros(B)
-        for sigma in sign_classes(motif, signed)[label]:
-            log = np.zeros(B)
-            for layer in range(span - 1):
-                xs = [sigma[j] for j, (u, _) in enumerate(edges) if positions[u] == layer]
-                log = log + layers[s + layer].log_moment(np.array([xs.count("+")]), np.array([xs.count("-")]))[0]
-            total = total + np.exp(log)
-        mean = mean + count * total / aut
-    var = np.zeros(B)
-    for s in start_pairs:
-        for t in start_pairs:
-            if t < s or t - s >= span - 1:
-                continue  # Y starts before X (counted by symmetry) or shares no edge layer: independent
-            node, edge, weight = pair_table(motif, t - s, signed, label)
-            count = np.ones((len(weight), B))
-            for layer in range(node.shape[1]):
-                n = widths[None, :, s + layer]
-                count = count * _falling(n, node[:, layer, 0][:, None]) * _falling(n - node[:, layer, 0][:, None], node[:, layer, 1][:, None])
-            log_x = np.zeros((len(weight), B))
-            log_y = np.zeros((len(weight), B))
-            log_u = np.zeros((len(weight), B))
-            log_r = np.zeros((len(weight), B))
-            disjoint = np.ones(len(weight), bool)
-            for layer in range(edge.shape[1]):
-                e = edge[:, layer, :]
-                mom = layers[s + layer]
-                log_x += mom.log_moment(e[:, 0], e[:, 1])
-                log_y += mom.log_moment(e[:, 2], e[:, 3])
-                log_u += np.where((e[:, 4] < 0)[:, None], -np.inf, mom.log_moment(np.maximum(e[:, 4], 0), np.maximum(e[:, 5], 0)))
-                disjoint &= (e[:, 4] == e[:, 0] + e[:, 2]) & (e[:, 5] == e[:, 1] + e[:, 3])
-            d = np.flatnonzero(disjoint)
-            for layer in range(edge.shape[1]):
-                e = edge[d, layer, :]
-                log_r[d] += layers[s + layer].log_ratio_disjoint(e[:, 0], e[:, 1], e[:, 2], e[:, 3])
-            with np.errstate(invalid="ignore", over="ignore"):
-                prod = np.exp(log_x + log_y)
-                cov = np.where(disjoint[:, None], prod * np.expm1(log_r), np.exp(log_u) - prod)
-                cov = np.where(prod == 0, np.where(np.isfinite(log_u), np.exp(log_u), 0.0), cov)
-            term = (weight[:, None] * count * cov).sum(axis=0) / (aut * aut)
-            var = var + (term if t == s else 2 * term)
-    return mean, var
+    count = np.ones(B)
+    for layer in range(span):
+        k = sum(p == layer for p in positions)
+        count = count * _falling(widths[:, s + layer], k)
+    total = np.zeros(B)
+    for sigma in sign_classes(motif, signed)[label]:
+        log = np.zeros(B)
+        for layer in range(span - 1):
+            xs = [sigma[j] for j, (u, _) in enumerate(edges) if positions[u] == layer]
+            log = log + layers[s + layer].log_moment(np.array([xs.count("+")]), np.array([xs.count("-")]))[0]
+        total = total + np.exp(log)
+    return count * total / aut
+
+
+def _exact_cov(motif, label, s, t, widths, layers, signed):
+    """Cov(N_s, N_t) of the class counts of the spans starting at s <= t (Var when s == t)."""
+    _, _, aut = TEMPLATES[motif]
+    B = widths.shape[0]
+    node, edge, weight = pair_table(motif, t - s, signed, label)
+    count = np.ones((len(weight), B))
+    for layer in range(node.shape[1]):
+        n = widths[None, :, s + layer]
+        count = count * _falling(n, node[:, layer, 0][:, None]) * _falling(n - node[:, layer, 0][:, None], node[:, layer, 1][:, None])
+    log_x = np.zeros((len(weight), B))
+    log_y = np.zeros((len(weight), B))
+    log_u = np.zeros((len(weight), B))
+    log_r = np.zeros((len(weight), B))
+    disjoint = np.ones(len(weight), bool)
+    for layer in range(edge.shape[1]):
+        e = edge[:, layer, :]
+        mom = layers[s + layer]
+        log_x += mom.log_moment(e[:, 0], e[:, 1])
+        log_y += mom.log_moment(e[:, 2], e[:, 3])
+        log_u += np.where((e[:, 4] < 0)[:, None], -np.inf, mom.log_moment(np.maximum(e[:, 4], 0), np.maximum(e[:, 5], 0)))
+        disjoint &= (e[:, 4] == e[:, 0] + e[:, 2]) & (e[:, 5] == e[:, 1] + e[:, 3])
+    d = np.flatnonzero(disjoint)
+    for layer in range(edge.shape[1]):
+        e = edge[d, layer, :]
+        log_r[d] += layers[s + layer].log_ratio_disjoint(e[:, 0], e[:, 1], e[:, 2], e[:, 3])
+    with np.errstate(invalid="ignore", over="ignore"):
+        prod = np.exp(log_x + log_y)
+        # synapse-disjoint pairs: f(x+y) − f(x)f(y) = f(x)f(y)·expm1(r) without cancellation
+        cov = np.where(disjoint[:, None], prod * np.expm1(log_r), np.exp(log_u) - prod)
+        cov = np.where(prod == 0, np.where(np.isfinite(log_u), np.exp(log_u), 0.0), cov)
+    return (weight[:, None] * count * cov).sum(axis=0) / (aut * aut)
+
+
+def chain_pairs_bernoulli(label: str, widths, layers: list[_Layer], starts, signed: bool) -> dict:
+    """E and Var of the connected-pair counts nnz(M_{l+1} M_l) under ``bernoulli``, per span and summed.
+
+    Y_ac = 1[some b: a→b→c] misses with q = (1 − p₁p₂)^{n_b}. Two pairs with the same source miss together
+    with (1 − p₁(1 − (1 − p₂)²))^{n_b} (likewise the same target); pairs sharing no neuron use disjoint
+    slots and are independent. Spans l and l+1 share one slot, b→c, for every (a, b, c, d): given it the two
+    pairs are independent, which gives the cross term (see docs/motifs.md)."""
+    s1, s2 = (label[0], label[1]) if signed else ("+", "+")
+    p = [{"+": lay.mp / np.maximum(lay.N, 1.0), "-": lay.mn / np.maximum(lay.N, 1.0)} for lay in layers]
+    out, cross = {}, []
+    for s in starts:
+        na, nb, nc = widths[:, s], widths[:, s + 1], widths[:, s + 2]
+        p1, p2 = p[s][s1], p[s + 1][s2]
+        q = (1 - p1 * p2) ** nb
+        same_a = (1 - p1 * (1 - (1 - p2) ** 2)) ** nb
+        same_c = (1 - p2 * (1 - (1 - p1) ** 2)) ** nb
+        var = na * nc * (q * (1 - q) + (nc - 1) * (same_a - q * q) + (na - 1) * (same_c - q * q))
+        out[s] = (na * nc * (1 - q), var)
+        if s + 1 in starts:
+            n0, n1, n2, n3 = (widths[:, s + k] for k in range(4))
+            t1, t2 = s1, s2  # the same class on the next span: its first synapse is in layer s+1
+            u1, u2 = p[s + 1][t1], p[s + 2][t2]
+            both = (1 - p1 * p2) ** (n1 - 1) * (1 - u1 * u2) ** (n2 - 1)
+            term = p1 * p2 * u2 * (1 - p2) if s2 == t1 else -p1 * p2 * u1 * u2
+            cross.append(n0 * n1 * n2 * n3 * both * term)
+    out["all"] = (sum(v[0] for v in out.values()), sum(v[1] for v in out.values()) + 2 * sum(cross))
+    return out
 
 
 def chain_pairs_mean(label: str, widths, layers: list[_Layer], starts, signed: bool):
@@ -739,9 +777,9 @@ def motifs(
     covariances of overlapping spans).
 
     ``checkpoints``: one Checkpoint or a list (those of one shape are counted together, which is how
-    350 networks × 20 levels take seconds). ``method`` says how each row's ``expected`` and ``sd`` came
+    350 networks × 20 levels take about 20 s). ``method`` says how each row's ``expected`` and ``sd`` came
     about: ``exact`` (closed form), ``sampled`` (``samples`` draws of the null) or ``E exact, sd sampled``
-    (chain pairs under an exact null).
+    (chain pairs under ``fixed``).
     """
     if isinstance(checkpoints, Checkpoint):
         checkpoints = [checkpoints]
@@ -762,12 +800,30 @@ def motifs(
     for c in checkpoints:
         by_shape.setdefault(c.widths, []).append(c)
     for group in by_shape.values():
-        frames.append(_motifs_of_shape(group, position, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
+        for chunk in _chunks(group):
+            frames.append(_motifs_of_shape(chunk, position, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
     frame = pd.concat(frames, ignore_index=True).sort_values(["_checkpoint", "_order"], kind="stable")
     frame = frame.drop(columns=["_checkpoint", "_order"]).reset_index(drop=True)
     if not signed:
         frame = frame.drop(columns="sign")
     return frame
+
+
+BATCH_SYNAPSES = 1_000_000
+"""Synapses counted together in one block-diagonal batch: big enough to amortise numpy's per-call cost,
+small enough that the mask products stay in memory (a 7 000-network batch would need gigabytes)."""
+
+
+def _chunks(group):
+    chunk, size = [], 0
+    for checkpoint in group:
+        if chunk and size + checkpoint.edges > BATCH_SYNAPSES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(checkpoint)
+        size += checkpoint.edges
+    if chunk:
+        yield chunk
 
 
 def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples, seed, sample, motifs_wanted):
@@ -792,23 +848,27 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             span = SPAN[motif]
             starts = list(range(batch.depth - span + 1))
             for label in sorted({k[2] for k in keys if k[0] == motif}):
-                for key_start, which in [(s, [s]) for s in starts] + [("all", starts)]:
+                if motif == "chain" and chain_pairs and null == "bernoulli":
+                    for key_start, (e, v) in chain_pairs_bernoulli(label, widths, layers, starts, signed).items():
+                        key = (motif, key_start, label)
+                        mean[key], var[key], method[key], used[key] = e, v, "exact", 0
+                    continue
+                if motif == "chain" and chain_pairs:
+                    for key_start, which in [(s, [s]) for s in starts] + [("all", starts)]:
+                        mean[motif, key_start, label] = chain_pairs_mean(label, widths, layers, which, signed)
+                        method[motif, key_start, label] = "E exact, sd sampled"
+                    continue
+                for key_start, (e, v) in exact_moments(motif, label, starts, widths, layers, signed).items():
                     key = (motif, key_start, label)
-                    if motif == "chain" and chain_pairs:
-                        mean[key] = chain_pairs_mean(label, widths, layers, which, signed)
-                        method[key] = "E exact, sd sampled"
-                    else:
-                        mean[key], var[key] = exact_moments(motif, label, which, widths, layers, signed)
-                        method[key] = "exact"
-                        used[key] = 0
+                    mean[key], var[key], method[key], used[key] = e, v, "exact", 0
     rows_sampled = [k for k in _all_keys(keys) if k not in var]
     if rows_sampled:
         for b in range(batch.size):
             one = _one(batch, b)
             if prune:  # sample on the live neurons only
                 one = _compact(one, alive[b])
-            draws = count_batch(sample_null(one, null, samples, None if seed is None else [seed, b]),
-                                signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
+            draws = _count_in_parts(sample_null(one, null, samples, None if seed is None else [seed, position[id(group[b])]]),
+                                    signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
             draws = _with_totals(draws)
             for key in rows_sampled:
                 values = draws[key]
@@ -837,6 +897,23 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             "null": null, "samples": used[key], "method": method[key], "_checkpoint": places, "_order": order,
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def _count_in_parts(batch: Batch, **options) -> dict:
+    """:func:`count_batch` over consecutive groups of graphs of about BATCH_SYNAPSES synapses each
+    (the edges of a sampled batch come graph by graph)."""
+    per_graph = max(1, sum(len(s) for s in batch.src) // max(batch.size, 1))
+    step = max(1, BATCH_SYNAPSES // per_graph)
+    parts = []
+    for first in range(0, batch.size, step):
+        last = min(first + step, batch.size)
+        cut = [np.searchsorted(sid, [first, last]) for sid in batch.sid]
+        parts.append(count_batch(Batch(
+            batch.widths, last - first,
+            tuple(x[a:b] for x, (a, b) in zip(batch.src, cut)), tuple(x[a:b] for x, (a, b) in zip(batch.dst, cut)),
+            tuple(x[a:b] for x, (a, b) in zip(batch.neg, cut)), tuple(x[a:b] - first for x, (a, b) in zip(batch.sid, cut)),
+        ), **options))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def _all_keys(keys):
