@@ -66,11 +66,17 @@ def check_inputs(checkpoint: Checkpoint, x: np.ndarray) -> None:
 def forward(checkpoint: Checkpoint, x: np.ndarray, keep: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
     """The outputs (logits) of the network for the rows of ``x``; ``keep[l]`` optionally selects the
     synapses of layer ``l`` that take part (a boolean mask over its edges)."""
-    import torch
-
     check_inputs(checkpoint, x)
     keep = keep or [None] * len(checkpoint.layers)
-    operators = [layer_operator(layer, k) for layer, k in zip(checkpoint.layers, keep)]
+    return apply(checkpoint, [layer_operator(layer, k) for layer, k in zip(checkpoint.layers, keep)], x)
+
+
+def apply(checkpoint: Checkpoint, operators: Sequence, x: np.ndarray) -> np.ndarray:
+    """The outputs for the rows of ``x`` of the network whose layers are the given ``[outputs, inputs]``
+    operators (torch tensors, dense or sparse, as :func:`layer_operator` makes them), with the biases and
+    the activation of ``checkpoint``."""
+    import torch
+
     biases = [torch.tensor(layer.bias) if layer.bias is not None else None for layer in checkpoint.layers]
     activation = _activation(checkpoint.activation)
     outputs = []
