@@ -16,7 +16,6 @@ import argparse
 import cProfile
 import pstats
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed netarchive
 
+from bench_percolation import interleaved  # noqa: E402  (bench/, the script's directory)
 from netarchive.analysis.robustness import robustness  # noqa: E402
 from netarchive.model import Checkpoint, Layer  # noqa: E402
 
@@ -56,17 +56,6 @@ def torch_passes(model, x) -> None:
     with torch.no_grad():
         for _ in range(POINTS):
             model(inputs).numpy()
-
-
-def interleaved(jobs: dict, repeat: int) -> dict[str, float]:
-    """Best time of each job over ``repeat`` rounds, the jobs taking turns (the machine's load is shared)."""
-    times = {name: [] for name in jobs}
-    for _ in range(repeat):
-        for name, job in jobs.items():
-            start = time.perf_counter()
-            job()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in times.items()}
 
 
 def main() -> None:
