@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from netarchive.analysis.forward import DENSE_ABOVE, apply, check_inputs, layer_operator, scores
+from netarchive.analysis import forward as forward_module
+from netarchive.analysis.forward import apply, check_inputs, layer_operator, scores
 from netarchive.analysis.percolation import check_order, checkpoint_merges, curve_points, edge_order
 from netarchive.model import Checkpoint
 
@@ -62,7 +63,7 @@ def _inputs_join(checkpoint: Checkpoint, rank: np.ndarray) -> np.ndarray:
 def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, edges_kept) -> list[np.ndarray]:
     """The network's outputs with the first n edges of the order kept, for each n of ``edges_kept``; the same
     operators as :func:`forward` on the subnetwork, but a layer's dense matrix, once its density passes
-    ``DENSE_ABOVE``, is built once and only the synapses kept since the previous point are written into it."""
+    :data:`~netarchive.analysis.forward.DENSE_ABOVE`, is built once and only the synapses kept since the previous point are written into it."""
     layers = checkpoint.layers
     bounds = np.cumsum([0] + [layer.edges for layer in layers])
     dense: list[np.ndarray | None] = [None] * len(layers)
@@ -79,7 +80,7 @@ def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, e
                 operators.append(torch_view(dense[l]))
                 continue
             keep = rank[bounds[l] : bounds[l + 1]] < n
-            if np.count_nonzero(keep) > DENSE_ABOVE * layer.dense_size:
+            if np.count_nonzero(keep) > forward_module.DENSE_ABOVE * layer.dense_size:
                 dense[l] = np.zeros((layer.outputs, layer.inputs), dtype=np.float32)
                 dense[l][layer.dst[keep], layer.src[keep]] = layer.w[keep]
                 operators.append(torch_view(dense[l]))
