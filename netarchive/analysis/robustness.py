@@ -63,11 +63,12 @@ def _inputs_join(checkpoint: Checkpoint, rank: np.ndarray) -> np.ndarray:
 def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, edges_kept) -> list[np.ndarray]:
     """The network's outputs with the first n edges of the order kept, for each n of ``edges_kept``; the same
     operators as :func:`forward` on the subnetwork, but a layer's dense matrix, once its density passes
-    :data:`~netarchive.analysis.forward.DENSE_ABOVE`, is built once and only the synapses kept since the previous point are written into it."""
+    :data:`~netarchive.analysis.forward.DENSE_ABOVE`, is built once and afterwards only receives the synapses
+    kept since the previous point (each synapse is written once over the whole curve)."""
     layers = checkpoint.layers
     bounds = np.cumsum([0] + [layer.edges for layer in layers])
     dense: list[np.ndarray | None] = [None] * len(layers)
-    filled = 0                                       # the dense matrices hold the first ``filled`` edges
+    filled = 0  # the dense matrices hold the first ``filled`` edges of the order
     outputs: list[np.ndarray | None] = [None] * len(edges_kept)
     for point in np.argsort(edges_kept, kind="stable"):
         n = int(edges_kept[point])
@@ -77,13 +78,13 @@ def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, e
             if dense[l] is not None:
                 chosen = new[(new >= bounds[l]) & (new < bounds[l + 1])] - bounds[l]
                 dense[l][layer.dst[chosen], layer.src[chosen]] = layer.w[chosen]
-                operators.append(torch_view(dense[l]))
+                operators.append(_torch_view(dense[l]))
                 continue
             keep = rank[bounds[l] : bounds[l + 1]] < n
             if np.count_nonzero(keep) > forward_module.DENSE_ABOVE * layer.dense_size:
                 dense[l] = np.zeros((layer.outputs, layer.inputs), dtype=np.float32)
                 dense[l][layer.dst[keep], layer.src[keep]] = layer.w[keep]
-                operators.append(torch_view(dense[l]))
+                operators.append(_torch_view(dense[l]))
             else:
                 operators.append(layer_operator(layer, keep))
         filled = n
@@ -91,7 +92,7 @@ def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, e
     return outputs
 
 
-def torch_view(matrix: np.ndarray):
+def _torch_view(matrix: np.ndarray):
     import torch
 
     return torch.from_numpy(matrix)
