@@ -127,6 +127,39 @@ def test_robustness_ends_agree_with_eval_and_biases():
     assert not again.accuracy.equals(robustness(checkpoint, x, y, "random", points=5, samples=3, seed=2).accuracy)
 
 
+def test_incremental_robustness_equals_each_subnetwork_from_scratch():
+    """Points in any order, layers crossing DENSE_ABOVE between points, tied weights: the incremental curve is
+    exactly forward() and reachable() on each subnetwork, and edge_order is the lexsort it replaced."""
+    from netarchive.analysis.components import reachable
+    from netarchive.analysis.percolation import edge_order
+    from netarchive.analysis.robustness import robustness
+
+    rng = np.random.default_rng(5)
+    layers = []
+    for l, (n_in, n_out) in enumerate([(20, 30), (30, 25), (25, 6)]):
+        weight = np.round(rng.normal(size=(n_out, n_in)), 1)  # many ties in |w|
+        weight[rng.random(weight.shape) >= [1.0, 0.3, 0.08][l]] = 0
+        layers.append(Layer.from_dense(f"fc{l}.weight", weight, rng.normal(size=n_out)))
+    checkpoint = Checkpoint("r", 0, tuple(layers), activation="tanh")
+    x = rng.normal(size=(40, 20)).astype(np.float32)
+    y = rng.integers(0, 6, 40)
+    src, dst, _, _ = checkpoint.edge_list()
+    kept = [1.0, 0.02, 0.5, 0.0, 0.07, 0.3, 0.02]
+    for order in ("descending", "ascending", "random"):
+        ordered = edge_order(checkpoint, order, 2, 0)
+        key = np.abs(checkpoint.edge_list()[2]) * (1 if order == "ascending" else -1)
+        if order != "random":
+            np.testing.assert_array_equal(ordered, np.lexsort((dst, src, key)))
+        curve = robustness(checkpoint, x, y, order, kept=kept, samples=1, seed=2)
+        for row in curve.itertuples():
+            keep = np.zeros(checkpoint.edges, dtype=bool)
+            keep[ordered[: row.edges_kept]] = True
+            network = checkpoint.subnetwork(keep)
+            expected = scores(forward(network, x), y)
+            assert (row.accuracy, row.loss) == (expected["accuracy"], expected["loss"])
+            assert row.inputs_connected == reachable(network, forward=False).mean()
+
+
 def test_robustness_keeps_the_strongest_first():
     from netarchive.analysis.robustness import robustness
 

@@ -100,12 +100,14 @@ def edge_order(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 
     """Indices into ``checkpoint.edge_list()`` in the order the edges are kept: the first ``edges_kept`` of
     them (see :func:`kept_points`) are the network at that point of the curve."""
     src, dst, _, _ = checkpoint.edge_list()
-    return np.lexsort((dst, src, order_key(checkpoint, order, seed, sample)))
+    return _in_order(np.arange(len(src)), order_key(checkpoint, order, seed, sample), src, dst)
 
 
 def _in_order(chosen: np.ndarray, key: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The edges ``chosen`` (all edges of key ≤ some cut) in the order: by key, ties by (src, dst)."""
-    ordered = chosen[np.argsort(key[chosen], kind="stable")]
+    """The edges ``chosen`` (all edges of key ≤ some cut) in the order: by key, ties by (src, dst). The same
+    as ``np.lexsort((dst, src, key))`` over ``chosen``, in about half the time: a plain (unstable) sort, then
+    only the runs of equal keys are ordered by (src, dst)."""
+    ordered = chosen[np.argsort(key[chosen])]
     k = key[ordered]
     tie = k[1:] == k[:-1]
     if tie.any():  # re-sort only the runs of equal keys, which stay where they are

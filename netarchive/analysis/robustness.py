@@ -6,7 +6,11 @@ left.
 The network at kept fraction f is the first round(f·E) synapses of the order (strongest |w| first for
 ``descending``, as magnitude pruning keeps them; weakest first for ``ascending``; seeded random orders for
 ``random``, averaged over ``samples``). Each point is one forward pass on the surviving synapses (sparse or
-dense by density, batched), so the curve costs about as many forward passes as it has points.
+dense by density, batched), so the curve costs about as many forward passes as it has points: the points are
+visited in increasing order and a layer's dense matrix is built once and only receives the synapses kept
+since the previous point, and ``inputs_connected`` at every point comes from one backward pass (the
+bottleneck rank of each input's best path). The results are those of :func:`forward` and
+:func:`netarchive.analysis.components.reachable` on each subnetwork (bench/robustness.md).
 
 Example::
 
@@ -22,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from netarchive.analysis.components import reachable
-from netarchive.analysis.forward import check_inputs, forward, scores
+from netarchive.analysis import forward as forward_module
+from netarchive.analysis.forward import apply, check_inputs, layer_operator, scores
 from netarchive.analysis.percolation import check_order, checkpoint_merges, curve_points, edge_order
 from netarchive.model import Checkpoint
 
@@ -31,17 +35,67 @@ from netarchive.model import Checkpoint
 def _one_ordering(checkpoint: Checkpoint, x, y, order: str, seed: int, sample: int, edges_kept) -> pd.DataFrame:
     merges = checkpoint_merges(checkpoint, order, seed, sample)
     giant = merges.quantities(merges.state(edges_kept))["giant_fraction"]
+    ordered = edge_order(checkpoint, order, seed, sample)
     rank = np.empty(checkpoint.edges, dtype=np.int64)
-    rank[edge_order(checkpoint, order, seed, sample)] = np.arange(checkpoint.edges)
-    rows = []
-    for n, giant_fraction in zip(edges_kept, giant):
-        network = checkpoint.subnetwork(rank < n)
-        rows.append({
-            "giant_fraction": giant_fraction,
-            "inputs_connected": float(reachable(network, forward=False).mean()),
-            **scores(forward(network, x), y),
-        })
-    return pd.DataFrame(rows)
+    rank[ordered] = np.arange(checkpoint.edges)
+    joins = _inputs_join(checkpoint, rank)
+    outputs = _outputs(checkpoint, x, ordered, rank, edges_kept)
+    return pd.DataFrame([
+        {"giant_fraction": g, "inputs_connected": float((joins < n).mean()), **scores(out, y)}
+        for n, g, out in zip(edges_kept, giant, outputs)
+    ])
+
+
+def _inputs_join(checkpoint: Checkpoint, rank: np.ndarray) -> np.ndarray:
+    """For each input neuron, the smallest largest rank along its paths to the outputs (a bottleneck path,
+    one backward pass over the synapses): it reaches an output once the first n edges are kept iff this is
+    < n, so one pass gives ``inputs_connected`` at every point (E when it never does)."""
+    bounds = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])
+    join = np.full(checkpoint.widths[-1], -1, dtype=np.int64)
+    for l in range(len(checkpoint.layers) - 1, -1, -1):
+        layer = checkpoint.layers[l]
+        upstream = np.full(layer.inputs, checkpoint.edges, dtype=np.int64)
+        np.minimum.at(upstream, layer.src, np.maximum(rank[bounds[l] : bounds[l + 1]], join[layer.dst]))
+        join = upstream
+    return join
+
+
+def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, edges_kept) -> list[np.ndarray]:
+    """The network's outputs with the first n edges of the order kept, for each n of ``edges_kept``; the same
+    operators as :func:`forward` on the subnetwork, but a layer's dense matrix, once its density passes
+    :data:`~netarchive.analysis.forward.DENSE_ABOVE`, is built once and afterwards only receives the synapses
+    kept since the previous point (each synapse is written once over the whole curve)."""
+    layers = checkpoint.layers
+    bounds = np.cumsum([0] + [layer.edges for layer in layers])
+    dense: list[np.ndarray | None] = [None] * len(layers)
+    filled = 0  # the dense matrices hold the first ``filled`` edges of the order
+    outputs: list[np.ndarray | None] = [None] * len(edges_kept)
+    for point in np.argsort(edges_kept, kind="stable"):
+        n = int(edges_kept[point])
+        new = ordered[filled:n]
+        operators = []
+        for l, layer in enumerate(layers):
+            if dense[l] is not None:
+                chosen = new[(new >= bounds[l]) & (new < bounds[l + 1])] - bounds[l]
+                dense[l][layer.dst[chosen], layer.src[chosen]] = layer.w[chosen]
+                operators.append(_torch_view(dense[l]))
+                continue
+            keep = rank[bounds[l] : bounds[l + 1]] < n
+            if np.count_nonzero(keep) > forward_module.DENSE_ABOVE * layer.dense_size:
+                dense[l] = np.zeros((layer.outputs, layer.inputs), dtype=np.float32)
+                dense[l][layer.dst[keep], layer.src[keep]] = layer.w[keep]
+                operators.append(_torch_view(dense[l]))
+            else:
+                operators.append(layer_operator(layer, keep))
+        filled = n
+        outputs[point] = apply(checkpoint, operators, x)
+    return outputs
+
+
+def _torch_view(matrix: np.ndarray):
+    import torch
+
+    return torch.from_numpy(matrix)
 
 
 def robustness(
