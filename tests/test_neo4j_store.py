@@ -56,6 +56,7 @@ def server(tmp_path_factory):
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "arcadedb_server.py"), str(root / "server"), str(bolt), str(http), PASSWORD],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+        cwd=root,  # the JVM writes its log/ folder into the working directory
     )
     try:
         ready = _wait_ready(process)
