@@ -20,7 +20,6 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint, Layer
@@ -37,14 +36,17 @@ def expected_jaccard(size_a: int, size_b: int, positions: int) -> float:
     if size_a == 0 and size_b == 0:
         return float("nan")
     overlap = np.arange(max(0, size_a + size_b - positions), min(size_a, size_b) + 1)
-    probability = stats.hypergeom.pmf(overlap, positions, size_a, size_b)
+    from scipy.stats import hypergeom  # scipy.stats costs half a second to import: only when used
+
+    probability = hypergeom.pmf(overlap, positions, size_a, size_b)
     return float((probability * overlap / (size_a + size_b - overlap)).sum())
 
 
-def _correlation(x: np.ndarray, y: np.ndarray, method=stats.pearsonr) -> float:
+def _correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r, NaN when either side is constant or has fewer than two values."""
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(method(x, y)[0])
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def layer_comparison(a: Layer, b: Layer) -> dict[str, float]:
@@ -107,7 +109,9 @@ def somers_d(score: np.ndarray, positive: np.ndarray) -> float:
     n_negative = len(positive) - n_positive
     if n_positive == 0 or n_negative == 0:
         return float("nan")
-    u = stats.rankdata(score)[positive].sum() - n_positive * (n_positive + 1) / 2
+    from scipy.stats import rankdata
+
+    u = rankdata(score)[positive].sum() - n_positive * (n_positive + 1) / 2
     return float(2 * u / (n_positive * n_negative) - 1)
 
 

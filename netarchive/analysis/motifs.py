@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.special import gammaln
-from scipy.stats import hypergeom
 
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
@@ -585,6 +584,7 @@ def chain_pairs_bernoulli(label: str, widths, layers: list[_Layer], starts, sign
 def chain_pairs_mean(label: str, widths, layers: list[_Layer], starts, signed: bool):
     """E[nnz(M_{l+1} M_l)] (of the sign class) summed over the spans: each (a, c) pair is connected unless
     the out-neighbours of a miss the in-neighbours of c (hypergeometric for ``fixed``)."""
+    from scipy.stats import hypergeom  # scipy.stats costs half a second to import: only here
     B = widths.shape[0]
     mean = np.zeros(B)
     s1, s2 = (label[0], label[1]) if signed else ("+", "+")
