@@ -563,8 +563,19 @@ def _neuron_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
 
 
 def _synapse_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
-    src, dst, w, _ = checkpoint.edge_list()
-    return pa.table({"from": _neuron_key(checkpoint_id, src), "to": _neuron_key(checkpoint_id, dst), "w": w})
+    """Keys of both ends and the weight of every synapse, one Arrow chunk per layer (no global copy)."""
+    base, offsets = _neuron_key(checkpoint_id, 0), checkpoint.offsets
+    chunks = [
+        pa.record_batch(
+            {
+                "from": layer.src.astype(np.int64) + (base + offsets[l]),
+                "to": layer.dst.astype(np.int64) + (base + offsets[l + 1]),
+                "w": layer.w,
+            }
+        )
+        for l, layer in enumerate(checkpoint.layers)
+    ]
+    return pa.Table.from_batches(chunks)
 
 
 def _first_line(error: BaseException) -> str:
