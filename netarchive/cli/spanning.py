@@ -107,7 +107,7 @@ def prune(run, level, sparsity, method, scope, output, fmt):
     """Write pruning masks {"<weight name>_mask": tensor} for torch.nn.utils.prune.custom_from_mask.
 
     Example: netarchive prune --run r --level 3 --sparsity 0.9 -o masks.pt, then in Python
-    prune.custom_from_mask(model.fc1, "weight", torch.load("masks.pt")["fc1.weight_mask"]).
+    prune.custom_from_mask(model.fc1, "weight", torch.load("masks.pt", weights_only=True)["fc1.weight_mask"]).
     """
     import torch
 

@@ -52,6 +52,11 @@ _NODE_TABLES = {
     "Counter": "name STRING PRIMARY KEY, value INT64",
 }
 _REL_TABLES = {"HAS_CHECKPOINT": "FROM Run TO Checkpoint", "SYNAPSE": "FROM Neuron TO Neuron, w FLOAT"}
+_SCHEMA = [f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, columns in _NODE_TABLES.items()] + [
+    f"CREATE REL TABLE IF NOT EXISTS {name}({columns})" for name, columns in _REL_TABLES.items()
+]
+_TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in (*_NODE_TABLES, *_REL_TABLES)}
+"""Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
 _CHECKPOINT_COLUMNS = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written"}
 )
@@ -115,10 +120,8 @@ class LadybugStore(Store):
             )
 
     def _create_schema(self) -> None:
-        for name, columns in _NODE_TABLES.items():
-            self._conn.execute(f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})")
-        for name, columns in _REL_TABLES.items():
-            self._conn.execute(f"CREATE REL TABLE IF NOT EXISTS {name}({columns})")
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
@@ -165,7 +168,7 @@ class LadybugStore(Store):
                 raise
 
     def _columns(self, table: str) -> dict[str, str]:
-        info = self._run(f"CALL table_info('{table}') RETURN name, type").get_all()  # table: one of ours
+        info = self._run(_TABLE_INFO[table]).get_all()
         return {name: kind for name, kind in info}
 
     def _ensure_columns(self, table: str, values: Mapping[str, object], kind: str, reserved, what: str) -> None:
