@@ -106,3 +106,22 @@ def test_unreachable_neo4j_uri_is_one_line(tmp_path):
 def test_reading_commands_on_a_new_location(tmp_path):
     result = CliRunner().invoke(cli, ["--store", str(tmp_path / "none"), "ls"])
     one_line_error(result, "no archive at")
+
+
+def test_output_mistakes_are_refused_before_anything_is_written(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    before = listing(run_cli)
+    missing = tmp_path / "none" / "out.csv"
+    cases = [
+        (("ingest", tmp_path / "level_0.pt", "--run", "s", "--format", "parquet"), "give -o FILE.parquet"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "s", "-o", missing), f"there is no directory {missing.parent}"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "s", "--level", "-1"), "--level -1: a level counts pruning rounds"),
+        (("query", "components", "--run", "r", "--write", "--format", "parquet"), "give -o FILE.parquet"),
+        (("plot", "degrees", "--run", "r", "-o", tmp_path / "none" / "d.png"), "there is no directory"),
+        (("rm", "--run", "r", "--level", "9"), "run 'r' has no level 9"),  # refused before asking
+    ]
+    for args, expected in cases:
+        one_line_error(run_cli(*args), expected)
+    assert listing(run_cli) == before
+    assert not missing.parent.exists()
