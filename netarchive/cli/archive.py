@@ -108,9 +108,9 @@ def rm(run, level, yes):
     """Delete a checkpoint, or a whole run, from the archive."""
     what = f"level {level} of run {run!r}" if level is not None else f"every checkpoint of run {run!r}"
     with open_archive(read_only=False) as archive:
-        if level is not None and level not in archive.levels(run):  # unknown run or level: say so before asking
+        levels = archive.levels(run)  # an unknown run or level is said before asking
+        if level is not None and level not in levels:
             raise NotFound.checkpoint(run, level, archive.location)
-        archive.levels(run)
         if not yes:
             click.confirm(f"Delete {what} from {archive.location}?", abort=True, err=True)
         with progress_line("deleting"):

@@ -34,7 +34,7 @@ def output_options(command):
     )(checked)
     return click.option(
         "--format", "fmt", type=click.Choice(FORMATS), default=None,
-        help="table (default on a terminal), json (array of records), csv, or parquet (needs -o).",
+        help="table (the default), json (array of records), csv, or parquet (needs -o).",
     )(checked)
 
 
