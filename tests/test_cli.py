@@ -125,3 +125,12 @@ def test_output_mistakes_are_refused_before_anything_is_written(run_cli, tmp_pat
         one_line_error(run_cli(*args), expected)
     assert listing(run_cli) == before
     assert not missing.parent.exists()
+
+
+def test_cypher_parameter_left_out_is_an_error_not_an_empty_answer(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    statement = "MATCH (c:Checkpoint {run: $run}) WHERE c.level >= $level // not $here\nRETURN c.level AS level, '$nor here' AS s"
+    one_line_error(run_cli("query", "cypher", statement, "--param", "run=r"), "uses $level: give it with --param level=VALUE")
+    result = run_cli("query", "cypher", statement, "--param", "run=r", "--param", "level=0", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.output) == [{"level": 0, "s": "$nor here"}]

@@ -35,8 +35,21 @@ def cypher(statement, path, params, browser_link, browser_url, fmt, output):
     if browser_link:
         click.echo(browser_link_for(text, {**defaults, **parse_pairs(params, "--param", numbers=True)}, browser_url))
         return
+    values = {**defaults, **parse_pairs(params, "--param", numbers=True)}
+    missing = [name for name in statement_parameters(text) if name not in values]
+    if missing:  # LadybugDB would read a missing parameter as null and answer with no rows
+        raise InputError(f"the statement uses ${missing[0]}: give it with --param {missing[0]}=VALUE")
     with open_archive() as archive:
-        emit(archive.cypher(text, **{**defaults, **parse_pairs(params, "--param", numbers=True)}), fmt, output)
+        emit(archive.cypher(text, **values), fmt, output)
+
+
+_STRINGS_AND_COMMENTS = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/""", re.S)
+_PARAMETER = re.compile(r"\$`?(\w+)`?")
+
+
+def statement_parameters(text: str) -> list[str]:
+    """The ``$name`` parameters a Cypher statement uses (outside strings and comments), in order."""
+    return list(dict.fromkeys(_PARAMETER.findall(_STRINGS_AND_COMMENTS.sub(" ", text))))
 
 
 _BROWSER_PARAM = re.compile(r"^\s*:param\s+`?(\w+)`?\s*=>\s*(.+?)\s*;?\s*$")
