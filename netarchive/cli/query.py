@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive, parse_pairs
+from netarchive.cli.common import open_archive, parse_number, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
 
@@ -88,11 +88,9 @@ def _bare_literal(name: str, text: str):
     words = {"true": True, "false": False, "null": None}
     if text.lower() in words:
         return words[text.lower()]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    number = parse_number(text)
+    if not isinstance(number, str):
+        return number
     raise InputError(f":param {name} => {text}: only string, number, true/false and null literals are read")
 
 
