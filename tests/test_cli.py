@@ -134,3 +134,25 @@ def test_cypher_parameter_left_out_is_an_error_not_an_empty_answer(run_cli, tmp_
     one_line_error(run_cli("query", "cypher", statement, "--param", "run=r"), "uses $level: give it with --param level=VALUE")
     result = run_cli("query", "cypher", statement, "--param", "run=r", "--param", "level=0", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.output) == [{"level": 0, "s": "$nor here"}]
+
+
+def test_archive_held_by_a_writer_in_another_process(run_cli, tmp_path):
+    import subprocess
+    import sys
+
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    before = listing(run_cli)
+    holder = "import netarchive, sys\nwith netarchive.open(sys.argv[1]):\n print('open', flush=True)\n sys.stdin.read()"
+    writer = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path / "archive")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        assert listing(run_cli) == before  # reading commands open beside the writer
+        assert run_cli("query", "components", "--run", "r", "--format", "csv").exit_code == 0
+        for args in (("rm", "--run", "r", "--yes"), ("set-activation", "tanh", "--run", "r"),
+                     ("ingest", tmp_path / "level_0.pt", "--run", "s"), ("query", "components", "--run", "r", "--write")):
+            one_line_error(run_cli(*args), "is in use by another netarchive")
+    finally:
+        writer.communicate("", timeout=60)
+    assert listing(run_cli) == before
