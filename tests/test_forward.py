@@ -205,3 +205,14 @@ def test_robustness_refuses_samples_below_one_in_every_order(tmp_path):
         assert result.exit_code == 1, result.output
         assert result.output.strip().splitlines() == ["error: --samples must be a positive integer, got 0"]
     assert not (tmp_path / "r.png").exists()
+
+
+def test_dataset_of_strings_is_a_one_line_error(tmp_path):
+    from netarchive.loaders.datasets import load_dataset
+
+    np.savez(tmp_path / "words.npz", x=np.array([["a", "b"]] * 3), y=np.array([0, 1, 0]))
+    with pytest.raises(InputError, match=r"words.npz: x must hold numbers, not <U1"):
+        load_dataset(tmp_path / "words.npz")
+    np.savez(tmp_path / "labels.npz", x=np.ones((3, 2)), y=np.array(["cat", "dog", "cat"]))
+    with pytest.raises(InputError, match=r"labels.npz: y must hold numbers"):
+        load_dataset(tmp_path / "labels.npz")
