@@ -165,3 +165,10 @@ def test_masks_must_be_zeros_and_ones_and_levels_not_negative(tmp_path):
     assert synapses(the(tmp_path / "x.pt", level=0, mask=tmp_path / "bool_mask.pt"))[0] == [(0, 0, 0.5), (0, 1, 2.0), (1, 1, 3.0)]
     with pytest.raises(InputError, match="--level -1: a level counts pruning rounds"):
         load([tmp_path / "x.pt"], run="r", level=-1)
+
+
+def test_openlth_logger_that_is_not_text_names_the_line(tmp_path):
+    run = openlth_run(tmp_path / "run", levels=1)
+    (run / "level_0" / "main" / "logger").write_bytes(b"\xff\xfe\x00garbage\n")
+    with pytest.raises(InputError, match=r"logger:1: expected name,iteration,value"):
+        load([run], run="r")
