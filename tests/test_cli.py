@@ -156,3 +156,9 @@ def test_archive_held_by_a_writer_in_another_process(run_cli, tmp_path):
     finally:
         writer.communicate("", timeout=60)
     assert listing(run_cli) == before
+
+
+def test_ls_of_an_empty_archive_says_where_it_is(run_cli, tmp_path):
+    assert run_cli("init").exit_code == 0
+    result = run_cli("ls")
+    assert result.exit_code == 0 and result.output == f"archive: {tmp_path / 'archive'}\n(no rows)\n"

@@ -109,8 +109,8 @@ def _table(frame: pd.DataFrame, title) -> str:
     console = Console(file=sys.stdout, width=100_000, force_terminal=False)  # columns at natural width, never cut
     with console.capture() as captured:
         console.print(table)
-    if frame.empty:
-        return "(no rows)\n"
+    if frame.empty:  # the title still says what was asked (for `ls`: where the archive is)
+        return f"{title}\n(no rows)\n" if title else "(no rows)\n"
     return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"
 
 
