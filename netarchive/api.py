@@ -75,7 +75,7 @@ class Archive:
             self.store.write(checkpoint, replace=replace, progress=step)
         if replace:
             self._prune_cache()
-        return summarize(checkpoints)
+        return listing_rows(checkpoints)
 
     def _refuse_archived(self, run: str, levels: list[int]) -> None:
         archived = set(self.store.checkpoints(run)["level"].tolist())
@@ -221,7 +221,7 @@ def _map(function, items, jobs: int):
             yield pending.popleft().result()
 
 
-def summarize(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:
+def listing_rows(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:
     """The listing row of each in-memory checkpoint, as ``Store.checkpoints`` gives it for stored ones."""
     rows = [
         {

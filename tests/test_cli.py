@@ -106,3 +106,59 @@ def test_unreachable_neo4j_uri_is_one_line(tmp_path):
 def test_reading_commands_on_a_new_location(tmp_path):
     result = CliRunner().invoke(cli, ["--store", str(tmp_path / "none"), "ls"])
     one_line_error(result, "no archive at")
+
+
+def test_output_mistakes_are_refused_before_anything_is_written(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    before = listing(run_cli)
+    missing = tmp_path / "none" / "out.csv"
+    cases = [
+        (("ingest", tmp_path / "level_0.pt", "--run", "s", "--format", "parquet"), "give -o FILE.parquet"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "s", "-o", missing), f"there is no directory {missing.parent}"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "s", "--level", "-1"), "--level -1: a level counts pruning rounds"),
+        (("query", "components", "--run", "r", "--write", "--format", "parquet"), "give -o FILE.parquet"),
+        (("plot", "degrees", "--run", "r", "-o", tmp_path / "none" / "d.png"), "there is no directory"),
+        (("rm", "--run", "r", "--level", "9"), "run 'r' has no level 9"),  # refused before asking
+    ]
+    for args, expected in cases:
+        one_line_error(run_cli(*args), expected)
+    assert listing(run_cli) == before
+    assert not missing.parent.exists()
+
+
+def test_cypher_parameter_left_out_is_an_error_not_an_empty_answer(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    statement = "MATCH (c:Checkpoint {run: $run}) WHERE c.level >= $level // not $here\nRETURN c.level AS level, '$nor here' AS s"
+    one_line_error(run_cli("query", "cypher", statement, "--param", "run=r"), "uses $level: give it with --param level=VALUE")
+    result = run_cli("query", "cypher", statement, "--param", "run=r", "--param", "level=0", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.output) == [{"level": 0, "s": "$nor here"}]
+
+
+def test_archive_held_by_a_writer_in_another_process(run_cli, tmp_path):
+    import subprocess
+    import sys
+
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    before = listing(run_cli)
+    holder = "import netarchive, sys\nwith netarchive.open(sys.argv[1]):\n print('open', flush=True)\n sys.stdin.read()"
+    writer = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path / "archive")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        assert listing(run_cli) == before  # reading commands open beside the writer
+        assert run_cli("query", "components", "--run", "r", "--format", "csv").exit_code == 0
+        for args in (("rm", "--run", "r", "--yes"), ("set-activation", "tanh", "--run", "r"),
+                     ("ingest", tmp_path / "level_0.pt", "--run", "s"), ("query", "components", "--run", "r", "--write")):
+            one_line_error(run_cli(*args), "is in use by another netarchive")
+    finally:
+        writer.communicate("", timeout=60)
+    assert listing(run_cli) == before
+
+
+def test_ls_of_an_empty_archive_says_where_it_is(run_cli, tmp_path):
+    assert run_cli("init").exit_code == 0
+    result = run_cli("ls")
+    assert result.exit_code == 0 and result.output == f"archive: {tmp_path / 'archive'}\n(no rows)\n"

@@ -190,3 +190,29 @@ def test_robustness_commands(tmp_path):
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = runner.invoke(cli, [*store, "query", "robustness", *data, "--order", "sideways"])
     assert bad.exit_code == 2 and "sideways" in bad.output
+
+
+def test_robustness_refuses_samples_below_one_in_every_order(tmp_path):
+    torch.save({"fc1.weight": torch.tensor(W1), "fc2.weight": torch.tensor(W2)}, tmp_path / "level_0.pt")
+    np.savez(tmp_path / "data.npz", x=X, y=np.array([1, 0, 0]))
+    store = ["--store", str(tmp_path / "archive")]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*store, "ingest", str(tmp_path / "level_0.pt"), "--run", "t"]).exit_code == 0
+    data = ["--run", "t", "--level", "0", "--data", str(tmp_path / "data.npz"), "--samples", "0"]
+    for command in (["query", "robustness", "--order", "random"], ["query", "robustness"],
+                    ["plot", "robustness", "-o", str(tmp_path / "r.png")]):
+        result = runner.invoke(cli, [*store, *command, *data])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines() == ["error: --samples must be a positive integer, got 0"]
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_dataset_of_strings_is_a_one_line_error(tmp_path):
+    from netarchive.loaders.datasets import load_dataset
+
+    np.savez(tmp_path / "words.npz", x=np.array([["a", "b"]] * 3), y=np.array([0, 1, 0]))
+    with pytest.raises(InputError, match=r"words.npz: x must hold numbers, not <U1"):
+        load_dataset(tmp_path / "words.npz")
+    np.savez(tmp_path / "labels.npz", x=np.ones((3, 2)), y=np.array(["cat", "dog", "cat"]))
+    with pytest.raises(InputError, match=r"labels.npz: y must hold numbers"):
+        load_dataset(tmp_path / "labels.npz")

@@ -154,3 +154,21 @@ def test_biases_and_activation_are_kept(tmp_path):
     torch.save({"fc1.weight": torch.tensor(W1), "fc1.bias": torch.tensor([np.inf, 0.0])}, tmp_path / "bad.pt")
     with pytest.raises(InputError, match="fc1.bias contains NaN or inf"):
         the(tmp_path / "bad.pt", level=0)
+
+
+def test_masks_must_be_zeros_and_ones_and_levels_not_negative(tmp_path):
+    torch.save({"fc.weight": torch.tensor(W1)}, tmp_path / "x.pt")
+    torch.save({"fc.weight": torch.tensor(W1)}, tmp_path / "weights_as_mask.pt")
+    with pytest.raises(InputError, match="the mask of fc.weight has values other than 0 and 1: is it a file of weights"):
+        load([tmp_path / "x.pt"], run="r", level=0, mask=tmp_path / "weights_as_mask.pt")
+    torch.save({"fc.weight": torch.tensor(M1.astype(bool))}, tmp_path / "bool_mask.pt")
+    assert synapses(the(tmp_path / "x.pt", level=0, mask=tmp_path / "bool_mask.pt"))[0] == [(0, 0, 0.5), (0, 1, 2.0), (1, 1, 3.0)]
+    with pytest.raises(InputError, match="--level -1: a level counts pruning rounds"):
+        load([tmp_path / "x.pt"], run="r", level=-1)
+
+
+def test_openlth_logger_that_is_not_text_names_the_line(tmp_path):
+    run = openlth_run(tmp_path / "run", levels=1)
+    (run / "level_0" / "main" / "logger").write_bytes(b"\xff\xfe\x00garbage\n")
+    with pytest.raises(InputError, match=r"logger:1: expected name,iteration,value"):
+        load([run], run="r")

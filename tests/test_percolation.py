@@ -386,3 +386,11 @@ def test_cli_refuses_bad_arguments(filled, args, code, message):
     result = CliRunner().invoke(cli, ["--store", str(filled), *args])
     assert result.exit_code == code
     assert message in result.output
+
+
+def test_plot_degrees_of_a_checkpoint_without_synapses_says_only_where_it_wrote(store_path, tmp_path):
+    with netarchive.open(store_path) as archive:
+        archive.write(random_checkpoint([4, 6, 3], density=0.0, run="e"))
+    output = tmp_path / "d.png"
+    result = CliRunner().invoke(cli, ["--store", str(store_path), "plot", "degrees", "--run", "e", "-o", str(output)])
+    assert result.exit_code == 0 and result.output == f"wrote {output}\n"

@@ -325,6 +325,21 @@ def test_cli_tables(stored):
     assert result.exit_code == 1 and result.output.startswith("error: no run named 'nope'")
 
 
+def test_cli_overlap_from_level_needs_a_later_level(stored):
+    for later in ("0", "1"):
+        result = CliRunner().invoke(cli, ["--store", str(stored), "query", "overlap", "--run", "r", "--from-level", "1", "--level", later])
+        assert result.exit_code == 1 and result.output == f"error: --level {later} must be a later level than --from-level 1\n"
+    result = CliRunner().invoke(cli, ["--store", str(stored), "query", "overlap", "--run", "r", "--from-level", "2"])
+    assert result.exit_code == 1 and result.output == "error: run 'r' has no level after 2\n"
+
+
+def test_cli_prune_into_a_missing_directory_is_one_line(stored, tmp_path):
+    result = CliRunner().invoke(cli, ["--store", str(stored), "prune", "--run", "r", "--level", "0", "--sparsity", "0.5",
+                                      "-o", str(tmp_path / "none" / "masks.pt")])
+    assert result.exit_code == 1 and result.output.startswith("error: No such file or directory")
+    assert len(result.output.splitlines()) == 1
+
+
 def test_cli_prune_writes_masks_for_custom_from_mask(stored, tmp_path):
     path = tmp_path / "masks.pt"
     run_cli(stored, "prune", "--run", "r", "--level", "0", "--sparsity", "0.5", "-o", str(path))

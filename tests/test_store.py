@@ -161,6 +161,16 @@ def test_reading_a_missing_archive(tmp_path):
         netarchive.open(tmp_path / "busy")
 
 
+def test_archive_whose_database_file_is_gone_is_not_silently_recreated(store_path):
+    with netarchive.open(store_path) as archive:
+        archive.write(random_checkpoint([3, 2]))
+    (store_path / "graph.lbdb").unlink()
+    for read_only in (True, False):
+        with pytest.raises(StoreError, match="has netarchive.json but no graph.lbdb"):
+            netarchive.open(store_path, read_only=read_only)
+    assert not (store_path / "graph.lbdb").exists()
+
+
 def test_parquet_export_reads_back_with_pandas(archive, tmp_path):
     a = random_checkpoint([4, 3, 2], seed=1, run="a", level=0, input_shape=(1, 2, 2), metrics={"accuracy": 0.5})
     b = random_checkpoint([4, 3, 2], seed=2, run="b", level=3)

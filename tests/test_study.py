@@ -130,3 +130,11 @@ def test_report_images_load_in_chromium(study, tmp_path):
         capture_output=True, text=True, timeout=120,
     ).stdout
     assert "<title>5 images, 5 loaded</title>" in dom
+
+
+def test_summary_run_and_runs_together_give_both(study):
+    import json
+
+    result = CliRunner().invoke(cli, ["--store", str(study), "query", "summary", "--run", "s1", "--runs", "s0,s1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert [(row["run"], row["level"]) for row in json.loads(result.output)] == [("s0", 0), ("s0", 1), ("s1", 0), ("s1", 1)]

@@ -378,11 +378,6 @@ def sign_classes(motif: str, signed: bool) -> dict[str, tuple[tuple[str, ...], .
     return {label: tuple(v) for label, v in sorted(classes.items())}
 
 
-def _edge_layers(motif):
-    positions, edges, _ = TEMPLATES[motif]
-    return [positions[u] for u, _ in edges]
-
-
 @lru_cache(maxsize=None)
 def pair_table(motif: str, shift: int, signed: bool, label: str) -> tuple:
     """Pairs (X, Y) of labelled embeddings of ``motif``, Y starting ``shift`` layers after X, grouped.

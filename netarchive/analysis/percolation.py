@@ -278,8 +278,7 @@ def percolation(
     check_order(order)
     if canonical and order != "random":
         raise InputError("--canonical converts the random-order curve: use it with --order random")
-    if int(samples) != samples or samples < 1:
-        raise InputError(f"--samples must be a positive integer, got {samples}")
+    check_samples(samples)
     edges = checkpoint.edges
     fractions, edges_kept = curve_points(points, kept, edges)
     runs = [checkpoint_merges(checkpoint, order, seed, s) for s in range(samples if order == "random" else 1)]
@@ -338,8 +337,7 @@ def thresholds(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> pd.D
     - ``p_c_measured``: where the mean finite-cluster size, averaged over ``samples`` random orderings, peaks;
     - ``p_c_seed``: the seed's 1/(2N − 1) for equal hidden widths N (NaN otherwise), times dense/own edges.
     """
-    if int(samples) != samples or samples < 1:
-        raise InputError(f"--samples must be a positive integer, got {samples}")
+    check_samples(samples)
     k1, k2 = degree_moments(checkpoint)
     widths = np.array(checkpoint.widths, dtype=np.float64)
     edges = checkpoint.edges
@@ -369,3 +367,9 @@ def measured_threshold(checkpoint: Checkpoint, samples: int = 10, seed: int = 0)
 def check_order(order: str) -> None:
     if order not in ORDERS:
         raise InputError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")
+
+
+def check_samples(samples: int) -> None:
+    """Refuse a count of random orderings that is not a positive integer (whatever the order)."""
+    if int(samples) != samples or samples < 1:
+        raise InputError(f"--samples must be a positive integer, got {samples}")

@@ -28,7 +28,7 @@ import pandas as pd
 
 from netarchive.analysis import forward as forward_module
 from netarchive.analysis.forward import apply, check_inputs, layer_operator, scores
-from netarchive.analysis.percolation import check_order, checkpoint_merges, curve_points, edge_order
+from netarchive.analysis.percolation import check_order, check_samples, checkpoint_merges, curve_points, edge_order
 from netarchive.model import Checkpoint
 
 
@@ -113,6 +113,7 @@ def robustness(
     ``samples`` and ``*_std`` columns (ddof = 1). At kept fraction 1 the scores are those of ``eval``; at 0
     the network outputs its biases alone. ``kept`` gives the fractions explicitly instead of ``points``."""
     check_order(order)
+    check_samples(samples)
     check_inputs(checkpoint, x)
     fractions, edges_kept = curve_points(points, kept, checkpoint.edges)
     orderings = [

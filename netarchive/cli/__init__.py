@@ -6,8 +6,6 @@ traceback).
 """
 from __future__ import annotations
 
-import sys
-
 import click
 
 from netarchive.cli.common import Settings
@@ -26,7 +24,8 @@ class _Main(click.Group):
             click.echo("interrupted: the archive is as it was before this command's unfinished write", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as error:  # noqa: BLE001 - the one place that turns errors into messages
-            if ctx.find_object(Settings) and ctx.find_object(Settings).debug:
+            settings = ctx.find_object(Settings)
+            if settings is not None and settings.debug:
                 raise
             click.echo(f"error: {_message(error)}", err=True)
             ctx.exit(EXIT_ERROR)

@@ -10,7 +10,7 @@ import click
 from netarchive.cli import cli
 from netarchive.cli.common import open_archive, parse_pairs
 from netarchive.cli.output import emit, output_options
-from netarchive.errors import InputError
+from netarchive.errors import InputError, NotFound
 from netarchive.model import ACTIVATIONS
 
 
@@ -108,7 +108,9 @@ def rm(run, level, yes):
     """Delete a checkpoint, or a whole run, from the archive."""
     what = f"level {level} of run {run!r}" if level is not None else f"every checkpoint of run {run!r}"
     with open_archive(read_only=False) as archive:
-        archive.levels(run)
+        levels = archive.levels(run)  # an unknown run or level is said before asking
+        if level is not None and level not in levels:
+            raise NotFound.checkpoint(run, level, archive.location)
         if not yes:
             click.confirm(f"Delete {what} from {archive.location}?", abort=True, err=True)
         with progress_line("deleting"):

@@ -56,11 +56,12 @@ def parse_pairs(pairs, option: str, *, numbers: bool = False) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InputError(f"{option} {pair!r} is not KEY=VALUE")
-        parsed[key] = _number(value) if numbers else value
+        parsed[key] = parse_number(value) if numbers else value
     return parsed
 
 
-def _number(text: str):
+def parse_number(text: str):
+    """``text`` as an int, else a float, else unchanged."""
     for kind in (int, float):
         try:
             return kind(text)

@@ -2,6 +2,7 @@
 command that lists something, so scripts and notebooks get the same columns the terminal shows."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -17,23 +18,31 @@ FORMATS = ("table", "json", "csv", "parquet")
 
 
 def output_options(command):
-    """Add ``--format`` and ``-o/--output`` to a command (its function takes ``fmt`` and ``output``)."""
-    command = click.option(
+    """Add ``--format`` and ``-o/--output`` to a command (its function takes ``fmt`` and ``output``).
+
+    ``--format parquet`` without ``-o`` is refused before the command runs, so that nothing is computed
+    or written (an ingest, a ``--write``) only to fail at the end."""
+
+    @functools.wraps(command)
+    def checked(*args, fmt=None, output=None, **kwargs):
+        check_output(fmt, output)
+        return command(*args, fmt=fmt, output=output, **kwargs)
+
+    checked = click.option(
         "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
         help="Write the table to FILE instead of the terminal.",
-    )(command)
+    )(checked)
     return click.option(
         "--format", "fmt", type=click.Choice(FORMATS), default=None,
-        help="table (default on a terminal), json (array of records), csv, or parquet (needs -o).",
-    )(command)
+        help="table (the default), json (array of records), csv, or parquet (needs -o).",
+    )(checked)
 
 
 def emit(frame: pd.DataFrame, fmt: str | None, output: str | None, *, title: str | None = None) -> None:
     """Print ``frame`` or write it to ``output`` in ``fmt`` (guessed from the file suffix when not given)."""
+    check_output(fmt, output)
     fmt = fmt or _format_from_suffix(output) or "table"
     if fmt == "parquet":
-        if output is None:
-            raise InputError("--format parquet writes a binary file: give -o FILE.parquet")
         frame.to_parquet(output, index=False)
         return
     text = {"json": _json, "csv": _csv, "table": _table}[fmt](frame, title)
@@ -41,6 +50,21 @@ def emit(frame: pd.DataFrame, fmt: str | None, output: str | None, *, title: str
         click.echo(text, nl=not text.endswith("\n"))
     else:
         Path(output).write_text(text if text.endswith("\n") else text + "\n")
+
+
+def check_output(fmt: str | None, output: str | None) -> None:
+    """Refuse ``--format parquet`` to the terminal (Parquet is a binary file format) and an output file in
+    a directory that does not exist."""
+    if fmt == "parquet" and output is None:
+        raise InputError("--format parquet writes a binary file: give -o FILE.parquet")
+    check_parent(output)
+
+
+def check_parent(output: str | None) -> None:
+    """Refuse an output file whose directory does not exist (before any work is done)."""
+    parent = Path(output).parent if output else None
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"cannot write {output}: there is no directory {parent}")
 
 
 def _format_from_suffix(output: str | None) -> str | None:
@@ -85,8 +109,8 @@ def _table(frame: pd.DataFrame, title) -> str:
     console = Console(file=sys.stdout, width=100_000, force_terminal=False)  # columns at natural width, never cut
     with console.capture() as captured:
         console.print(table)
-    if frame.empty:
-        return "(no rows)\n"
+    if frame.empty:  # the title still says what was asked (for `ls`: where the archive is)
+        return f"{title}\n(no rows)\n" if title else "(no rows)\n"
     return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"
 
 

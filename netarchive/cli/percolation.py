@@ -96,7 +96,7 @@ def degrees(run, level, summary, write, fmt, output):
 
 _STYLES = {"descending": "-", "ascending": "--", "random": ":"}
 THRESHOLD_MARKS = {"p_c_measured": ("measured", "o"), "p_c_molloy_reed": ("Molloy–Reed", "v"),
-               "p_c_branching": ("branching", "s"), "p_c_seed": ("1/(2N−1)", "D")}
+                   "p_c_branching": ("branching", "s"), "p_c_seed": ("1/(2N−1)", "D")}
 
 
 def _checkpoints(run, level):
@@ -194,7 +194,7 @@ def plot_degrees(run, level, output):
         axis.set_yscale("log")
         axis.set_xlabel(name)
         axis.set_ylabel("P(X ≥ x)")
-        if single:
+        if single and axis.get_legend_handles_labels()[0]:  # nothing drawn for a checkpoint without synapses
             axis.legend(fontsize="small")
     title = f"{run} level {checkpoints[0].level}" if single else f"{run}, {len(checkpoints)} levels"
     figure.suptitle(f"degree and strength distributions: {title}")

@@ -3,6 +3,7 @@
 Analysis modules add their plot commands to the :data:`plot` group and save with :func:`save_figure`."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -35,4 +36,12 @@ def save_figure(figure, output: str) -> None:
 
 
 def output_file_option(command):
-    return click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")(command)
+    """Add the required ``-o/--output`` PNG file (its directory must exist: checked before any work)."""
+    from netarchive.cli.output import check_parent
+
+    @functools.wraps(command)
+    def checked(*args, output, **kwargs):
+        check_parent(output)
+        return command(*args, output=output, **kwargs)
+
+    return click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")(checked)

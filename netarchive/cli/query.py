@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive, parse_pairs
+from netarchive.cli.common import open_archive, parse_number, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError
 
@@ -35,8 +35,21 @@ def cypher(statement, path, params, browser_link, browser_url, fmt, output):
     if browser_link:
         click.echo(browser_link_for(text, {**defaults, **parse_pairs(params, "--param", numbers=True)}, browser_url))
         return
+    values = {**defaults, **parse_pairs(params, "--param", numbers=True)}
+    missing = [name for name in statement_parameters(text) if name not in values]
+    if missing:  # LadybugDB would read a missing parameter as null and answer with no rows
+        raise InputError(f"the statement uses ${missing[0]}: give it with --param {missing[0]}=VALUE")
     with open_archive() as archive:
-        emit(archive.cypher(text, **{**defaults, **parse_pairs(params, "--param", numbers=True)}), fmt, output)
+        emit(archive.cypher(text, **values), fmt, output)
+
+
+_STRINGS_AND_COMMENTS = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/""", re.S)
+_PARAMETER = re.compile(r"\$`?(\w+)`?")
+
+
+def statement_parameters(text: str) -> list[str]:
+    """The ``$name`` parameters a Cypher statement uses (outside strings and comments), in order."""
+    return list(dict.fromkeys(_PARAMETER.findall(_STRINGS_AND_COMMENTS.sub(" ", text))))
 
 
 _BROWSER_PARAM = re.compile(r"^\s*:param\s+`?(\w+)`?\s*=>\s*(.+?)\s*;?\s*$")
@@ -75,11 +88,9 @@ def _bare_literal(name: str, text: str):
     words = {"true": True, "false": False, "null": None}
     if text.lower() in words:
         return words[text.lower()]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    number = parse_number(text)
+    if not isinstance(number, str):
+        return number
     raise InputError(f":param {name} => {text}: only string, number, true/false and null literals are read")
 
 

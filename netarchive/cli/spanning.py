@@ -82,11 +82,13 @@ def overlap(run, level, from_level, fmt, output):
         if from_level is None:
             frames = [analysis_table(archive, run, level, spanning.overlap)]
         else:
+            if level is not None and level <= from_level:
+                raise InputError(f"--level {level} must be a later level than --from-level {from_level}")
             reference = archive.checkpoint(run, from_level)
             forests = spanning.spanning_forests(reference)
             later = [level] if level is not None else [l for l in archive.levels(run) if l > from_level]
             if not later:
-                raise InputError(f"run {run!r} has no level after {from_level}: give --level")
+                raise InputError(f"run {run!r} has no level after {from_level}")
             frames = [
                 spanning.forest_survival(reference, archive.checkpoint(run, each), forests) for each in later
             ]
@@ -114,7 +116,8 @@ def prune(run, level, sparsity, method, scope, output, fmt):
     with open_archive() as archive:
         checkpoint = archive.checkpoint(run, level)
     masks, summary = spanning.pruning_masks(checkpoint, sparsity, method=method, scope=scope)
-    torch.save({f"{name}_mask": torch.from_numpy(mask.astype(np.float32)) for name, mask in masks.items()}, output)
+    with open(output, "wb") as file:  # an OSError (no such directory) is a one-line error; torch's is not
+        torch.save({f"{name}_mask": torch.from_numpy(mask.astype(np.float32)) for name, mask in masks.items()}, file)
     emit(summary, fmt, None, title=f"masks written to {output}")
 
 

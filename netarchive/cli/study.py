@@ -43,7 +43,9 @@ def progress_bar(description: str):
 
 
 def _summary(archive, run, runs_text, jobs, samples):
-    runs = [run] if run else (split_runs(runs_text) if runs_text else None)
+    runs = None  # every run
+    if run or runs_text:  # --run and --runs together: both (as in `query motifs`)
+        runs = list(dict.fromkeys(([run] if run else []) + (split_runs(runs_text) if runs_text else [])))
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     with progress_bar("summary") as tick:

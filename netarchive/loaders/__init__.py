@@ -55,6 +55,8 @@ def load(
     step = progress or (lambda _: None)
     if not run:
         raise InputError("give the run a name with --run")
+    if level is not None and level < 0:
+        raise InputError(f"--level {level}: a level counts pruning rounds, so it is 0 or more")
     sources = _sources([Path(p) for p in paths], level, which)
     external_mask = read_tensors(mask) if mask else None
     checkpoints = []

@@ -28,6 +28,9 @@ def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"{path}: a dataset must be .npz (arrays x, y) or .pt ({{'x': tensor, 'y': tensor}})")
     x = np.asarray(x)
     y = np.asarray(y)
+    for name, values in (("x", x), ("y", y)):
+        if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+            raise InputError(f"{path}: {name} must hold numbers, not {values.dtype}")
     if x.ndim < 2 or len(x) != len(y) or len(x) == 0:
         raise InputError(f"{path}: x must be [samples, features...] and y one value per sample (got {x.shape} and {y.shape})")
     x = x.reshape(len(x), -1).astype(np.float32)

@@ -51,7 +51,7 @@ def metrics(main: Path) -> dict[str, float]:
     if not path.exists():
         return {}
     last: dict[str, tuple[int, float]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):  # binary: the line error below
         if not line.strip():
             continue
         try:

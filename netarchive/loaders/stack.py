@@ -44,6 +44,8 @@ def _mask_target(name: str, weights: Mapping) -> str:
 def _apply(weight: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     if mask.shape != weight.shape:
         raise InputError(f"the mask of {name} has shape {tuple(mask.shape)} but the weight has {tuple(weight.shape)}")
+    if not np.isin(mask, (0, 1)).all():  # e.g. a file of weights given as --mask
+        raise InputError(f"the mask of {name} has values other than 0 and 1: is it a file of weights?")
     return np.where(mask != 0, weight, 0)
 
 

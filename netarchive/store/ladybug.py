@@ -111,6 +111,11 @@ class LadybugStore(Store):
             written_minor = ".".join(str(written["ladybug"]).split(".")[:2])
         except (ValueError, KeyError, TypeError):
             raise StoreError(f"{versions_file} is damaged: cannot tell which LadybugDB version wrote the archive") from None
+        if not (self.path / DATABASE_FILE).exists():
+            raise StoreError(
+                f"{self.location} has {VERSIONS_FILE} but no {DATABASE_FILE}: the archive's database is gone "
+                "(restore it, or remove the directory to start a new archive)"
+            )
         if written.get("format") != FORMAT or written_minor != _ladybug_minor():
             raise StoreError(
                 f"the archive at {self.location} was written by LadybugDB {written['ladybug']} (archive format "
