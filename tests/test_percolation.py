@@ -378,7 +378,7 @@ def test_cli_percolation_threshold_and_formats(filled, tmp_path):
     (["query", "components", "--run", "nope"], 1, "no run named 'nope'"),
     (["query", "degrees", "--run", "r", "--level", "9"], 1, "has no level 9"),
     (["query", "percolation", "--run", "r", "--order", "sideways"], 2, "Invalid value for '--order'"),
-    (["query", "percolation", "--run", "r", "--points", "1"], 1, "--points must be an integer of at least 2"),
+    (["query", "percolation", "--run", "r", "--points", "1"], 1, "--points must be an integer from 2"),
     (["query", "percolation", "--run", "r", "--canonical"], 1, "use it with --order random"),
     (["query", "threshold", "--run", "r", "--samples", "0"], 1, "--samples must be a positive integer"),
 ])
@@ -394,3 +394,11 @@ def test_plot_degrees_of_a_checkpoint_without_synapses_says_only_where_it_wrote(
     output = tmp_path / "d.png"
     result = CliRunner().invoke(cli, ["--store", str(store_path), "plot", "degrees", "--run", "e", "-o", str(output)])
     assert result.exit_code == 0 and result.output == f"wrote {output}\n"
+
+
+def test_points_are_bounded():
+    from netarchive.analysis.percolation import MAX_POINTS, kept_points
+
+    with pytest.raises(InputError, match="from 2 .* to 100,000"):
+        kept_points(MAX_POINTS + 1, 10)
+    assert len(kept_points(MAX_POINTS, 10)[0]) == MAX_POINTS

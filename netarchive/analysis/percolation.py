@@ -36,6 +36,8 @@ from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
 ORDERS = ("descending", "ascending", "random")
+MAX_POINTS = 100_000
+"""More points than this say nothing a plot can show, and would fill the memory."""
 QUANTITIES = ("giant_fraction", "second_fraction", "components", "mean_cluster_size")
 
 
@@ -47,8 +49,10 @@ def kept_points(points: int, edges: int) -> tuple[np.ndarray, np.ndarray]:
     >>> kept_points(5, 10)
     (array([0.  , 0.25, 0.5 , 0.75, 1.  ]), array([ 0,  3,  5,  8, 10]))
     """
-    if int(points) != points or points < 2:
-        raise InputError(f"--points must be an integer of at least 2 (the kept fractions 0 and 1), got {points}")
+    if int(points) != points or not 2 <= points <= MAX_POINTS:
+        raise InputError(
+            f"--points must be an integer from 2 (the kept fractions 0 and 1) to {MAX_POINTS:,}, got {points}"
+        )
     points = int(points)
     i = np.arange(points, dtype=np.int64)
     return i / (points - 1), (2 * i * edges + (points - 1)) // (2 * (points - 1))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive, parse_pairs
+from netarchive.cli.common import open_archive, parse_input_shape, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError, NotFound
 from netarchive.model import ACTIVATIONS
@@ -27,18 +27,6 @@ def progress_line(description: str):
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(description)
         yield lambda step: bar.update(task, description=f"{description}: {step}")
-
-
-def _input_shape(text: str | None):
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise InputError(f"--input-shape {text!r} must be C,H,W, e.g. 1,28,28 or 3,32,32")
-    return shape
 
 
 def _metrics(path: str | None) -> dict:
@@ -77,7 +65,7 @@ def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, 
     options = dict(
         mask=mask,
         layers=[name.strip() for name in layers.split(",")] if layers else None,
-        input_shape=_input_shape(input_shape),
+        input_shape=parse_input_shape(input_shape),
         metrics=_metrics(metrics_file),
         meta=parse_pairs(meta, '--meta'),
         which=which,
@@ -150,4 +138,7 @@ def export(directory, run, neo4j_import, analyses):
         return
     with open_archive() as archive, progress_line("exporting") as step:
         listing = archive.export(directory, run=run, progress=step, analyses=analyses)
+    if listing.empty:
+        click.echo(f"nothing to export: the archive at {archive.location} is empty")
+        return
     click.echo(f"exported {len(listing)} checkpoint(s) to {directory}  (pandas.read_parquet({str(Path(directory) / 'edges')!r}))")

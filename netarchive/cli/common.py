@@ -68,3 +68,24 @@ def parse_number(text: str):
         except ValueError:
             pass
     return text
+
+
+def run_names(run: str | None, runs: str | None) -> list[str]:
+    """The runs named by ``--run R`` and/or ``--runs A,B,…`` (both may be given), in order, once each."""
+    names = ([run] if run else []) + ([name.strip() for name in runs.split(",") if name.strip()] if runs else [])
+    if runs is not None and not runs.strip(", "):
+        raise InputError("--runs takes comma-separated run names, e.g. --runs seed0,seed1")
+    return list(dict.fromkeys(names))
+
+
+def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
+    """``C,H,W`` to a tuple (None stays None)."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise InputError(f"--input-shape {text!r} must be C,H,W, e.g. 1,28,28 or 3,32,32")
+    return shape

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from netarchive.analysis.compare import compare_runs, survival
-from netarchive.cli.common import each_checkpoint, open_archive
+from netarchive.cli.common import each_checkpoint, open_archive, run_names
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
@@ -14,7 +14,7 @@ from netarchive.errors import InputError
 
 
 def split_runs(text: str) -> list[str]:
-    runs = [run.strip() for run in text.split(",") if run.strip()]
+    runs = run_names(None, text)
     if not runs:
         raise InputError("--runs takes comma-separated run names, e.g. --runs seed0,seed1")
     return runs

@@ -10,7 +10,7 @@ from netarchive.analysis.robustness import robustness
 from netarchive.cli import cli
 from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.percolation import THRESHOLD_MARKS
+from netarchive.cli.percolation import THRESHOLD_MARKS, mark_threshold
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.loaders.datasets import load_dataset
@@ -80,8 +80,7 @@ def plot_robustness(run, level, data, samples, seed, output):
     marks = thresholds(checkpoint, samples=samples, seed=seed).iloc[0]
     for j, (column, (name, _)) in enumerate(THRESHOLD_MARKS.items()):
         if np.isfinite(marks[column]):
-            axis.axvline(marks[column], color="0.4", linestyle=["-", "--", "-.", ":"][j], linewidth=0.8,
-                         label=f"{name} {marks[column]:.3g}")
+            mark_threshold(axis, j, name, marks[column])
     axis.set_xscale("log")
     axis.set_xlabel("kept fraction of the checkpoint's synapses")
     axis.set_ylabel(f"giant component / neurons, {score}")

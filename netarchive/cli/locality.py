@@ -8,8 +8,7 @@ import pandas as pd
 
 from netarchive.analysis import locality as loc
 from netarchive.cli import cli
-from netarchive.cli.archive import _input_shape
-from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
+from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive, parse_input_shape
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
@@ -105,7 +104,7 @@ def translations_command(run, level, layer, min_degree, min_size, threshold, fmt
 def set_input_shape(shape, run, level):
     """Declare the inputs of an archived run as C,H,W pixels (flattened row-major), for locality analyses."""
     try:
-        parsed = _input_shape(shape)
+        parsed = parse_input_shape(shape)
     except InputError:
         raise InputError(f"shape {shape!r} must be C,H,W, e.g. 1,28,28 or 3,32,32") from None
     with open_archive(read_only=False) as archive:

@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from netarchive.analysis import motifs as analysis
-from netarchive.cli.common import open_archive
+from netarchive.cli.common import open_archive, run_names
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
@@ -13,10 +13,10 @@ from netarchive.errors import InputError
 
 
 def _runs(run: str | None, runs: str | None) -> list[str]:
-    names = ([run] if run else []) + ([name.strip() for name in runs.split(",") if name.strip()] if runs else [])
+    names = run_names(run, runs)
     if not names:
         raise InputError("give --run R or --runs R1,R2,... (the runs to count motifs in)")
-    return list(dict.fromkeys(names))
+    return names
 
 
 def _checkpoints(archive, runs: list[str], level: int | None):

@@ -99,6 +99,11 @@ THRESHOLD_MARKS = {"p_c_measured": ("measured", "o"), "p_c_molloy_reed": ("Mollo
                    "p_c_branching": ("branching", "s"), "p_c_seed": ("1/(2N−1)", "D")}
 
 
+def mark_threshold(axis, j: int, name: str, value: float) -> None:
+    """The ``j``-th threshold of :data:`THRESHOLD_MARKS` as a labelled vertical line."""
+    axis.axvline(value, color="0.4", linestyle=["-", "--", "-.", ":"][j], linewidth=0.8, label=f"{name} {value:.3g}")
+
+
 def _checkpoints(run, level):
     with open_archive() as archive:
         return list(each_checkpoint(archive, run, level))
@@ -141,8 +146,7 @@ def plot_percolation(run, level, samples, seed, output):
             if not np.isfinite(value):
                 continue
             if single:
-                axis.axvline(value, color="0.4", linestyle=["-", "--", "-.", ":"][j], linewidth=0.8,
-                             label=f"{name} {value:.3g}")
+                mark_threshold(axis, j, name, value)
             else:
                 axis.plot([value], [1.02], marker, color=colour, clip_on=False,
                           label=name if checkpoint is checkpoints[0] else None)

@@ -9,8 +9,8 @@ import click
 import pandas as pd
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive
-from netarchive.cli.compare import plot_compare, split_runs
+from netarchive.cli.common import open_archive, run_names
+from netarchive.cli.compare import plot_compare
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
@@ -43,9 +43,7 @@ def progress_bar(description: str):
 
 
 def _summary(archive, run, runs_text, jobs, samples):
-    runs = None  # every run
-    if run or runs_text:  # --run and --runs together: both (as in `query motifs`)
-        runs = list(dict.fromkeys(([run] if run else []) + (split_runs(runs_text) if runs_text else [])))
+    runs = run_names(run, runs_text) or None  # None: every run
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     with progress_bar("summary") as tick:
