@@ -15,8 +15,8 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import combinations
+from collections.abc import Iterable, Sequence
+from itertools import combinations, pairwise
 
 import numpy as np
 import pandas as pd
@@ -115,13 +115,13 @@ def somers_d(score: np.ndarray, positive: np.ndarray) -> float:
     return float(2 * u / (n_positive * n_negative) - 1)
 
 
-def survival(levels: Sequence[Checkpoint]) -> pd.DataFrame:
+def survival(levels: Iterable[Checkpoint]) -> pd.DataFrame:
     """Across consecutive levels A -> B of one run, per layer: synapses ``kept``, the fraction of A's
     ``|B|`` strongest synapses (by |w| at A) that survive to B, and ``rank_correlation``, Somers' D of
     survival on |w| at A: 1 when exactly the strongest survived (pure magnitude pruning), 0 for survival
-    unrelated to magnitude, −1 when the weakest survived."""
+    unrelated to magnitude, −1 when the weakest survived. ``levels`` may be a generator."""
     rows = []
-    for a, b in zip(levels, levels[1:]):
+    for a, b in pairwise(levels):  # two checkpoints in memory at a time
         _check_same_architecture(a, b)
         for l, (x, y) in enumerate(zip(a.layers, b.layers)):
             survived = np.isin(synapse_keys(x), synapse_keys(y))
