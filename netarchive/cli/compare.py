@@ -50,10 +50,10 @@ def compare(runs_text, level, all_levels, fmt, output):
 def survival_command(run, fmt, output):
     """Synapses kept from each level to the next, and whether the survivors were the strongest."""
     with open_archive() as archive:
-        checkpoints = list(each_checkpoint(archive, run, None))
-    if len(checkpoints) < 2:
-        raise InputError(f"run {run!r} has one level: survival needs at least two")
-    emit(survival(checkpoints), fmt, output)
+        if len(archive.levels(run)) < 2:
+            raise InputError(f"run {run!r} has one level: survival needs at least two")
+        table = survival(each_checkpoint(archive, run, None))  # two checkpoints in memory at a time
+    emit(table, fmt, output)
 
 
 @plot.command("compare")
