@@ -135,3 +135,15 @@ def check_property_name(name: str, reserved: frozenset[str], what: str) -> str:
     if name.lower() in reserved:
         raise InputError(f"{what} name {name!r} is taken by the archive's schema; choose another")
     return name
+
+
+def check_input_shape(run: str, shape: tuple[int, int, int], inputs_by_level: Mapping[int, int]) -> int:
+    """Refuse a ``(C, H, W)`` whose pixel count differs from the inputs of any of the levels; the pixels."""
+    pixels = int(np.prod(shape))
+    for level, inputs in inputs_by_level.items():
+        if int(inputs) != pixels:
+            raise InputError(
+                f"input shape {','.join(map(str, shape))} has {pixels} pixels but level {level} of run {run!r} "
+                f"has {inputs} inputs"
+            )
+    return pixels

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_property_name
+from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
 
 FORMAT = 1
 DATABASE_FILE = "graph.lbdb"
@@ -448,13 +448,7 @@ class LadybugStore(Store):
             if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
                 raise NotFound.run(run, self.location)
             raise NotFound.checkpoint(run, level, self.location)
-        pixels = int(np.prod(shape))
-        for _, each, inputs in rows:
-            if inputs != pixels:
-                raise InputError(
-                    f"input shape {','.join(map(str, shape))} has {pixels} pixels but level {each} of run {run!r} "
-                    f"has {inputs} inputs"
-                )
+        pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs in rows})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         with self._transaction():
             for checkpoint_id, _, _ in rows:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_property_name
+from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
 
 SYNAPSE_BATCH = 20_000
 """Synapse rows per UNWIND statement. Batches of 10-50 k rows keep a statement's parameters a few hundred
@@ -477,14 +477,8 @@ class Neo4jStore(Store):
             if level is None or table.empty:
                 raise NotFound.run(run, self.location)
             raise NotFound.checkpoint(run, level, self.location)
-        pixels = int(np.prod(shape)) if len(shape) == 3 else -1
-        for each in rows:
-            inputs = int(self._checkpoint_properties(run, each)["widths"][0])
-            if inputs != pixels:
-                raise InputError(
-                    f"input shape {','.join(map(str, shape))} has {pixels} pixels but level {each} of run {run!r} "
-                    f"has {inputs} inputs"
-                )
+        inputs = {each: int(self._checkpoint_properties(run, each)["widths"][0]) for each in rows}
+        pixels = check_input_shape(run, shape, inputs)
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         statements = []
         for each in rows:
