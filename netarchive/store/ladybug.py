@@ -12,6 +12,10 @@ JSON file first. Neurons get a 64-bit key ``checkpoint_id << 32 | global_index``
 Deleting relationships row by row in LadybugDB is slow (about 30 k/s measured), while dropping and
 re-copying the synapse table runs at about 1.5 M/s. ``delete`` takes whichever is cheaper, always inside
 one transaction, so ``rm`` and ``--replace`` stay atomic.
+
+Values always go into statements as parameters. The only text formatted into statements is identifiers:
+the archive's own table and column names, and property names chosen by users (metrics, meta keys,
+write-back names), which become columns and pass :func:`check_property_name` before any statement names them.
 """
 from __future__ import annotations
 
