@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded archive: a real IMP run on the digits images, archived, queried, and drawn.
-#   bash examples/demo.sh [OUT]      (default OUT=out; the archive is OUT/archive; about 3 minutes)
+#   bash examples/demo.sh [OUT]      (default OUT=out; the archive is OUT/archive; about a minute)
 set -euo pipefail
 out="${1:-out}"
 here="$(dirname "$0")"
