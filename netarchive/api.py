@@ -188,6 +188,15 @@ class Archive:
         """Write per-neuron analysis results onto the graph (see ``Store.set_neuron_properties``)."""
         self.store.set_neuron_properties(run, level, properties)
 
+    def set_synapse_flag(self, run: str, level: int, name: str, layer, src, dst) -> None:
+        """Mark the listed synapses with the boolean property ``name`` (the rest of the checkpoint false),
+        e.g. ``in_msf`` for the spanning forest (see ``Store.set_synapse_flag``)."""
+        self.store.set_synapse_flag(run, level, name, layer, src, dst)
+
+    def init(self) -> None:
+        """Create the archive's schema (on Neo4j: constraints and indexes); writes do it themselves too."""
+        self.store.init()
+
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
         """Declare the inputs of an archived run (or one level) as ``(C, H, W)`` pixels, for locality analyses."""
         self.store.set_input_shape(run, shape, level)

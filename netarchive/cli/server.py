@@ -14,7 +14,7 @@ def init():
     The first ingest does this too; run it on a new server, or after `neo4j-admin database import`.
     """
     with open_archive(read_only=False) as archive:
-        archive.store.init()
+        archive.init()
     click.echo(f"archive ready at {archive.location}")
 
 

@@ -49,7 +49,7 @@ def persistence(run, level, normalize, p, write, fmt, output):
 
 def _write_forest(archive, checkpoint, forests) -> None:
     which, src, dst = spanning.forest_synapses(checkpoint, forests)
-    archive.store.set_synapse_flag(checkpoint.run, checkpoint.level, FLAG, which, src, dst)
+    archive.set_synapse_flag(checkpoint.run, checkpoint.level, FLAG, which, src, dst)
 
 
 @query.command("tccr")
