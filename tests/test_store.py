@@ -209,3 +209,16 @@ def test_biases_and_activation_round_trip(archive):
     assert archive.cypher("MATCH (n:Neuron {layer: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
     with pytest.raises(NotFound, match="no run named 'x'"):
         archive.set_activation("x", "relu")
+
+
+def test_names_are_checked_where_they_are_formatted_into_statements():
+    from netarchive.store.ladybug import _statement, _Type
+
+    assert _statement("ALTER TABLE {t} ADD {n} {k}", t="Neuron", n="degree", k=_Type("INT64")) == (
+        "ALTER TABLE `Neuron` ADD `degree` INT64")
+    assert _statement("COPY SYNAPSE({c}) FROM $rows", c=["w", "in_msf"]) == "COPY SYNAPSE(`w`, `in_msf`) FROM $rows"
+    for bad in ("x` = 1 DETACH DELETE n //", "a b", "1abc"):
+        with pytest.raises(StoreError, match="cannot be put into a statement"):
+            _statement("SET n.{n} = $v", n=bad)
+    with pytest.raises(StoreError):
+        _statement("ADD x {k}", k=_Type("INT64; DROP TABLE Neuron"))

@@ -13,9 +13,9 @@ Deleting relationships row by row in LadybugDB is slow (about 30 k/s measured), 
 re-copying the synapse table runs at about 1.5 M/s. ``delete`` takes whichever is cheaper, always inside
 one transaction, so ``rm`` and ``--replace`` stay atomic.
 
-Values always go into statements as parameters. The only text formatted into statements is identifiers:
-the archive's own table and column names, and property names chosen by users (metrics, meta keys,
-write-back names), which become columns and pass :func:`check_property_name` before any statement names them.
+Values always go into statements as parameters. The only text formatted into statements is names (the
+archive's tables and columns, and the property names users choose for metrics, meta keys and write-back,
+which become columns), always through :func:`_statement`, which checks each one where it is formatted in.
 """
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ class LadybugStore(Store):
         for name in values:
             check_property_name(name, reserved, what)
             if name not in existing:
-                self._run(f"ALTER TABLE {table} ADD `{name}` {kind}")
+                self._run(_statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=_Type(kind)))
             elif existing[name] != kind:
                 raise StoreError(f"{what} {name!r} is stored as {existing[name]} in this archive, not {kind}")
 
@@ -207,10 +207,10 @@ class LadybugStore(Store):
             self._write_run_and_checkpoint(checkpoint, checkpoint_id)
             step("neurons")
             neurons = _neuron_table(checkpoint, checkpoint_id)
-            self._run(f"COPY Neuron({_column_list(neurons.column_names)}) FROM $rows", {"rows": neurons})
+            self._run(_statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), {"rows": neurons})
             step(f"{checkpoint.edges:,} synapses")
             synapses = _synapse_table(checkpoint, checkpoint_id)
-            self._run(f"COPY SYNAPSE({_column_list(synapses.column_names[2:])}) FROM $rows", {"rows": synapses})
+            self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
             step("commit")
 
     def _next_id(self) -> int:
@@ -220,7 +220,8 @@ class LadybugStore(Store):
     def _write_run_and_checkpoint(self, checkpoint: Checkpoint, checkpoint_id: int) -> None:
         self._run("MERGE (r:Run {name: $run}) SET r.activation = $activation", {"run": checkpoint.run, "activation": checkpoint.activation})
         for key, value in checkpoint.meta.items():
-            self._run(f"MATCH (r:Run {{name: $run}}) SET r.`{key}` = $value", {"run": checkpoint.run, "value": str(value)})
+            self._run(_statement("MATCH (r:Run {{name: $run}}) SET r.{key} = $value", key=key),
+                      {"run": checkpoint.run, "value": str(value)})
         self._run(
             "MATCH (r:Run {name: $run}) "
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
@@ -245,11 +246,11 @@ class LadybugStore(Store):
         if not metrics:
             return
         self._ensure_columns("Checkpoint", metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
-        sets = ", ".join(f"c.`{key}` = $m_{key}" for key in metrics)
-        self._run(
-            f"MATCH (c:Checkpoint {{run: $run, level: $level}}) SET {sets}",
-            {"run": run, "level": int(level), **{f"m_{key}": float(value) for key, value in metrics.items()}},
-        )
+        for key, value in metrics.items():
+            self._run(
+                _statement("MATCH (c:Checkpoint {{run: $run, level: $level}}) SET c.{key} = $value", key=key),
+                {"run": run, "level": int(level), "value": float(value)},
+            )
 
     # -- reading -------------------------------------------------------------------------------
     def _checkpoint_id(self, run: str, level: int) -> int | None:
@@ -257,8 +258,10 @@ class LadybugStore(Store):
         return int(rows[0][0]) if rows else None
 
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
-        where = "" if run is None else "WHERE c.run = $run "
-        table = self._run(f"MATCH (c:Checkpoint) {where}RETURN c.* ORDER BY c.run, c.level", {"run": run}).get_as_df()
+        query = "MATCH (c:Checkpoint) RETURN c.* ORDER BY c.run, c.level" if run is None else (
+            "MATCH (c:Checkpoint) WHERE c.run = $run RETURN c.* ORDER BY c.run, c.level"
+        )
+        table = self._run(query, {"run": run}).get_as_df()
         table.columns = [column.removeprefix("c.") for column in table.columns]
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
         metrics = [column for column in table.columns if column not in _CHECKPOINT_COLUMNS]
@@ -358,8 +361,10 @@ class LadybugStore(Store):
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, run: str, level: int | None = None) -> int:
-        where = "" if level is None else "WHERE c.level = $level "
-        rows = self._rows(f"MATCH (c:Checkpoint {{run: $run}}) {where}RETURN c.id", {"run": run, "level": level})
+        query = "MATCH (c:Checkpoint {run: $run}) RETURN c.id" if level is None else (
+            "MATCH (c:Checkpoint {run: $run}) WHERE c.level = $level RETURN c.id"
+        )
+        rows = self._rows(query, {"run": run, "level": level})
         if not rows:
             if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
                 raise NotFound.run(run, self.location)
@@ -398,11 +403,12 @@ class LadybugStore(Store):
         """
         schema = self._rows("CALL table_info('SYNAPSE') RETURN name, type, `default expression`")
         columns = [name for name, _, _ in schema]
-        where = "WHERE NOT list_contains($ids, a.id / 4294967296) " if len(without) else ""
+        match = "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) "
+        if len(without):
+            match += "WHERE NOT list_contains($ids, a.id / 4294967296) "
+        projection = ", ".join(_statement("s.{name}", name=name) for name in columns)
         rows = self._run(
-            f"MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) {where}"
-            "RETURN a.id AS `from`, b.id AS `to`, " + ", ".join(f"s.`{name}`" for name in columns),
-            {"ids": [int(i) for i in without]} if len(without) else {},
+            match + "RETURN a.id, b.id, " + projection, {"ids": [int(i) for i in without]} if len(without) else {}
         ).get_as_arrow().rename_columns(["from", "to", *columns])
         if flag is not None:
             name, checkpoint_id, wanted = flag
@@ -415,10 +421,11 @@ class LadybugStore(Store):
             rows = rows.set_column(rows.column_names.index(name), name, values)
         self._run("DROP TABLE SYNAPSE")
         properties = ", ".join(
-            f"`{name}` {kind}" + ("" if str(default).upper() == "NULL" else f" DEFAULT {default}")
+            _statement("{name} {kind}", name=name, kind=_Type(kind))
+            + ("" if str(default).upper() == "NULL" else _statement(" DEFAULT {default}", default=_Type(default)))
             for name, kind, default in schema
         )
-        self._run(f"CREATE REL TABLE SYNAPSE(FROM Neuron TO Neuron, {properties})")
+        self._run("CREATE REL TABLE SYNAPSE(FROM Neuron TO Neuron, " + properties + ")")
         if rows.num_rows:
             self._run("COPY SYNAPSE FROM $rows", {"rows": rows})
 
@@ -437,17 +444,17 @@ class LadybugStore(Store):
                 self._ensure_columns("Neuron", {name: None}, kind, _NEURON_COLUMNS, "neuron property")
                 count = len(values)
                 self._run(
-                    f"UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {{id: $base + i}}) SET n.`{name}` = $values[i + 1]",
+                    _statement("UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {{id: $base + i}}) "
+                               "SET n.{name} = $values[i + 1]", name=name),
                     {"n": count, "base": int(_neuron_key(checkpoint_id, 0)), "values": values.to_pylist()},
                 )
 
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
         shape = tuple(int(s) for s in shape)
-        where = "" if level is None else "AND c.level = $level "
-        rows = self._rows(
-            f"MATCH (c:Checkpoint) WHERE c.run = $run {where}RETURN c.id, c.level, c.widths[1]",
-            {"run": run, "level": level},
+        query = "MATCH (c:Checkpoint) WHERE c.run = $run RETURN c.id, c.level, c.widths[1]" if level is None else (
+            "MATCH (c:Checkpoint) WHERE c.run = $run AND c.level = $level RETURN c.id, c.level, c.widths[1]"
         )
+        rows = self._rows(query, {"run": run, "level": level})
         if not rows:
             if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
                 raise NotFound.run(run, self.location)
@@ -481,12 +488,12 @@ class LadybugStore(Store):
         with self._transaction():
             kind = self._columns("SYNAPSE").get(name)
             if kind is None:
-                self._run(f"ALTER TABLE SYNAPSE ADD `{name}` BOOL DEFAULT false")
+                self._run(_statement("ALTER TABLE SYNAPSE ADD {name} BOOL DEFAULT false", name=name))
             elif kind != "BOOL":
                 raise StoreError(f"synapse property {name!r} is stored as {kind} in this archive, not BOOL")
             marked = self._run(
-                f"MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= $lo AND a.id < $hi "
-                f"AND (s.`{name}` IS NULL OR s.`{name}`) RETURN a.id, b.id, s.`{name}`",
+                _statement("MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= $lo AND a.id < $hi "
+                           "AND (s.{name} IS NULL OR s.{name}) RETURN a.id, b.id, s.{name}", name=name),
                 _key_range(checkpoint_id),
             ).get_as_arrow()
             codes = _pair_codes(marked.column(0).to_numpy(), marked.column(1).to_numpy())
@@ -508,8 +515,8 @@ class LadybugStore(Store):
         base = int(_neuron_key(checkpoint_id, 0))
         pairs = np.stack([(codes >> 32) + base, (codes & 0xFFFFFFFF) + base], axis=1).tolist()
         return int(self._rows(
-            f"UNWIND $pairs AS p MATCH (a:Neuron {{id: p[1]}})-[s:SYNAPSE]->(b:Neuron {{id: p[2]}}) "
-            f"SET s.`{name}` = $value RETURN count(s)",
+            _statement("UNWIND $pairs AS p MATCH (a:Neuron {{id: p[1]}})-[s:SYNAPSE]->(b:Neuron {{id: p[2]}}) "
+                       "SET s.{name} = $value RETURN count(s)", name=name),
             {"pairs": pairs, "value": value},
         )[0][0])
 
@@ -546,8 +553,29 @@ def _flagged_keys(checkpoint_id: int, widths: np.ndarray, layer, src, dst) -> tu
     return _neuron_key(checkpoint_id, offsets[layer] + src), _neuron_key(checkpoint_id, offsets[layer + 1] + dst)
 
 
-def _column_list(names) -> str:
-    return ", ".join(f"`{name}`" for name in names)
+class _Type(str):
+    """A column type or default literal to put into DDL (as opposed to a name, which gets backticks)."""
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TYPE = re.compile(r"(?i)(INT64|DOUBLE|FLOAT|BOOL|STRING)(\[\])?|true|false|-?\d+(\.\d+)?")
+
+
+def _statement(template: str, **parts) -> str:
+    """Fill names into a statement template, checking them where they are formatted in.
+
+    A part is a name (backticked), a list of names (comma-separated) or a :class:`_Type`; anything else is
+    refused. Values never come here: they are parameters.
+    """
+    def render(part) -> str:
+        if isinstance(part, (list, tuple)):
+            return ", ".join(render(each) for each in part)
+        pattern = _TYPE if isinstance(part, _Type) else _IDENTIFIER
+        if not pattern.fullmatch(str(part)):
+            raise StoreError(f"{part!r} cannot be put into a statement")
+        return str(part) if isinstance(part, _Type) else f"`{part}`"
+
+    return template.format(**{key: render(part) for key, part in parts.items()})
 
 
 def _key_range(checkpoint_id: int) -> dict[str, int]:
