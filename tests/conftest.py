@@ -31,6 +31,14 @@ def edge_set(checkpoint: Checkpoint) -> set:
     }
 
 
+def shared_queries() -> list:
+    """The files of cypher/ that run on both backends (schema.cypher and the gds_* files are Neo4j's only)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "cypher"
+    return sorted(path for path in folder.glob("*.cypher") if path.name != "schema.cypher" and not path.name.startswith("gds_"))
+
+
 @pytest.fixture
 def archive(tmp_path):
     """A new, empty embedded archive, opened for writing."""

@@ -5,7 +5,8 @@ The first test that asks for it starts one server for the whole session with ``b
 authentication on) in a temporary directory, and the session stops it at the end. It yields a
 :class:`Neo4jServer`: ``uri``, ``user``, ``password``, ``database``, ``http``, ``store(**options)`` and
 ``cli_args`` for the CLI's global options, and ``kill()``, ``stop()``, ``start(*settings)`` for tests of
-crashes and restarts (the address stays the same). Tests only touch runs named ``test-…`` (see
+crashes and restarts (the address stays the same; mark such tests ``@pytest.mark.neo4j_restart``: they run
+last). Tests only touch runs named ``test-…`` (see
 :func:`run_name`) and delete them afterwards.
 
 When the server cannot be fetched or started (no Java, no Maven Central) every test using it skips with
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 START = ROOT / "tools" / "neo4j" / "start.sh"
 STOP = ROOT / "tools" / "neo4j" / "stop.sh"
 REQUIRE = "NETARCHIVE_REQUIRE_NEO4J"
+RESTARTS = "neo4j_restart"
 
 
 def run_name() -> str:
@@ -149,13 +151,24 @@ def _neo4j_session(tmp_path_factory):
         subprocess.run(["bash", str(STOP), str(directory)], capture_output=True, timeout=180)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{RESTARTS}: kills or restarts the session's Neo4j server (run last)")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that kill or restart the server run after all others (in their order), so that the slow
+    restarts happen once each and a test that reconfigured the server needs no restart after it."""
+    items[:] = sorted(items, key=lambda item: item.get_closest_marker(RESTARTS) is not None)
+
+
 @pytest.fixture
 def neo4j_server(_neo4j_session):
-    """The session's Neo4j server (see the module docstring); skips or fails when there is none."""
+    """The session's Neo4j server (see the module docstring); skips or fails when there is none. A server
+    that an earlier test left killed or with extra settings is restarted as configured first."""
     server, reason = _neo4j_session
     if server is None:
         unavailable(reason)
-    yield server
-    if server.directory is not None and (server.settings or not server.running):  # left killed or reconfigured
+    if server.directory is not None and (server.settings or not server.running):
         server.stop()
         server.start()
+    return server

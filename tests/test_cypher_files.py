@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from netarchive.cli import cli
 from netarchive.cli.query import browser_params
 from netarchive.errors import InputError
-from tests.conftest import random_checkpoint
+from tests.conftest import random_checkpoint, shared_queries
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERIES = sorted(path for path in (ROOT / "cypher").glob("*.cypher") if path.name != "schema.cypher")
+QUERIES = shared_queries()
 
 
 def test_browser_params():

@@ -16,7 +16,7 @@ from netarchive.cli import cli
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.store import neo4j as neo4j_store
 from netarchive.store.neo4j import Neo4jStore
-from tests.conftest import edge_set, random_checkpoint
+from tests.conftest import edge_set, random_checkpoint, shared_queries
 from tests.neo4j_server import run_name
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -247,9 +247,7 @@ def test_cypher_files_run_on_the_server(store):
     for level in (0, 1):
         store.write(sample(run, level=level, seed=level))
     results = {}
-    for path in sorted((ROOT / "cypher").glob("*.cypher")):
-        if path.name == "schema.cypher":
-            continue
+    for path in shared_queries():
         text, params = browser_params(path.read_text())
         results[path.stem] = store.cypher(text, {**params, "run": run, "to": 1})
     layers = results["checkpoint_layers"]

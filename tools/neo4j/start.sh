@@ -32,6 +32,7 @@ read -r BOLT HTTP < <(python3 - "$DIR/conf/ports" <<'EOF'
 import socket, sys
 def free(port=0):
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds (TIME_WAIT is fine)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -92,10 +93,8 @@ for setting in "$@"; do
   esac
 done
 
-CLASSPATH="$HERE/target/plugins/*:$HERE/target/lib/*"
-export NEO4J_HOME="$DIR" NEO4J_CONF="$DIR/conf"
 if [ ! -f "$DIR/data/dbms/auth.ini" ] && [ ! -d "$DIR/data/databases/system" ]; then
-  java -cp "$CLASSPATH" org.neo4j.cli.AdminTool dbms set-initial-password "$PASSWORD" >/dev/null
+  bash "$HERE/admin.sh" "$DIR" dbms set-initial-password "$PASSWORD" >/dev/null
 fi
 
 # The JVM options of the distribution's launcher (bin/neo4j), without pre-touching the heap.
@@ -107,7 +106,7 @@ nohup java -Xms512m -Xmx"$HEAP" -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -XX:
   --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
   --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
   --enable-native-access=ALL-UNNAMED \
-  -cp "$CLASSPATH" org.neo4j.server.CommunityEntryPoint --home-dir="$DIR" --config-dir="$DIR/conf" \
+  -cp "$HERE/target/plugins/*:$HERE/target/lib/*" org.neo4j.server.CommunityEntryPoint --home-dir="$DIR" --config-dir="$DIR/conf" \
   </dev/null >>"$DIR/logs/console.log" 2>&1 &
 PID=$!
 echo "$PID" >"$PIDFILE"
