@@ -30,7 +30,7 @@ def projected(neo4j_server):
     """A sparse checkpoint (isolated neurons, several components) archived and projected into GDS."""
     store = neo4j_server.store()
     run = run_name()
-    checkpoint = random_checkpoint((64, 32, 16, 10), density=0.08, seed=4, run=run, level=3)
+    checkpoint = random_checkpoint((64, 32, 16, 10), density=0.04, seed=0, run=run, level=3)
     store.write(checkpoint)
     summary = gds(store, "gds_project", run=run, level=3, graph=run)
     yield store, checkpoint, summary
@@ -50,7 +50,7 @@ def test_wcc_equals_query_components(projected, neo4j_server):
                                     "--format", "json"])
     assert done.exit_code == 0, done.output
     ours = json.loads(done.output)[0]
-    assert ours["isolated"] > 0 and ours["components"] > ours["isolated"] + 1
+    assert ours["isolated"] > 0 and ours["components"] > ours["isolated"] + 2  # several non-trivial components
     found = gds(store, "gds_wcc", graph=checkpoint.run).iloc[0]
     assert (found["components"], found["giant"], found["isolated"]) == (
         ours["components"], round(ours["giant_fraction"] * checkpoint.neurons), ours["isolated"])
