@@ -4,7 +4,7 @@ The first test that asks for it starts one server for the whole session with ``b
 (Neo4j 5.26 Community with APOC core and GDS, fetched from Maven Central by Maven; 127.0.0.1 only,
 authentication on) in a temporary directory, and the session stops it at the end. It yields a
 :class:`Neo4jServer`: ``uri``, ``user``, ``password``, ``database``, ``http``, ``store(**options)`` and
-``cli_args`` for the CLI's global options, and ``kill()``, ``stop()``, ``start(*settings)`` for tests of
+``cli_args`` for the CLI's global options (and the fixture ``neo4j_store``: a store on it), and ``kill()``, ``stop()``, ``start(*settings)`` for tests of
 crashes and restarts (the address stays the same; mark such tests ``@pytest.mark.neo4j_restart``: they run
 last). Tests only touch runs named ``test-…`` (see
 :func:`run_name`) and delete them afterwards.
@@ -172,3 +172,19 @@ def neo4j_server(_neo4j_session):
         server.stop()
         server.start()
     return server
+
+
+@pytest.fixture
+def neo4j_store(neo4j_server):
+    """A Neo4jStore on the session's server; the ``test-…`` runs are deleted afterwards."""
+    opened = neo4j_server.store()
+    yield opened
+    delete_test_runs(opened)
+    opened.close()
+
+
+def delete_test_runs(store) -> None:
+    """Remove every ``test-…`` run, incomplete checkpoints included."""
+    for row in store.cypher("MATCH (c:Checkpoint) WHERE c.run STARTS WITH 'test-' RETURN DISTINCT c.run AS run").itertuples():
+        levels = store.cypher("MATCH (c:Checkpoint {run: $run}) RETURN c.level AS level", {"run": row.run})["level"]
+        store._delete_batched(row.run, [int(level) for level in levels], lambda _: None)

@@ -19,8 +19,7 @@ from click.testing import CliRunner
 from netarchive.cli import cli
 from netarchive.cli.query import browser_params
 from tests.conftest import shared_queries
-from tests.neo4j_server import run_name
-from tests.test_neo4j_store import delete_test_runs
+from tests.neo4j_server import delete_test_runs, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITES = (

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.neo4j_server import run_name
-from tests.test_neo4j_store import delete_test_runs, sample
+from tests.neo4j_server import delete_test_runs, run_name
+from tests.test_neo4j_store import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tools" / "browser-test"

@@ -14,8 +14,7 @@ from netarchive.analysis.spanning import forest_mask
 from netarchive.cli import cli
 from netarchive.cli.query import browser_params
 from tests.conftest import random_checkpoint
-from tests.neo4j_server import run_name
-from tests.test_neo4j_store import delete_test_runs
+from tests.neo4j_server import delete_test_runs, run_name
 
 CYPHER = Path(__file__).resolve().parents[1] / "cypher"
 

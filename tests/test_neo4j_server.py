@@ -15,15 +15,12 @@ from netarchive.errors import NotFound, StoreError
 from netarchive.store import neo4j as neo4j_store
 from tests.conftest import edge_set, random_checkpoint
 from tests.neo4j_server import run_name
-from tests.test_neo4j_store import delete_test_runs, sample
+from tests.test_neo4j_store import sample
 
 
 @pytest.fixture
-def store(neo4j_server):
-    opened = neo4j_server.store()
-    yield opened
-    delete_test_runs(opened)
-    opened.close()
+def store(neo4j_store):
+    return neo4j_store
 
 
 def check_archive(store, run: str, expected: dict[int, object], hidden: tuple[int, ...] = ()) -> None:

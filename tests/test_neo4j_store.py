@@ -34,23 +34,8 @@ def server(neo4j_server):
 
 
 @pytest.fixture
-def store(neo4j_server):
-    opened = neo4j_server.store()
-    yield opened
-    delete_test_runs(opened)
-    opened.close()
-
-
-def delete_test_runs(store) -> None:
-    """Remove every ``test-…`` run, incomplete checkpoints included."""
-    for row in store.cypher("MATCH (c:Checkpoint) WHERE c.run STARTS WITH 'test-' RETURN DISTINCT c.run AS run").itertuples():
-        levels = store.cypher("MATCH (c:Checkpoint {run: $run}) RETURN c.level AS level", {"run": row.run})["level"]
-        store._delete_batched(row.run, [int(level) for level in levels], lambda _: None)
-
-
-def sample(run, level=0, seed=0, **options):
-    options.setdefault("input_shape", (1, 4, 4))
-    return random_checkpoint((16, 8, 6, 4), density=0.5, seed=seed, run=run, level=level, **options)
+def store(neo4j_store):
+    return neo4j_store
 
 
 # -- round trips -----------------------------------------------------------------------------------
