@@ -1,15 +1,16 @@
-"""Neo4j store benchmark: the client side of an ingest without a server, and the server when configured.
+"""Neo4j store benchmark: the client side of an ingest, then a real Neo4j 5.26 server, against LadybugDB.
 
-    python bench/bench_neo4j.py                 # client side vs LadybugDB ingest (no server needed)
-    NETARCHIVE_NEO4J_URI=neo4j://localhost:7687 NEO4J_PASSWORD=... python bench/bench_neo4j.py
-                                                # both, then the server; --server for the server alone
+    python bench/bench_neo4j.py                  # starts its own server (tools/neo4j/start.sh), stops it after
+    python bench/bench_neo4j.py --client         # the client side only (no server)
+    NETARCHIVE_NEO4J_URI=bolt://... NEO4J_PASSWORD=... python bench/bench_neo4j.py --no-import
 
-Client side: the time to build every UNWIND batch of the dense 3072-1024-1024-1024-1000 checkpoint
-(6.27 M synapses: Python lists of parallel arrays) and to encode them as Bolt PackStream (the driver's
-Rust extension, and its pure-Python packer for comparison), against the time LadybugDB takes to ingest the
-same checkpoint in the same run. The target: client < 20 % of the LadybugDB ingest, so the client is never
-what limits a server ingest. Server (``--server``): ingest rows/s for a sweep of batch sizes (run
-``bench-…``, deleted afterwards) and read rows/s. Results: bench/neo4j.md.
+All on the dense 3072-1024-1024-1024-1000 checkpoint (6.27 M synapses), each ratio against LadybugDB's
+ingest of the same checkpoint in the same run. Client side: building every UNWIND batch and encoding it as
+Bolt PackStream. Server: the Bolt ingest (synapses/s, the largest transaction memory seen by SHOW
+TRANSACTIONS), the read-back into the model, GDS against netarchive's analyses (projection time apart),
+one transaction of the sweep checkpoint (1024-1024-1024 by default) and a sweep of the UNWIND batch size on
+it, the server's peak heap (JMX), and `export --neo4j-import` + `neo4j-admin database import full` by the
+server's own import tool. Results: bench/neo4j.md.
 """
 from __future__ import annotations
 
