@@ -38,6 +38,11 @@ def store(neo4j_store):
     return neo4j_store
 
 
+def sample(run, level=0, seed=0, **options):
+    options.setdefault("input_shape", (1, 4, 4))
+    return random_checkpoint((16, 8, 6, 4), density=0.5, seed=seed, run=run, level=level, **options)
+
+
 # -- round trips -----------------------------------------------------------------------------------
 def test_write_read_round_trip_in_one_transaction(store):
     run = run_name()

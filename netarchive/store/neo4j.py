@@ -13,7 +13,8 @@ each row costs two index seeks and one relationship. A checkpoint of at most
 one would need gigabytes of transaction state, so it is written in one transaction per batch while its
 Checkpoint node carries ``incomplete: true``: every read skips such checkpoints, the final transaction
 removes the mark, a failed write deletes what it wrote, and whatever a killed process left is deleted at
-the start of the next write. ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
+the start of the next write. Every write is an explicit transaction that the driver does not retry
+(:meth:`Neo4jStore._transaction`). ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
 disappears from readers at once. One writer at a time per database (the embedded archive locks; a server
 cannot tell a dead writer from a slow one).
 
