@@ -7,6 +7,7 @@ server has (restarts, crashes, memory limits, constraints) is in tests/test_neo4
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from netarchive.store.neo4j import Neo4jStore
 from tests.conftest import edge_set, random_checkpoint, shared_queries
 from tests.neo4j_server import run_name
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
