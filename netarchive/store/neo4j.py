@@ -43,11 +43,12 @@ SYNAPSE_BATCH = 20_000
 """Synapse rows per UNWIND statement. Batches of 10-50 k rows keep a statement's parameters a few hundred
 kilobytes and its transaction state small while amortising the round trip; bench/bench_neo4j.py sweeps
 the size against a configured server (see bench/neo4j.md)."""
-SINGLE_TRANSACTION = 1_000_000
+SINGLE_TRANSACTION = 500_000
 """Checkpoints with at most this many synapses (old + new when replacing) are written in one transaction.
-Neo4j 5.26 tracks about 650 bytes of transaction memory per created synapse until commit (bench/neo4j.md:
-2.1 M synapses passed the 1.4 GiB that a 2 GB heap allows, ``dbms.memory.transaction.total.max`` = 70 %
-of the heap), so 1 M fits the tools/neo4j server (heap 2 GB) and docker/compose.yml's (4 GB) alike."""
+Neo4j 5.26 holds about 1.4 KiB of heap per created synapse until commit (bench/neo4j.md: 1 M synapses in
+one transaction peaked at 1.4 GiB, 2.1 M passed the 1.4 GiB that ``dbms.memory.transaction.total.max``
+allows a 2 GB heap), and one large transaction is slower than batches (9 k against 22 k synapses/s), so
+500 k keeps well under the tools/neo4j server's limit (heap 2 GB) and docker/compose.yml's (4 GB)."""
 DEFAULT_DATABASE = "neo4j"
 MIN_SERVER_MAJOR = 5
 
