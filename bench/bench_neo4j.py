@@ -1,21 +1,23 @@
-"""Neo4j store benchmark: the client side of an ingest without a server, and the server when configured.
+"""Neo4j store benchmark: the client side of an ingest, then a real Neo4j 5.26 server, against LadybugDB.
 
-    python bench/bench_neo4j.py                 # client side vs LadybugDB ingest (no server needed)
-    NETARCHIVE_NEO4J_URI=neo4j://localhost:7687 NEO4J_PASSWORD=... python bench/bench_neo4j.py
-                                                # both, then the server; --server for the server alone
+    python bench/bench_neo4j.py                  # starts its own server (tools/neo4j/start.sh), stops it after
+    python bench/bench_neo4j.py --client         # the client side only (no server)
+    NETARCHIVE_NEO4J_URI=bolt://... NEO4J_PASSWORD=... python bench/bench_neo4j.py --no-import
 
-Client side: the time to build every UNWIND batch of the dense 3072-1024-1024-1024-1000 checkpoint
-(6.27 M synapses: Python lists of parallel arrays) and to encode them as Bolt PackStream (the driver's
-Rust extension, and its pure-Python packer for comparison), against the time LadybugDB takes to ingest the
-same checkpoint in the same run. The target: client < 20 % of the LadybugDB ingest, so the client is never
-what limits a server ingest. Server (``--server``): ingest rows/s for a sweep of batch sizes (run
-``bench-…``, deleted afterwards) and read rows/s. Results: bench/neo4j.md.
+All on the dense 3072-1024-1024-1024-1000 checkpoint (6.27 M synapses), each ratio against LadybugDB's
+ingest of the same checkpoint in the same run. Client side: building every UNWIND batch and encoding it as
+Bolt PackStream. Server: the Bolt ingest (synapses/s, the largest transaction memory seen by SHOW
+TRANSACTIONS), the read-back into the model, GDS against netarchive's analyses (projection time apart),
+one transaction of the sweep checkpoint (1024-976: just under SINGLE_TRANSACTION) and a sweep of the UNWIND batch size on
+it, the server's peak heap (JMX), and `export --neo4j-import` + `neo4j-admin database import full` by the
+server's own import tool. Results: bench/neo4j.md.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -23,9 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools" / "neo4j"
+sys.path.insert(0, str(ROOT))
 
 from netarchive.model import Checkpoint, Layer  # noqa: E402
+from netarchive.errors import StoreError  # noqa: E402
 from netarchive.store import neo4j as neo4j_store  # noqa: E402
 
 WIDTHS = (3072, 1024, 1024, 1024, 1000)
@@ -102,38 +107,184 @@ def client_side(batch: int, python_packer: bool) -> None:
         print(f"  build + PackStream (pure Python)       {slow:7.2f} s   {slow / baseline:6.1%} of baseline   Rust {slow / packed:.1f}x faster")
 
 
-def server_side(batches: list[int], widths) -> None:
-    from netarchive.store.neo4j import Neo4jStore
+class Server:
+    """The benchmark's own Neo4j (tools/neo4j/start.sh in a temporary directory), or $NETARCHIVE_NEO4J_URI."""
 
-    uri = os.environ.get("NETARCHIVE_NEO4J_URI")
-    if not uri:
-        sys.exit("--server needs NETARCHIVE_NEO4J_URI (and NEO4J_USERNAME/NEO4J_PASSWORD)")
-    store = Neo4jStore(uri)
-    print(f"server {uri}: Neo4j {store.server_version}")
+    def __init__(self):
+        import subprocess
+
+        self.external = os.environ.get("NETARCHIVE_NEO4J_URI")
+        self.directory = None
+        if self.external:
+            self.uri, self.password = self.external, os.environ.get("NEO4J_PASSWORD")
+            return
+        self.directory = Path(tempfile.mkdtemp(prefix="bench-neo4j-"))
+        self._subprocess = subprocess
+        self.start()
+
+    def start(self):
+        done = self._subprocess.run(["bash", str(TOOLS / "start.sh"), str(self.directory)], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(done.stderr.strip().splitlines()[-1])
+        values = dict(line.split("=", 1) for line in done.stdout.strip().splitlines()[-2:])
+        self.uri, self.password = values["NEO4J_URI"], values["NEO4J_PASSWORD"]
+
+    def stop(self):
+        self._subprocess.run(["bash", str(TOOLS / "stop.sh"), str(self.directory)], check=True, capture_output=True)
+
+    def admin(self, *args):
+        return self._subprocess.run(["bash", str(TOOLS / "admin.sh"), str(self.directory), *args], check=True,
+                                    capture_output=True, text=True)
+
+    def store(self, **options):
+        from netarchive.store.neo4j import Neo4jStore
+
+        return Neo4jStore(self.uri, user="neo4j", password=self.password, **options)
+
+
+def peak_heap(store) -> int:
+    """Peak bytes used by the server's heap pools since it started (JMX MemoryPool PeakUsage)."""
+    rows = store.cypher("CALL dbms.queryJmx('java.lang:type=MemoryPool,name=*') YIELD attributes "
+                        "WHERE attributes.Type.value = 'HEAP' RETURN attributes.PeakUsage.value.properties.used AS used")
+    return int(rows["used"].sum())
+
+
+class TransactionMemory:
+    """Samples the largest estimatedUsedHeapMemory of a running transaction (SHOW TRANSACTIONS) meanwhile."""
+
+    def __init__(self, store):
+        import threading
+
+        self.store, self.peak, self._stop = store, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.5):
+            try:
+                rows = self.store.cypher("SHOW TRANSACTIONS YIELD estimatedUsedHeapMemory AS used RETURN max(used) AS used")
+                self.peak = max(self.peak, int(rows["used"].iloc[0] or 0))
+            except Exception:  # noqa: BLE001 - a sample lost while the server is busy
+                pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: bool) -> None:
+    checkpoint = dense_checkpoint()
+    server = Server()
+    store = server.store()
+    sampler = server.store()
+    print(f"server {server.uri}: Neo4j {store.server_version}; dense {'-'.join(map(str, WIDTHS))}: {checkpoint.edges:,} synapses")
+    baseline = ladybug_ingest(checkpoint)
+    print(f"  LadybugDB ingest (baseline)          {baseline:7.2f} s  {checkpoint.edges / baseline:12,.0f} synapses/s")
+    store.init()
+
+    with TransactionMemory(sampler) as memory:
+        elapsed, _ = timed(lambda: store.write(checkpoint))
+    print(f"  Bolt ingest, batch {store.batch:,}        {elapsed:7.2f} s  {checkpoint.edges / elapsed:12,.0f} synapses/s  "
+          f"{elapsed / baseline:5.1f}x LadybugDB   peak transaction {memory.peak / 2**20:,.0f} MiB")
+    elapsed, back = timed(lambda: store.read(checkpoint.run, 0))
+    assert back.edges == checkpoint.edges
+    print(f"  read back into the model             {elapsed:7.2f} s  {checkpoint.edges / elapsed:12,.0f} synapses/s")
+    if not skip_gds:
+        gds_side(store, checkpoint)
+
+    part = dense_checkpoint(sweep_widths, run="bench-sweep")
+    whole = server.store(single_transaction=part.edges)
+    with TransactionMemory(sampler) as memory:
+        try:
+            elapsed, _ = timed(lambda: whole.write(part))
+        except StoreError as error:  # the server's transaction memory limit
+            sys.exit(f"  one transaction of {part.edges:,}: {error}")
+    print(f"  one transaction of {part.edges:,} ({'-'.join(map(str, sweep_widths))})  {elapsed:7.2f} s  "
+          f"{part.edges / elapsed:12,.0f} synapses/s   peak transaction {memory.peak / 2**20:,.0f} MiB")
+    whole.delete(part.run)
     for batch in batches:
         store.batch = batch
-        checkpoint = dense_checkpoint(widths, run=f"bench-{batch}")
-        elapsed, _ = timed(lambda: store.write(checkpoint, replace=True))
-        print(f"  ingest batch {batch:>7,}: {elapsed:7.2f} s  {checkpoint.edges / elapsed:10,.0f} rows/s")
-        elapsed, back = timed(lambda: store.read(checkpoint.run, 0))
-        assert back.edges == checkpoint.edges
-        print(f"  read                 : {elapsed:7.2f} s  {checkpoint.edges / elapsed:10,.0f} rows/s")
-        store.delete(checkpoint.run)
+        elapsed, _ = timed(lambda: store.write(part))
+        print(f"  sweep: batch {batch:>7,} (batched)       {elapsed:7.2f} s  {part.edges / elapsed:12,.0f} synapses/s")
+        elapsed, _ = timed(lambda: store.delete(part.run))
+        print(f"         rm                            {elapsed:7.2f} s  {part.edges / elapsed:12,.0f} synapses/s")
+    print(f"  peak heap of the server              {peak_heap(store) / 2**20:7,.0f} MiB")
     store.close()
+    sampler.close()
+    if not skip_import and server.directory is not None:
+        bulk_import(server, checkpoint, baseline)
+    if server.directory is not None:
+        server.stop()
+
+
+def bulk_import(server, checkpoint, baseline) -> None:
+    """`export --neo4j-import` of the same checkpoint and `neo4j-admin database import full` of the files."""
+    import netarchive
+    from netarchive.neo4j_import import export_neo4j_import, import_command
+
+    with tempfile.TemporaryDirectory() as directory:
+        with netarchive.open(Path(directory) / "archive") as archive:
+            archive.write(checkpoint)
+            files = server.directory / "import" / "bench"
+            exported, _ = timed(lambda: export_neo4j_import(archive, files))
+        print(f"  export --neo4j-import                {exported:7.2f} s  {checkpoint.edges / exported:12,.0f} synapses/s")
+        server.stop()
+        args = shlex.split(import_command(files))[1:]  # what `neo4j-admin` would run, by the server's own tool
+        imported, _ = timed(lambda: server.admin(*args))
+        server.start()
+        store = server.store()
+        store.init()
+        count = store.cypher("MATCH ()-[s:SYNAPSE]->() RETURN count(s) AS n")["n"].iloc[0]
+        assert count == checkpoint.edges, count
+        print(f"  neo4j-admin database import full     {imported:7.2f} s  {checkpoint.edges / imported:12,.0f} synapses/s  "
+              f"{imported / baseline:5.1f}x LadybugDB")
+        store.close()
+
+
+def gds_side(store, checkpoint) -> None:
+    """netarchive's components and spanning forests against GDS's WCC and spanning trees, same checkpoint."""
+    from netarchive.analysis.components import components
+    from netarchive.analysis.spanning import spanning_forests
+    from netarchive.cli.query import browser_params
+
+    def run(name, **params):
+        text, defaults = browser_params((ROOT / "cypher" / f"{name}.cypher").read_text())
+        return store.cypher(text, {**defaults, **params})
+
+    ours, table = timed(lambda: components(checkpoint))
+    projected, _ = timed(lambda: run("gds_project", run=checkpoint.run, level=0, graph="bench"))
+    wcc, found = timed(lambda: run("gds_wcc", graph="bench"))
+    assert found["components"].iloc[0] == table["components"].iloc[0]
+    forests, masks = timed(lambda: spanning_forests(checkpoint))
+    trees, weights = timed(lambda: [run("gds_spanning_tree", graph="bench", layer=l)["weight"].iloc[0]
+                                    for l in range(len(checkpoint.layers))])
+    expected = [float(np.abs(layer.w[mask].astype(np.float64)).sum()) for layer, mask in zip(checkpoint.layers, masks)]
+    assert np.allclose(weights, expected, rtol=1e-9), (weights, expected)
+    louvain, _ = timed(lambda: run("gds_louvain", graph="bench"))
+    run("gds_drop", graph="bench")
+    print(f"  GDS projection (Cypher aggregation)  {projected:7.2f} s")
+    print(f"  components: netarchive {ours:6.2f} s   GDS WCC {wcc:6.2f} s   GDS / netarchive {wcc / ours:6.1f}x")
+    print(f"  spanning forests: netarchive {forests:6.2f} s   GDS spanning trees {trees:6.2f} s   {trees / forests:6.1f}x")
+    print(f"  GDS Louvain (no netarchive counterpart) {louvain:6.2f} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=neo4j_store.SYNAPSE_BATCH)
     parser.add_argument("--python-packer", action="store_true", help="also time the driver's pure-Python packer (slow)")
-    parser.add_argument("--server", action="store_true", help="only the server at NETARCHIVE_NEO4J_URI (run anyway when it is set)")
-    parser.add_argument("--sweep", default="5000,20000,50000", help="batch sizes for --server")
-    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="layer widths for --server")
+    parser.add_argument("--client", action="store_true", help="only the client side (no server)")
+    parser.add_argument("--sweep", default="10000,20000,50000", help="UNWIND batch sizes to sweep")
+    parser.add_argument("--sweep-widths", default="1024,976", help="layer widths of the sweep's checkpoint")
+    parser.add_argument("--no-import", action="store_true", help="skip neo4j-admin database import")
+    parser.add_argument("--no-gds", action="store_true", help="skip the GDS comparison")
     args = parser.parse_args()
-    if not args.server:
-        client_side(args.batch, args.python_packer)
-    if args.server or os.environ.get("NETARCHIVE_NEO4J_URI"):
-        server_side([int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.widths.split(",")))
+    client_side(args.batch, args.python_packer)
+    if not args.client:
+        server_side([int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.sweep_widths.split(",")),
+                    args.no_import, args.no_gds)
 
 
 if __name__ == "__main__":

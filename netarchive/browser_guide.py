@@ -2,7 +2,7 @@
 
 Browser loads a guide with ``:play URL`` (``:guide URL`` in newer Browsers) when the server allows the
 host (``browser.remote_content_hostname_whitelist``, set in docker/compose.yml) and the response carries
-``Access-Control-Allow-Origin``. Each slide is one file of cypher/: its comment lines as text, then the
+``Access-Control-Allow-Origin``, also on the CORS preflight (``OPTIONS``) that Browser's fetch triggers. Each slide is one file of cypher/: its comment lines as text, then the
 ``:param`` lines and the statement as runnable code blocks (click to put them into the editor).
 """
 from __future__ import annotations
@@ -78,6 +78,14 @@ def serve(content: str, port: int, host: str = "127.0.0.1"):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_OPTIONS(self):  # noqa: N802 - Browser's fetch sends headers that need a CORS preflight
+            self.send_response(204)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", self.headers.get("Access-Control-Request-Headers", "*"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, *args):
             pass

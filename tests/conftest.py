@@ -1,4 +1,5 @@
-"""Shared fixtures: small hand-made checkpoints and a fresh embedded archive per test."""
+"""Shared fixtures: small hand-made checkpoints, a fresh embedded archive per test, and the session's Neo4j
+server (``neo4j_server``, tests/neo4j_server.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 
 import netarchive
 from netarchive.model import Checkpoint, Layer
+
+pytest_plugins = ["tests.neo4j_server"]
 
 
 def random_checkpoint(widths, density=0.5, seed=0, run="r", level=0, input_shape=None, metrics=None) -> Checkpoint:
@@ -26,6 +29,14 @@ def edge_set(checkpoint: Checkpoint) -> set:
         for l, layer in enumerate(checkpoint.layers)
         for s, d, w in zip(layer.src, layer.dst, layer.w)
     }
+
+
+def shared_queries() -> list:
+    """The files of cypher/ that run on both backends (schema.cypher and the gds_* files are Neo4j's only)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "cypher"
+    return sorted(path for path in folder.glob("*.cypher") if path.name != "schema.cypher" and not path.name.startswith("gds_"))
 
 
 @pytest.fixture

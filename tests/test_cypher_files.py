@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from netarchive.cli import cli
 from netarchive.cli.query import browser_params
 from netarchive.errors import InputError
-from tests.conftest import random_checkpoint
+from tests.conftest import random_checkpoint, shared_queries
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERIES = sorted(path for path in (ROOT / "cypher").glob("*.cypher") if path.name != "schema.cypher")
+QUERIES = shared_queries()
 
 
 def test_browser_params():
@@ -117,6 +117,11 @@ def test_browser_guide_is_served_with_cors(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{httpd.server_address[1]}/netarchive.html", timeout=10) as answer:
             assert answer.headers["Access-Control-Allow-Origin"] == "*"
             assert answer.read().decode() == content
+        preflight = urllib.request.Request(f"http://127.0.0.1:{httpd.server_address[1]}/netarchive.html", method="OPTIONS",
+                                           headers={"Origin": "http://127.0.0.1:7474", "Access-Control-Request-Headers": "x-ajax"})
+        with urllib.request.urlopen(preflight, timeout=10) as answer:  # Browser's fetch asks first
+            assert answer.status == 204 and answer.headers["Access-Control-Allow-Origin"] == "*"
+            assert answer.headers["Access-Control-Allow-Headers"] == "x-ajax"
     finally:
         httpd.shutdown()
         httpd.server_close()

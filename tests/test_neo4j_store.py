@@ -1,21 +1,12 @@
-"""The Neo4j store end to end over Bolt: batching, transactions, type conversion, errors.
+"""The Neo4j store end to end over Bolt against a real Neo4j 5 server: the store contract of the embedded
+archive (batching, transactions, type conversion, write-back) and the CLI on the server.
 
-By default against ArcadeDB's embedded server (PyPI ``arcadedb-embedded``: its own JRE and Bolt plugin,
-announcing itself as Neo4j 5.26), started on 127.0.0.1 by the ``server`` fixture. With
-``NETARCHIVE_NEO4J_URI`` (and ``NEO4J_USERNAME``/``NEO4J_PASSWORD``, ``NEO4J_DATABASE``) set, the same
-tests run against that real Neo4j instead (e.g. the one of docker/compose.yml); they only touch runs
-named ``test-…`` and delete them afterwards. ArcadeDB's Cypher is a reimplementation: tests of Neo4j
-behaviour it lacks are marked ``neo4j_only`` and skipped on it; the statements keep the Neo4j form
-(tests/test_cypher_lint.py checks them with Neo4j's front end).
+The server is the session's (``neo4j_server``, tests/neo4j_server.py: tools/neo4j/start.sh); what only a
+server has (restarts, crashes, memory limits, constraints) is in tests/test_neo4j_server.py.
 """
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +17,10 @@ from netarchive.cli import cli
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.store import neo4j as neo4j_store
 from netarchive.store.neo4j import Neo4jStore
-from tests.conftest import edge_set, random_checkpoint
+from tests.conftest import edge_set, random_checkpoint, shared_queries
+from tests.neo4j_server import run_name
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORD = "netarchive-test"
-START_SECONDS = 180
 
 
 def _free_port() -> int:
@@ -39,74 +29,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """(uri, user, password, database, is_arcadedb) of a Bolt server for this module."""
-    uri = os.environ.get("NETARCHIVE_NEO4J_URI")
-    if uri:
-        yield uri, os.environ.get("NEO4J_USERNAME", "neo4j"), os.environ.get("NEO4J_PASSWORD"), os.environ.get("NEO4J_DATABASE", "neo4j"), False
-        return
-    try:
-        import arcadedb_embedded  # noqa: F401
-    except ImportError:
-        pytest.skip("no Bolt server: set NETARCHIVE_NEO4J_URI, or `pip install arcadedb-embedded` for ArcadeDB")
-    bolt, http = _free_port(), _free_port()
-    root = tmp_path_factory.mktemp("arcadedb")
-    log = open(root / "server.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "arcadedb_server.py"), str(root / "server"), str(bolt), str(http), PASSWORD],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-        cwd=root,  # the JVM writes its log/ folder into the working directory
-    )
-    try:
-        ready = _wait_ready(process)
-        if not ready:
-            log.seek(0)
-            tail = " | ".join(log.read().strip().splitlines()[-3:])
-            pytest.skip(f"ArcadeDB's Bolt server did not start within {START_SECONDS} s: {tail[-300:]}")
-        yield f"bolt://127.0.0.1:{bolt}", "root", PASSWORD, "neo4j", True
-    finally:
-        if process.poll() is None:
-            process.stdin.close()  # the server stops when its standard input closes
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-
-
-def _wait_ready(process: subprocess.Popen) -> bool:
-    import selectors
-
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        if selector.select(timeout=1) and process.stdout.readline().strip() == "ready":
-            return True
-    return False
+@pytest.fixture
+def server(neo4j_server):
+    return neo4j_server
 
 
 @pytest.fixture
-def store(server):
-    uri, user, password, database, _ = server
-    opened = Neo4jStore(uri, user=user, password=password, database=database)
-    yield opened
-    for run in set(opened.checkpoints()["run"]) if not opened.checkpoints().empty else ():
-        if str(run).startswith("test-"):
-            opened.delete(run)
-    opened.close()
-
-
-@pytest.fixture
-def neo4j_only(server):
-    if server[4]:
-        pytest.skip("Neo4j behaviour that ArcadeDB's Bolt server does not reproduce")
-
-
-def run_name() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}"
+def store(neo4j_store):
+    return neo4j_store
 
 
 def sample(run, level=0, seed=0, **options):
@@ -258,7 +188,7 @@ def test_cypher_errors_are_store_errors(store):
         store.cypher("MATCH (n:Neuron RETURN n")
 
 
-def test_cypher_is_read_only(store, neo4j_only):
+def test_cypher_is_read_only(store):
     with pytest.raises(StoreError):
         store.cypher("CREATE (:Neuron {run: 'test-write'})")
 
@@ -308,9 +238,7 @@ def test_cypher_files_run_on_the_server(store):
     for level in (0, 1):
         store.write(sample(run, level=level, seed=level))
     results = {}
-    for path in sorted((ROOT / "cypher").glob("*.cypher")):
-        if path.name == "schema.cypher":
-            continue
+    for path in shared_queries():
         text, params = browser_params(path.read_text())
         results[path.stem] = store.cypher(text, {**params, "run": run, "to": 1})
     layers = results["checkpoint_layers"]
@@ -328,26 +256,26 @@ def test_unreachable_server():
 
 
 def test_wrong_credentials(server):
-    uri, user, _, database, _ = server
+    uri, user, database = server.uri, server.user, server.database
     with pytest.raises(StoreError, match="refused the credentials"):
         Neo4jStore(uri, user=user, password="wrong-password", database=database)
 
 
 def test_missing_database(server):
-    uri, user, password, _, _ = server
+    uri, user, password = server.uri, server.user, server.password
     with pytest.raises(StoreError, match="no database 'nosuchdb'"):
         Neo4jStore(uri, user=user, password=password, database="nosuchdb")
 
 
 def test_old_server_is_refused(server, monkeypatch):
-    uri, user, password, database, _ = server
+    uri, user, password, database = server.uri, server.user, server.password, server.database
     monkeypatch.setattr(neo4j_store, "MIN_SERVER_MAJOR", 99)
     with pytest.raises(StoreError, match="needs Neo4j 99 or later"):
         Neo4jStore(uri, user=user, password=password, database=database)
 
 
 def test_read_only_store_refuses_writes(server):
-    uri, user, password, database, _ = server
+    uri, user, password, database = server.uri, server.user, server.password, server.database
     with Neo4jStore(uri, user=user, password=password, database=database, read_only=True) as store:
         with pytest.raises(StoreError, match="read-only"):
             store.write(sample(run_name()))
@@ -355,7 +283,7 @@ def test_read_only_store_refuses_writes(server):
 
 # -- the CLI ---------------------------------------------------------------------------------------
 def test_cli_on_the_server(server, store, tmp_path):
-    uri, user, password, database, _ = server
+    uri, user, password, database = server.uri, server.user, server.password, server.database
     run = run_name()
     store.write(sample(run))
     base = ["--store", uri, "--user", user, "--password", password, "--database", database]
@@ -372,7 +300,7 @@ def test_cli_on_the_server(server, store, tmp_path):
 
 
 def test_cli_ingest_export_rm_on_the_server(server, store, tmp_path):
-    uri, user, password, database, _ = server
+    uri, user, password, database = server.uri, server.user, server.password, server.database
     run = run_name()
     checkpoint = sample(run, level=0)
     np.savez(tmp_path / "level_0.npz", **{layer.name: layer.dense() for layer in checkpoint.layers})
@@ -425,7 +353,7 @@ def test_batched_write_of_unsorted_edges(store):
 
 
 def test_cli_init_on_the_server(server):
-    uri, user, password, database, _ = server
+    uri, user, password, database = server.uri, server.user, server.password, server.database
     done = CliRunner().invoke(cli, ["--store", uri, "--user", user, "--password", password, "--database", database, "init"])
     assert done.exit_code == 0, done.output
     assert f"archive ready at {uri}" in done.output

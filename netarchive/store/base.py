@@ -47,7 +47,7 @@ class Store(ABC):
 
     @abstractmethod
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
-        """One row per checkpoint, ordered by run and level: CHECKPOINT_FIELDS then the metrics."""
+        """One row per checkpoint, ordered by run and level: CHECKPOINT_FIELDS then the metrics by name."""
 
     @abstractmethod
     def versions(self) -> dict[tuple[str, int], str]:

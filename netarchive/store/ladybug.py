@@ -264,7 +264,7 @@ class LadybugStore(Store):
         table = self._run(query, {"run": run}).get_as_df()
         table.columns = [column.removeprefix("c.") for column in table.columns]
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
-        metrics = [column for column in table.columns if column not in _CHECKPOINT_COLUMNS]
+        metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_COLUMNS)  # as on Neo4j
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
     def versions(self) -> dict[tuple[str, int], str]:

@@ -13,7 +13,8 @@ each row costs two index seeks and one relationship. A checkpoint of at most
 one would need gigabytes of transaction state, so it is written in one transaction per batch while its
 Checkpoint node carries ``incomplete: true``: every read skips such checkpoints, the final transaction
 removes the mark, a failed write deletes what it wrote, and whatever a killed process left is deleted at
-the start of the next write. ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
+the start of the next write. Every write is an explicit transaction that the driver does not retry
+(:meth:`Neo4jStore._transaction`). ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
 disappears from readers at once. One writer at a time per database (the embedded archive locks; a server
 cannot tell a dead writer from a slow one).
 
@@ -42,9 +43,12 @@ SYNAPSE_BATCH = 20_000
 """Synapse rows per UNWIND statement. Batches of 10-50 k rows keep a statement's parameters a few hundred
 kilobytes and its transaction state small while amortising the round trip; bench/bench_neo4j.py sweeps
 the size against a configured server (see bench/neo4j.md)."""
-SINGLE_TRANSACTION = 2_000_000
-"""Checkpoints with at most this many synapses (old + new when replacing) are written in one transaction;
-Neo4j keeps roughly 200-300 bytes of heap per created relationship until commit."""
+SINGLE_TRANSACTION = 500_000
+"""Checkpoints with at most this many synapses (old + new when replacing) are written in one transaction.
+Neo4j 5.26 holds about 1.4 KiB of heap per created synapse until commit (bench/neo4j.md: 1 M synapses in
+one transaction peaked at 1.4 GiB, 2.1 M passed the 1.4 GiB that ``dbms.memory.transaction.total.max``
+allows a 2 GB heap), and one large transaction is slower than batches (9 k against 22 k synapses/s), so
+500 k keeps well under the tools/neo4j server's limit (heap 2 GB) and docker/compose.yml's (4 GB)."""
 DEFAULT_DATABASE = "neo4j"
 MIN_SERVER_MAJOR = 5
 
@@ -219,8 +223,8 @@ class Neo4jStore(Store):
             ) from None
         except ex.ServiceUnavailable as error:
             raise StoreError(
-                f"cannot reach a Neo4j server at {self.uri}: {_first_line(error)} "
-                "(is it running? `docker compose -f docker/compose.yml up -d` starts one)"
+                f"cannot reach a Neo4j server at {self.uri}: {_first_line(error)} (is it running? "
+                "`bash tools/neo4j/start.sh DIR` or `docker compose -f docker/compose.yml up -d` starts one)"
             ) from None
         except ex.Neo4jError as error:
             if "DatabaseNotFound" in str(error.code) or "does not exist" in str(error.message):
@@ -254,17 +258,38 @@ class Neo4jStore(Store):
             with self._driver.session(database=self.database, default_access_mode=access) as session:
                 yield session
         except ex.Neo4jError as error:
+            if "Memory" in str(error.code):  # MemoryPoolOutOfMemoryError, TransactionOutOfMemoryError
+                raise StoreError(
+                    f"the Neo4j server at {self.uri} ran out of transaction memory ({_first_line(error)}); nothing "
+                    "of this transaction was written: raise db.memory.transaction.total.max (docker/.env "
+                    "NEO4J_TRANSACTION_MEMORY) or db.memory.transaction.max"
+                ) from None
             raise StoreError(_first_line(error)) from None
         except ex.DriverError as error:
-            raise StoreError(f"lost the Neo4j server at {self.uri}: {_first_line(error)}") from None
+            raise StoreError(
+                f"lost the Neo4j server at {self.uri}: {_first_line(error)} (a transaction it had not committed "
+                "was not written)"
+            ) from None
 
     def _read(self, query: str, **params) -> list[dict]:
         with self._session("READ") as session:
             return session.execute_read(lambda tx: tx.run(query, params).data())
 
     def _write(self, query: str, **params) -> list[dict]:
-        with self._session() as session:
-            return session.execute_write(lambda tx: tx.run(query, params).data())
+        return self._transaction([(query, params)])
+
+    def _transaction(self, statements) -> list[dict]:
+        """Run ``(text, params)`` statements in one explicit write transaction; the rows of the last.
+
+        Not the driver's managed transactions: those retry transient errors for up to 30 s, which would
+        send a write that hit the server's memory limit again and again, and hold a command for half a
+        minute after the server died. A write either commits once or fails at once."""
+        rows: list[dict] = []
+        with self._session() as session, session.begin_transaction() as tx:
+            for text, params in statements:
+                rows = tx.run(text, params).data()
+            tx.commit()
+        return rows
 
     def _writable(self) -> None:
         if self.read_only:
@@ -276,11 +301,7 @@ class Neo4jStore(Store):
         with self._session() as session:
             for statement in SCHEMA_CYPHER:
                 session.run(statement).consume()
-            try:
-                session.run(AWAIT_INDEXES_CYPHER, seconds=300).consume()
-            except Exception as error:  # noqa: BLE001 - ArcadeDB's Bolt server lacks the procedure
-                if "Unknown procedure" not in str(error):
-                    raise
+            session.run(AWAIT_INDEXES_CYPHER, seconds=300).consume()
         self._schema_ready = True
 
     # -- writing -------------------------------------------------------------------------------
@@ -297,8 +318,7 @@ class Neo4jStore(Store):
             raise AlreadyArchived(f"run {run!r} level {level} is already archived (use --replace to overwrite it)")
         old_edges = int(existing[0]["edges"] or 0) if existing else 0
         if checkpoint.edges + old_edges <= self.single_transaction:
-            with self._session() as session:
-                session.execute_write(self._write_whole, checkpoint, bool(existing), step)
+            self._transaction(self._whole_statements(checkpoint, bool(existing), step))
             return
         if existing:
             step("removing the old checkpoint")
@@ -319,28 +339,24 @@ class Neo4jStore(Store):
         for key in checkpoint.metrics:
             check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
 
-    def _write_whole(self, tx, checkpoint: Checkpoint, replace: bool, step: Progress) -> None:
-        """The whole checkpoint (and the removal of the old one) in the managed transaction ``tx``."""
+    def _whole_statements(self, checkpoint: Checkpoint, replace: bool, step: Progress):
+        """The whole checkpoint, after the removal of the old one, for one transaction."""
         if replace:
             step("removing the old checkpoint")
             keys = {"run": checkpoint.run, "level": checkpoint.level}
-            tx.run(DELETE_NEURONS_CYPHER, keys).consume()
-            tx.run(DELETE_CHECKPOINT_CYPHER, keys).consume()
-        for text, params in _checkpoint_statements(checkpoint, incomplete=False, batch=self.batch, step=step):
-            tx.run(text, params).consume()
+            yield DELETE_NEURONS_CYPHER, keys
+            yield DELETE_CHECKPOINT_CYPHER, keys
+        yield from _checkpoint_statements(checkpoint, incomplete=False, batch=self.batch, step=step)
         step("commit")
 
     def _write_batched(self, checkpoint: Checkpoint, step: Progress) -> None:
         statements = _checkpoint_statements(checkpoint, incomplete=True, batch=self.batch, step=step)
-        with self._session() as session:
-            head = [next(statements) for _ in range(len(checkpoint.widths) + 1)]  # checkpoint + neurons
-            session.execute_write(lambda tx: [tx.run(text, params).consume() for text, params in head])
-            for text, params in statements:
-                session.execute_write(lambda tx, t=text, p=params: tx.run(t, p).consume())
-            step("commit")
-            session.execute_write(
-                lambda tx: tx.run(COMPLETE_CHECKPOINT_CYPHER, run=checkpoint.run, level=checkpoint.level).consume()
-            )
+        head = [next(statements) for _ in range(len(checkpoint.widths) + 1)]  # checkpoint + neurons
+        self._transaction(head)
+        for statement in statements:
+            self._transaction([statement])
+        step("commit")
+        self._write(COMPLETE_CHECKPOINT_CYPHER, run=checkpoint.run, level=checkpoint.level)
 
     def _clean_incomplete(self, step: Progress) -> None:
         for row in self._read(INCOMPLETE_CYPHER):
@@ -450,8 +466,7 @@ class Neo4jStore(Store):
                 for start in range(0, int(offsets[layer + 1] - offsets[layer]), self.batch):
                     chunk = values[offsets[layer] + start : min(offsets[layer] + start + self.batch, offsets[layer + 1])]
                     statements.append((text, {"run": run, "level": int(level), "layer": layer, "start": start, "values": chunk.tolist()}))
-        with self._session() as session:
-            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+        self._transaction(statements)
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         self._writable()
@@ -484,8 +499,7 @@ class Neo4jStore(Store):
         for each in rows:
             statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape)}))
             statements.append((SET_PIXELS_CYPHER, {"run": run, "level": each, "channel": channel, "y": y, "x": x}))
-        with self._session() as session:
-            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+        self._transaction(statements)
 
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         self._writable()
@@ -503,8 +517,7 @@ class Neo4jStore(Store):
                     SET_SYNAPSE_FLAG_CYPHER.replace("{name}", name),
                     {**keys, "layer": l, "src": src[chosen][part].tolist(), "dst": dst[chosen][part].tolist()},
                 ))
-        with self._session() as session:
-            session.execute_write(lambda tx: [tx.run(t, p).consume() for t, p in statements])
+        self._transaction(statements)
 
     def _checkpoint_properties(self, run: str, level: int) -> dict:
         found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))

@@ -1,0 +1,193 @@
+"""What only a real Neo4j server has: its schema, read-only transactions, authentication, databases,
+versions, memory limits, restarts and crashes (``kill -9`` of the JVM in the middle of a write).
+
+The tests marked ``neo4j_restart`` run after all others (tests/neo4j_server.py). Each crash test ends with :func:`check_archive`, the one place that says what a consistent archive is
+(every visible checkpoint whole, nothing of a failed write visible); `netarchive check` joins it there.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from netarchive.cli import cli
+from netarchive.errors import NotFound, StoreError
+from netarchive.store import neo4j as neo4j_store
+from tests.conftest import edge_set, random_checkpoint
+from tests.neo4j_server import run_name
+from tests.test_neo4j_store import sample
+
+
+@pytest.fixture
+def store(neo4j_store):
+    return neo4j_store
+
+
+def check_archive(store, run: str, expected: dict[int, object], hidden: tuple[int, ...] = ()) -> None:
+    """The archive holds exactly ``expected`` (level -> Checkpoint) of ``run``, each whole; the ``hidden``
+    levels exist only as incomplete-marked leftovers that no reader sees."""
+    assert store.levels(run) == sorted(expected)
+    for level, checkpoint in expected.items():
+        assert edge_set(store.read(run, level)) == edge_set(checkpoint)
+    counts = store.cypher(
+        "MATCH (c:Checkpoint {run: $run}) OPTIONAL MATCH (n:Neuron {run: $run, level: c.level}) "
+        "WITH c, count(n) AS neurons RETURN c.level AS level, c.incomplete AS incomplete, c.neurons = neurons AS whole "
+        "ORDER BY level",
+        {"run": run},
+    )
+    assert [(r.level, r.incomplete, r.whole) for r in counts.itertuples()] == sorted(
+        [(level, None, True) for level in expected] + [(level, True, r.whole) for level in hidden for r in counts.itertuples() if r.level == level]
+    )
+    orphans = store.cypher(
+        "MATCH (n:Neuron {run: $run}) WHERE NOT EXISTS { MATCH (c:Checkpoint {run: $run, level: n.level}) } "
+        "RETURN count(n) AS n",
+        {"run": run},
+    )
+    assert orphans["n"].tolist() == [0]
+
+
+def kill_server_at(monkeypatch, server, statement: int) -> None:
+    """``kill -9`` the server's JVM when a write has sent ``statement`` statements of a checkpoint."""
+    original = neo4j_store._checkpoint_statements
+
+    def killing(checkpoint, **options):
+        for count, each in enumerate(original(checkpoint, **options)):
+            if count == statement:
+                server.kill()
+            yield each
+
+    monkeypatch.setattr(neo4j_store, "_checkpoint_statements", killing)
+
+
+# -- schema and read-only queries ------------------------------------------------------------------
+def test_constraints_and_indexes_are_online(store):
+    store.init()
+    constraints = store.cypher("SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties RETURN *")
+    assert {(r.name, r.type, tuple(r.labelsOrTypes), tuple(r.properties)) for r in constraints.itertuples()} >= {
+        ("run_name", "UNIQUENESS", ("Run",), ("name",)),
+        ("checkpoint_key", "UNIQUENESS", ("Checkpoint",), ("run", "level")),
+        ("neuron_key", "UNIQUENESS", ("Neuron",), ("run", "level", "layer", "index")),
+    }
+    indexes = store.cypher("SHOW INDEXES YIELD name, state, properties WHERE name STARTS WITH 'neuron_' RETURN *")
+    assert {(r.name, r.state, tuple(r.properties)) for r in indexes.itertuples()} == {
+        ("neuron_key", "ONLINE", ("run", "level", "layer", "index")),
+        ("neuron_layer", "ONLINE", ("run", "level", "layer")),
+        ("neuron_checkpoint", "ONLINE", ("run", "level")),
+    }
+    run = run_name()
+    store.write(sample(run))
+    with pytest.raises(StoreError, match="already exists with"):
+        store._write("CREATE (:Neuron {run: $run, level: 0, layer: 1, `index`: 0})", run=run)
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE (:Neuron {run: 'test-written'})",
+    "MATCH (c:Checkpoint) SET c.edges = 0",
+    "MATCH (c:Checkpoint) DETACH DELETE c",
+    "CREATE INDEX written IF NOT EXISTS FOR (n:Neuron) ON (n.bias)",
+    "CALL apoc.create.node(['Neuron'], {run: 'test-written'}) YIELD node RETURN node",
+])
+def test_query_cypher_cannot_write(store, neo4j_server, statement):
+    run = run_name()
+    store.write(sample(run))
+    with pytest.raises(StoreError):
+        store.cypher(statement)
+    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "query", "cypher", statement])
+    assert done.exit_code == 1 and done.output.startswith("error: ") and done.output.count("\n") == 1
+    check_archive(store, run, {0: sample(run)})
+    assert store.cypher("MATCH (n {run: 'test-written'}) RETURN count(n) AS n")["n"].tolist() == [0]
+    assert store.cypher("SHOW INDEXES YIELD name WHERE name = 'written' RETURN name").empty
+
+
+# -- opening errors ----------------------------------------------------------------------------------
+def test_server_older_than_5_is_one_line(neo4j_server, monkeypatch):
+    """A 4.4 server answers dbms.components() with its kernel version; the store refuses it."""
+    monkeypatch.setattr(
+        neo4j_store, "COMPONENTS_CYPHER",
+        "RETURN 'Neo4j Kernel' AS name, ['4.4.26'] AS versions, 'community' AS edition",
+    )
+    with pytest.raises(StoreError, match="runs Neo4j 4.4.26; netarchive needs Neo4j 5 or later"):
+        neo4j_server.store()
+    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls"])
+    assert done.exit_code == 1 and done.output.count("\n") == 1 and "needs Neo4j 5 or later" in done.output
+
+
+def test_opening_errors_are_one_line(neo4j_server):
+    base = neo4j_server.cli_args
+    for args, message in [
+        ([*base[:4], "--password", "wrong-password", "ls"], "refused the credentials of user 'neo4j'"),
+        ([*base[:6], "--database", "nosuchdb", "ls"], "has no database 'nosuchdb'"),
+    ]:
+        done = CliRunner().invoke(cli, args)
+        assert done.exit_code == 1, done.output
+        assert done.output.startswith("error: ") and message in done.output and done.output.count("\n") == 1
+
+
+# -- restarts and crashes ----------------------------------------------------------------------------
+@pytest.mark.neo4j_restart
+def test_server_killed_during_a_one_transaction_ingest(neo4j_server, store, monkeypatch, tmp_path):
+    run = run_name()
+    kept = sample(run, level=0)
+    store.write(kept)
+    new = random_checkpoint((64, 32, 16, 10), density=0.8, seed=7, run=run, level=1)
+    np.savez(tmp_path / "level_1.npz", **{layer.name: layer.dense() for layer in new.layers})
+    kill_server_at(monkeypatch, neo4j_server, statement=6)  # the checkpoint and neurons sent, synapses under way
+    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_1.npz"), "--run", run, "--level", "1"])
+    monkeypatch.undo()
+    assert done.exit_code == 1 and done.output.startswith("error: lost the Neo4j server") and done.output.count("\n") == 1
+    neo4j_server.start()
+    check_archive(store, run, {0: kept})
+    store.write(new)
+    check_archive(store, run, {0: kept, 1: new})
+
+
+@pytest.mark.neo4j_restart
+def test_server_killed_during_a_batched_write(neo4j_server, store, monkeypatch):
+    """A checkpoint above ``single_transaction`` (lowered here) goes in one transaction per batch under
+    the ``incomplete`` mark; killed half-way it stays hidden until the next write removes it."""
+    run = run_name()
+    kept = sample(run, level=0)
+    store.write(kept)
+    store.single_transaction, store.batch = 1000, 400
+    large = random_checkpoint((64, 64, 32, 10), density=0.9, seed=8, run=run, level=1)
+    assert large.edges > store.single_transaction
+    kill_server_at(monkeypatch, neo4j_server, statement=len(large.widths) + 4)  # 3 batches committed
+    with pytest.raises(StoreError, match="lost the Neo4j server"):
+        store.write(large)
+    monkeypatch.undo()
+    neo4j_server.start()
+    check_archive(store, run, {0: kept}, hidden=(1,))
+    with pytest.raises(NotFound):
+        store.read(run, 1)
+    store.write(large)  # removes the leftover first
+    check_archive(store, run, {0: kept, 1: large})
+
+
+@pytest.mark.neo4j_restart
+def test_server_restarted_between_two_commands_with_a_memory_limit(neo4j_server, store, tmp_path):
+    """Command, stop, (a command meanwhile is one line), start with a small per-transaction memory limit,
+    command: the archive is as it was. Then a write over the limit is one line and writes nothing, and
+    the same checkpoint in small transactions fits."""
+    run = run_name()
+    kept = sample(run, level=0)
+    np.savez(tmp_path / "level_0.npz", **{layer.name: layer.dense() for layer in kept.layers})
+    first = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_0.npz"), "--run", run, "--level", "0"])
+    assert first.exit_code == 0, first.output
+    neo4j_server.stop()
+    down = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls"])
+    assert down.exit_code == 1 and down.output.startswith("error: cannot reach a Neo4j server") and down.output.count("\n") == 1
+    neo4j_server.start("db.memory.transaction.max=8m")
+    second = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls", "--run", run, "--format", "csv"])
+    assert second.exit_code == 0, second.output
+    assert second.output.splitlines()[1].startswith(f"{run},0,3,34,{kept.edges},")
+    check_archive(store, run, {0: kept})  # the store opened before the restart reconnects by itself
+
+    large = random_checkpoint((256, 128, 64, 10), density=0.9, seed=9, run=run, level=1)
+    np.savez(tmp_path / "level_1.npz", **{layer.name: layer.dense() for layer in large.layers})
+    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_1.npz"), "--run", run, "--level", "1"])
+    assert done.exit_code == 1 and done.output.count("\n") == 1, done.output
+    assert "ran out of transaction memory" in done.output and "nothing of this transaction was written" in done.output
+    check_archive(store, run, {0: kept})
+    store.single_transaction, store.batch = 0, 500
+    store.write(large)
+    check_archive(store, run, {0: kept, 1: large})
