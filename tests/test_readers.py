@@ -1,0 +1,42 @@
+"""Readers beside a writer: several processes list, query and analyse the archive in a loop while another
+ingests, replaces and removes checkpoints. No reader fails within its wait, and none ever sees a
+checkpoint that is not complete (archive_lock.py holds readers off from a write's first commit to its end)."""
+import json
+
+from tests.archive_faults import make_sources, netarchive_command, source, start_reader
+
+
+def test_readers_beside_a_writer(tmp_path):
+    sources = make_sources(tmp_path / "sources")
+    store = tmp_path / "archive"
+    status, output = netarchive_command(store, "ingest", sources["small"], "--run", "r", "--level", 0)
+    assert status == 0, output
+    shape = {name: source(path, "r", 0) for name, path in sources.items()}
+    allowed = {
+        ("r", 0): {(shape["small"].edges, shape["small"].neurons)},
+        ("r", 1): {(shape[name].edges, shape[name].neurons) for name in ("medium", "other")},
+        ("r", 2): {(shape[name].edges, shape[name].neurons) for name in ("mid", "small")},
+    }
+    stop = tmp_path / "stop"
+    readers = [start_reader(store, stop, tmp_path / f"reader{i}.json", allowed) for i in range(3)]
+    writes = [
+        ("ingest", sources["medium"], "--run", "r", "--level", 1),
+        ("ingest", sources["other"], "--run", "r", "--level", 1, "--replace"),  # rebuilt synapse table
+        ("ingest", sources["mid"], "--run", "r", "--level", 2),
+        ("rm", "--run", "r", "--level", 1, "--yes"),
+        ("ingest", sources["medium"], "--run", "r", "--level", 1),
+        ("ingest", sources["small"], "--run", "r", "--level", 2, "--replace"),
+        ("rm", "--run", "r", "--level", 2, "--yes"),
+    ]
+    try:
+        for i, args in enumerate(writes):
+            status, output = netarchive_command(store, *args, rebuild_factor=0 if i == 5 else None)  # rows deleted
+            assert status == 0, output
+    finally:
+        stop.touch()
+        for reader in readers:
+            reader.join(120)
+    for i in range(3):
+        log = json.loads((tmp_path / f"reader{i}.json").read_text())
+        assert log["problems"] == [], log["problems"][:5]
+        assert log["rounds"] >= 3, log
