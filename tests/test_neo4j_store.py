@@ -224,15 +224,20 @@ def test_failed_single_transaction_write_leaves_nothing(store, monkeypatch):
     assert store.cypher("MATCH (n:Neuron {run: $run, level: 1}) RETURN count(n) AS n", {"run": run})["n"].tolist() == [0]
 
 
-def test_incomplete_checkpoint_is_hidden_and_cleaned_up(store, monkeypatch):
-    """A batched write killed half-way (cleanup failing too) leaves a marked checkpoint; the next write removes it."""
-    run = run_name()
+def leave_unfinished(store, monkeypatch, run: str, level: int) -> None:
+    """A batched write of (run, level) killed half-way, its cleanup failing too (as a crash would)."""
     store.single_transaction, store.batch = 0, 5
     monkeypatch.setattr(store, "_delete_batched", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
     interrupt_after(monkeypatch, 8)
     with pytest.raises(KeyboardInterrupt):
-        store.write(sample(run, level=0))
+        store.write(sample(run, level=level))
     monkeypatch.undo()
+
+
+def test_incomplete_checkpoint_is_hidden_and_cleaned_up(store, monkeypatch):
+    """A batched write killed half-way leaves a marked checkpoint; the next write removes it."""
+    run = run_name()
+    leave_unfinished(store, monkeypatch, run, 0)
     assert store.checkpoints(run).empty
     with pytest.raises(NotFound):
         store.read(run, 0)
@@ -508,12 +513,7 @@ def test_reads_verify_and_check_repairs_a_damaged_checkpoint(store):
 
 def test_check_lists_unfinished_checkpoints_orphans_and_empty_runs(store, monkeypatch):
     run, other = run_name(), run_name()
-    store.single_transaction, store.batch = 0, 5
-    monkeypatch.setattr(store, "_delete_batched", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
-    interrupt_after(monkeypatch, 8)
-    with pytest.raises(KeyboardInterrupt):
-        store.write(sample(run, level=3))
-    monkeypatch.undo()
+    leave_unfinished(store, monkeypatch, run, 3)
     with pytest.raises(NotFound, match="level 3 was left unfinished by an interrupted write"):
         store.read(run, 3)
     assert [tuple(row) for row in store.unfinished().itertuples(index=False) if row.run == run] == [(run, 3)]

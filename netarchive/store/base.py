@@ -167,6 +167,18 @@ def verify_counts(claimed: Mapping[str, object], found: Mapping[str, object], ru
         raise damaged(run, level, f"the archive holds {'; '.join(wrong)}")
 
 
+def layer_mismatches(widths, neurons, rows, recorded, what: str = "synapses") -> list[str]:
+    """What ``check`` finds wrong with a checkpoint's rows: the neurons found per layer against its
+    ``widths``, the ``rows`` of a relationship table per weight layer against the ``recorded`` counts
+    (None: not recorded; a single total when an older archive recorded only that)."""
+    wrong, widths, neurons, rows = [], list(widths), list(neurons), list(rows)
+    if neurons != widths:
+        wrong.append(f"{sum(neurons):,} of its {sum(widths):,} neurons (per layer {neurons}, not {widths})")
+    if recorded is not None and list(recorded) != rows and not (len(recorded) == 1 and sum(rows) == recorded[0]):
+        wrong.append(f"{sum(rows):,} of its {sum(recorded):,} {what} (per layer {rows}, not {list(recorded)})")
+    return wrong
+
+
 def damaged(run: str, level: int, what: str) -> DamagedArchive:
     """The one-line error for a checkpoint whose rows contradict its records."""
     return DamagedArchive(
@@ -194,6 +206,15 @@ class Problem:
     fix: Callable[[], None] | None = None
     run: str | None = None
     level: int | None = None
+
+
+def unfinished_problem(run: str, level: int, remove: Callable[[], None]) -> Problem:
+    return Problem("unfinished-checkpoint", "left by an interrupted write or removal; hidden from every read",
+                   "remove it (ingest it again if the archive should hold it)", remove, run, level)
+
+
+def damaged_problem(run: str, level: int, wrong: list[str], remove: Callable[[], None]) -> Problem:
+    return Problem("damaged-checkpoint", "holds " + "; ".join(wrong), "remove it (ingest it again)", remove, run, level)
 
 
 def problem_table(problems: Iterable[Problem], repair: bool) -> pd.DataFrame:

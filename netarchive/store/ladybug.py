@@ -27,6 +27,7 @@ which become columns), always through :func:`_statement`, which checks each one 
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -143,6 +144,7 @@ class LadybugStore(Store):
             else:
                 self._open_writer(discard_damaged_log)
         except BaseException:
+            self._close_database()
             self._lock.close()
             raise
 
@@ -164,7 +166,9 @@ class LadybugStore(Store):
             self._ensure_schema()
 
     def _in_use(self, state: dict) -> ArchiveBusy:
-        who = f" (process {state['pid']})" if state.get("pid") else ""
+        """The lock stayed taken while this writer opened: by another writer committing, or by a reader."""
+        writing = state.get("committing") and _alive(state.get("pid"))
+        who = f" (process {state['pid']}, committing a write)" if writing else " (a reading command, a long query?)"
         return ArchiveBusy(f"the archive at {self.location} is in use by another netarchive{who}: wait for it to finish and try again")
 
     def _writer_busy(self, state: dict) -> ArchiveBusy:
@@ -766,6 +770,7 @@ class LadybugStore(Store):
 
     # -- write-back ----------------------------------------------------------------------------
     def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:
+        self._writable()
         checkpoint_id = self._checkpoint_id(run, level)
         if checkpoint_id is None:
             raise self._not_found(run, level)
@@ -785,6 +790,7 @@ class LadybugStore(Store):
                 )
 
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        self._writable()
         shape = tuple(int(s) for s in shape)
         query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN c.id, c.level, c.widths[1]" if level is None else (
             f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run AND c.level = $level RETURN c.id, c.level, c.widths[1]"
@@ -808,6 +814,7 @@ class LadybugStore(Store):
         (and every later ``COPY``) starts all synapses false, so marking a spanning forest updates about
         |V| rows one by one. When many rows change (a column holding nulls, say), the synapse table is
         rebuilt in bulk instead (:meth:`_rebuild`, chosen with UPDATE_REBUILD_FACTOR)."""
+        self._writable()
         check_property_name(name, _SYNAPSE_COLUMNS, "synapse property")
         found = self._rows(
             f"MATCH (c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN c.id, c.widths",
@@ -1000,6 +1007,14 @@ def _defaults(kind: str, default, rows: int) -> pa.Array:
         return pa.nulls(rows, _ARROW_TYPES[kind])
     value = {"true": True, "false": False}.get(str(default).lower(), default)
     return pa.repeat(pa.scalar(value).cast(_ARROW_TYPES[kind]), rows)
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _statement_error(error: RuntimeError, location: str) -> StoreError:

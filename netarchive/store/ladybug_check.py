@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from netarchive.store.base import Problem, problem_table
+from netarchive.store.base import Problem, damaged_problem, layer_mismatches, problem_table, unfinished_problem
 from netarchive.store.ladybug_files import directory_problems
 
 _KEY = 4294967296
@@ -83,26 +83,15 @@ def checkpoint_problems(store, neurons: dict, relationships: dict) -> list[Probl
         checkpoint_id, run, level, widths = row["id"], row["run"], row["level"], list(row["widths"])
         remove = (lambda ids=[checkpoint_id]: store._remove(ids))
         if row["incomplete"]:
-            problems.append(Problem(
-                "unfinished-checkpoint", "left by an interrupted write or removal; hidden from every read",
-                "remove it (ingest it again if the archive should hold it)", remove, run, level,
-            ))
+            problems.append(unfinished_problem(run, level, remove))
             continue
-        wrong = []
-        found = [neurons[checkpoint_id, layer] for layer in range(len(widths))]
-        if found != widths:
-            wrong.append(f"{sum(found):,} of its {sum(widths):,} neurons (per layer {found}, not {widths})")
+        wrong = layer_mismatches(widths, [neurons[checkpoint_id, layer] for layer in range(len(widths))], [], None)
         for table, (per_layer, total) in COUNTED_RELATIONSHIPS.items():
             counts = [relationships[table][checkpoint_id, layer, checkpoint_id, layer + 1] for layer in range(len(widths) - 1)]
-            expected = row[per_layer]
-            if expected is None and total:  # an archive written before per-layer counts: the total
-                expected = counts if sum(counts) == row[total] else [row[total]]
-            if expected is not None and list(expected) != counts:
-                wrong.append(f"{sum(counts):,} of its {sum(expected):,} {table} rows (per layer {counts}, not {list(expected)})")
+            recorded = row[per_layer] if row[per_layer] is not None or not total else [row[total]]
+            wrong += layer_mismatches(widths, widths, counts, recorded, f"{table} rows")
         if wrong:
-            problems.append(Problem(
-                "damaged-checkpoint", "holds " + "; ".join(wrong), "remove it (ingest it again)", remove, run, level,
-            ))
+            problems.append(damaged_problem(run, level, wrong, remove))
         elif row["linked"] is None:
             def link(checkpoint_id=checkpoint_id, run=run):
                 with store._transaction():

@@ -27,7 +27,7 @@ import re
 from importlib.metadata import version
 from pathlib import Path
 
-from netarchive.errors import DamagedArchive, NotFound, StoreError, first_line
+from netarchive.errors import ArchiveBusy, DamagedArchive, NotFound, StoreError, first_line
 from netarchive.store.base import Problem
 
 FORMAT = 1
@@ -181,7 +181,7 @@ def open_database(path: Path, *, read_only: bool, committing: bool, discard_dama
     if "Could not set lock" in text:
         holder = re.search(r"PID (\d+)", text)
         who = f" (process {holder.group(1)})" if holder else ""
-        raise StoreError(f"the archive at {location} is in use by another netarchive{who}: wait for it to finish and try again")
+        raise ArchiveBusy(f"the archive at {location} is in use by another netarchive{who}: wait for it to finish and try again")
     if read_only and any(marker in text for marker in _RECOVERY_PENDING):
         raise NeedsRecovery(first_line(text))
     if (path / LOG_FILE).exists() and any(marker in text for marker in _LOG_UNREADABLE):

@@ -41,8 +41,8 @@ import pandas as pd
 from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, Problem, Progress, Store, check_input_shape, check_property_name, problem_table, recorded_counts,
-    verify_counts,
+    CHECKPOINT_FIELDS, Problem, Progress, Store, check_input_shape, check_property_name, damaged_problem, layer_mismatches,
+    problem_table, recorded_counts, unfinished_problem, verify_counts,
 )
 
 SYNAPSE_BATCH = 20_000
@@ -603,23 +603,14 @@ class Neo4jStore(Store):
             known.add((run, level))
             remove = (lambda run=run, level=level: self._delete_batched(run, [level], lambda _: None))
             if row["incomplete"]:
-                problems.append(Problem(
-                    "unfinished-checkpoint", "left by an interrupted write or removal; hidden from every read",
-                    "remove it (ingest it again if the archive should hold it)", remove, run, level,
-                ))
+                problems.append(unfinished_problem(run, level, remove))
                 continue
             widths = [int(w) for w in row["widths"]]
             found = [neurons.get((run, level, layer), 0) for layer in range(len(widths))]
             counts = [synapses.get((run, level, layer), 0) for layer in range(len(widths) - 1)]
-            expected = row["layer_synapses"] or ([row["edges"]] if sum(counts) != row["edges"] else counts)
-            wrong = []
-            if found != widths:
-                wrong.append(f"{sum(found):,} of its {sum(widths):,} neurons (per layer {found}, not {widths})")
-            if list(expected) != counts:
-                wrong.append(f"{sum(counts):,} of its {sum(expected):,} synapses (per layer {counts}, not {list(expected)})")
+            wrong = layer_mismatches(widths, found, counts, row["layer_synapses"] or [row["edges"]])
             if wrong:
-                problems.append(Problem("damaged-checkpoint", "holds " + "; ".join(wrong), "remove it (ingest it again)",
-                                        remove, run, level))
+                problems.append(damaged_problem(run, level, wrong, remove))
             elif row["linked"] is None:
                 problems.append(Problem(
                     "unlinked-checkpoint", "its run does not link to it", "link it",
