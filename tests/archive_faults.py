@@ -176,6 +176,8 @@ def _read_in_a_loop(store: str, stop: str, log: str, allowed: dict) -> None:
 
     notebook = netarchive.open(store, read_only=True)
     while not os.path.exists(stop):
+        if rounds == 1:
+            Path(log + ".ready").touch()  # the writer starts once every reader has gone round once
         rounds += 1
         listing = command("ls", "--format", "json")
         for row in json.loads(listing or "[]"):
@@ -194,7 +196,9 @@ def _read_in_a_loop(store: str, stop: str, log: str, allowed: dict) -> None:
             command("query", "components", "--run", run, "--level", level, "--format", "json")
         try:
             for row in notebook.checkpoints().itertuples():
-                judge("notebook", row.run, row.level, notebook.checkpoint(row.run, row.level).edges, row.neurons)
+                judge("notebook listing", row.run, row.level, row.edges, row.neurons)
+                back = notebook.checkpoint(row.run, row.level)  # a later operation: maybe another version
+                judge("notebook read", row.run, row.level, back.edges, back.neurons)
         except netarchive.NetarchiveError as error:
             if "has no level" not in str(error):
                 problems.append(f"notebook: {error}")
