@@ -122,6 +122,12 @@ def assert_intact(store: Path, allowed: dict[tuple[str, int], list]) -> dict[tup
     """The archive opens; ``check`` finds nothing but leftovers of an interrupted write, and none after
     ``--repair``; and it holds, for each (run, level), one of the ``allowed`` checkpoints (None: none),
     synapse for synapse. Returns what it holds."""
+    from click.testing import CliRunner
+
+    from netarchive.cli import cli
+
+    listing = CliRunner().invoke(cli, ["--store", str(store), "ls"])  # a reading command first: it recovers
+    assert listing.exit_code == 0, listing.output
     found = problems_of(store)
     assert all(text.startswith(("unfinished-checkpoint", "leftover-table")) for text in found), found
     assert problems_of(store, repair=True) == []

@@ -44,3 +44,43 @@ def test_readers_beside_a_writer(tmp_path):
         log = json.loads((tmp_path / f"reader{i}.json").read_text())
         assert log["problems"] == [], log["problems"][:5]
         assert log["rounds"] >= 3, log  # at least one whole round while the writer wrote
+
+
+HOLDER = """
+import sys, netarchive
+archive = netarchive.open(sys.argv[1])
+archive.store._lock.acquire()  # as the writer does from its first commit to the end of its operation
+print("holding", flush=True)
+sys.stdin.read()
+archive.close()
+"""
+
+
+def test_a_reader_waits_for_the_writer_then_says_who_holds_it(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    import netarchive
+    from netarchive.cli import cli
+    from tests.conftest import random_checkpoint
+    from tests.test_cli import one_line_error
+
+    store = tmp_path / "archive"
+    with netarchive.open(store) as archive:
+        archive.write(random_checkpoint([4, 3]))
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(store)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        monkeypatch.setenv("NETARCHIVE_READ_RETRY_SECONDS", "1.5")
+        start = time.monotonic()
+        result = CliRunner().invoke(cli, ["--store", str(store), "ls"])
+        waited = time.monotonic() - start
+        one_line_error(result, f"is being written by process {holder.pid}, which has held readers off for longer than 1.5 s")
+        assert "NETARCHIVE_READ_RETRY_SECONDS" in result.output and 1.5 <= waited < 15
+    finally:
+        holder.communicate("", timeout=60)
+    assert CliRunner().invoke(cli, ["--store", str(store), "ls"]).exit_code == 0

@@ -200,7 +200,8 @@ class LadybugStore(Store):
         with self._lock.shared(self.wait, self._writer_busy) as state:
             needs = self._open_reader(state, recover_first=False)
             if needs is not None:
-                raise StoreError(f"the archive at {self.location} still needs recovery after recovering it ({needs[0]})")
+                why = "the directory is not writable" if not os.access(self.path, os.W_OK) else "a read-write open did not finish it"
+                raise self._cannot_recover(needs[0], why)
             yield
 
     def _open_reader(self, state: dict, recover_first: bool) -> tuple[str, bool] | None:
@@ -239,10 +240,13 @@ class LadybugStore(Store):
                 "netarchive has it open for writing: it recovers it when it closes it (or run `netarchive check --repair` then)"
             ) from None
         except StoreError as error:
-            raise StoreError(
-                f"the archive at {self.location} needs recovery from an interrupted write ({reason}), which this "
-                f"reading command cannot do ({error}): the next write or `netarchive check --repair` will"
-            ) from None
+            raise self._cannot_recover(reason, str(error)) from None
+
+    def _cannot_recover(self, reason: str, why: str) -> StoreError:
+        return StoreError(
+            f"the archive at {self.location} needs recovery from an interrupted write ({reason}), which this reading "
+            f"command cannot do ({why}): the next write or `netarchive check --repair` will"
+        )
 
     def _ensure_schema(self) -> None:
         """Create missing tables, and add the columns this version declares to an archive written before

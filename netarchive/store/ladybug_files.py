@@ -183,10 +183,10 @@ def open_database(path: Path, *, read_only: bool, committing: bool, discard_dama
         who = f" (process {holder.group(1)})" if holder else ""
         raise ArchiveBusy(f"the archive at {location} is in use by another netarchive{who}: wait for it to finish and try again")
     if read_only and any(marker in text for marker in _RECOVERY_PENDING):
-        raise NeedsRecovery(first_line(text))
+        raise NeedsRecovery("a checkpoint of the database was interrupted")
     if (path / LOG_FILE).exists() and any(marker in text for marker in _LOG_UNREADABLE):
         if read_only and committing:
-            raise NeedsRecovery(first_line(text))
+            raise NeedsRecovery("an interrupted commit left the end of the log unreadable")
         if committing or discard_damaged_log:
             try:
                 return ladybug.Database(database, read_only=read_only, throw_on_wal_replay_failure=False)
