@@ -80,7 +80,7 @@ class AnalysisCache:
         for folder in sorted(self.directory.iterdir()):
             if folder.name not in live:
                 continue
-            for path in sorted(folder.iterdir()):
+            for path in sorted(entry for entry in folder.iterdir() if entry.is_file()):
                 try:
                     pq.read_metadata(path)
                 except (OSError, ValueError):
