@@ -163,8 +163,8 @@ class Archive:
         >>> archive.analyze(components, "seed0", 3)          # doctest: +SKIP
         """
         version = self.store.versions().get((run, int(level)))
-        if version is None:
-            self.checkpoint(run, level)  # raises NotFound with the right message
+        if version is None:  # raises NotFound with the right message, unless it was written since: then uncached
+            return function(self.checkpoint(run, level), **options)
         return self.cache.get(version, _name(function), options, lambda: function(self.checkpoint(run, level), **options))
 
     def summary(
