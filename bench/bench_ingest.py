@@ -5,6 +5,8 @@ levels at 30 % magnitude pruning per level. Reported as ratios measured in this 
 
 - end-to-end ``netarchive ingest`` of the dense checkpoint file / LadybugDB's own ``COPY`` of the same
   node and edge tables into an empty database (the floor for this backend; target <= 1.5x);
+- the cost of making the write durable in two phases: the explicit ``CHECKPOINT`` statements and the
+  small publishing commit, as a share of the ingest;
 - read-back into the model, in synapses per second (target >= 5 M/s);
 - the naive approach, one Cypher ``CREATE`` per synapse, timed on a sample and extrapolated;
 - peak memory of the ingest process against the size of the checkpoint file.
@@ -101,19 +103,43 @@ def naive_create_rate(checkpoint, directory: Path, sample: int = 2000) -> float:
     return rate
 
 
-def ingest_in_subprocess(path: Path, store: Path, level: int) -> tuple[float, float]:
-    """Seconds and peak resident MB of `netarchive ingest` of one file, in a fresh process."""
-    code = (
-        "import resource, sys, time\n"
-        "from click.testing import CliRunner\n"
-        "from netarchive.cli import cli\n"
-        "start = time.perf_counter()\n"
-        f"r = CliRunner().invoke(cli, ['--store', {str(store)!r}, 'ingest', {str(path)!r}, '--run', 'fcn', '--level', '{level}'])\n"
-        "assert r.exit_code == 0, r.output\n"
-        "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), float(out[1])
+INGEST = """
+import resource, sys, time
+from click.testing import CliRunner
+import netarchive.store.ladybug as ladybug_store
+from netarchive.cli import cli
+
+spent = {"checkpoint": 0.0, "copy": 0.0}
+def timed(name, method):
+    def wrapper(*args, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent[name] += time.perf_counter() - begin
+    return wrapper
+store = ladybug_store.LadybugStore
+# the durable CHECKPOINT after each commit, and phase 1 (the copy and its commit, checkpoint included)
+store._checkpoint = timed("checkpoint", store._checkpoint)
+store._copy_in = timed("copy", store._copy_in)
+write = store.write
+store.write = lambda self, *a, **k: (spent.__setitem__("begin", time.perf_counter()), write(self, *a, **k),
+                                     spent.__setitem__("write", time.perf_counter() - spent["begin"]))[1]
+start = time.perf_counter()
+r = CliRunner().invoke(cli, ["--store", sys.argv[1], "ingest", sys.argv[2], "--run", "fcn", "--level", sys.argv[3]])
+assert r.exit_code == 0, r.output
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      spent["checkpoint"], spent["write"] - spent["copy"])
+"""
+
+
+def ingest_in_subprocess(path: Path, store: Path, level: int) -> tuple[float, float, float, float]:
+    """Seconds and peak resident MB of `netarchive ingest` of one file in a fresh process, and the seconds
+    it spent in the durable CHECKPOINT statements and in publishing (everything of the write after the
+    copy's commit: the publishing transaction and its checkpoint)."""
+    out = subprocess.run([sys.executable, "-c", INGEST, str(store), str(path), str(level)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return tuple(float(value) for value in out)
 
 
 def main() -> None:
@@ -131,17 +157,20 @@ def main() -> None:
         size_mb = paths[0].stat().st_size / 2**20
         rows = []
         for level, path in enumerate(paths):
-            seconds, peak = ingest_in_subprocess(path, tmp / "archive", level)
-            rows.append((level, path, seconds, peak))
+            rows.append((level, path, *ingest_in_subprocess(path, tmp / "archive", level)))
         with netarchive.open(tmp / "archive", read_only=True) as archive:
             read_seconds, back = time_it(lambda: archive.checkpoint("fcn", 0))
         naive = naive_create_rate(dense, tmp)
 
     print(f"dense checkpoint: {dense.edges:,} synapses, file {size_mb:.0f} MB")
     print(f"LadybugDB COPY floor: {floor:.2f} s ({dense.edges / floor / 1e6:.2f} M synapses/s)")
-    for level, _, seconds, peak in rows:
-        print(f"  ingest level {level}: {seconds:.2f} s, peak memory {peak:.0f} MB")
+    for level, _, seconds, peak, checkpoints, publish in rows:
+        print(f"  ingest level {level}: {seconds:.2f} s, peak memory {peak:.0f} MB; durable CHECKPOINT statements "
+              f"{checkpoints:.2f} s, publishing {publish:.2f} s")
     print(f"end-to-end ingest / COPY floor: {rows[0][2] / floor:.2f}x (target <= 1.5x)")
+    print(f"two-phase write of the dense level: the explicit CHECKPOINT statements take {rows[0][4] / rows[0][2]:.1%} "
+          f"of the ingest, the publishing commit {rows[0][5] / rows[0][2]:.1%} (of all levels: "
+          f"{sum(r[4] for r in rows) / sum(r[2] for r in rows):.1%} and {sum(r[5] for r in rows) / sum(r[2] for r in rows):.1%})")
     print(f"read-back into the model: {read_seconds:.2f} s = {back.edges / read_seconds / 1e6:.1f} M synapses/s (target >= 5)")
     print(f"naive CREATE per synapse: {naive:.0f} synapses/s -> {dense.edges / naive / 3600:.1f} h extrapolated, "
           f"{dense.edges / naive / rows[0][2]:.0f}x slower than ingest")

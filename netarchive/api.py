@@ -26,17 +26,35 @@ from netarchive.cache import AnalysisCache
 from netarchive.errors import AlreadyArchived
 from netarchive.export import export_parquet
 from netarchive.model import Checkpoint
-from netarchive.store import Store, open_store
+from netarchive.store import Store, open_store, preflight
+from netarchive.store.base import problem_table
 
 
-def open(store: str | os.PathLike | None = None, *, read_only: bool = False, **server) -> "Archive":  # noqa: A001
+def open(store: str | os.PathLike | None = None, *, read_only: bool = False, wait: float | None = None, **server) -> "Archive":  # noqa: A001
     """Open (creating it if needed, unless ``read_only``) the archive at ``store``.
 
     ``store`` is a directory for the embedded archive or a ``neo4j://`` URI; by default
     ``$NETARCHIVE_STORE`` or ``~/.local/share/netarchive/archive``. ``server``: ``user``, ``password``,
     ``database`` for a Neo4j server (default ``$NEO4J_USERNAME``, ``$NEO4J_PASSWORD``, ``neo4j``).
+    ``wait``: seconds a read waits while another process commits a write to an archive directory
+    (default ``$NETARCHIVE_READ_RETRY_SECONDS`` or 30).
     """
-    return Archive(open_store(store, read_only=read_only, **server))
+    return Archive(open_store(store, read_only=read_only, wait=wait, **server))
+
+
+def check(store: str | os.PathLike | None = None, *, repair: bool = False, wait: float | None = None, **server) -> pd.DataFrame:
+    """``netarchive check``: verify the archive at ``store``, including what keeps it from opening; one
+    row per problem (``Store.check``'s columns). With ``repair``, remove incomplete or damaged
+    checkpoints (named in the rows, to be ingested again) and mend what else can be mended.
+
+    >>> netarchive.check("out/archive")                  # doctest: +SKIP
+    Empty DataFrame (a sound archive)
+    """
+    problems, openable = preflight(store, repair=repair)
+    if not openable:
+        return problems
+    with open(store, read_only=not repair, wait=wait, **server) as archive:
+        return pd.concat([problems, archive.check(repair=repair)], ignore_index=True)
 
 
 class Archive:
@@ -99,6 +117,17 @@ class Archive:
     def levels(self, run: str) -> list[int]:
         return self.store.levels(run)
 
+    def unfinished(self) -> pd.DataFrame:
+        """``run, level`` of checkpoints left unfinished by an interrupted write, hidden from every read."""
+        return self.store.unfinished()
+
+    def check(self, repair: bool = False) -> pd.DataFrame:
+        """Verify the archive and its cached analyses: one row per problem (see :func:`check`); with
+        ``repair`` (an archive opened for writing) mend what can be mended."""
+        found = self.store.check(repair=repair)
+        cached = problem_table(self.cache.problems(self.store.versions().values()), repair)
+        return pd.concat([found, cached], ignore_index=True) if len(cached) else found
+
     def checkpoint(self, run: str, level: int) -> Checkpoint:
         """Read one checkpoint back into the model."""
         return self.store.read(run, level)
@@ -134,8 +163,8 @@ class Archive:
         >>> archive.analyze(components, "seed0", 3)          # doctest: +SKIP
         """
         version = self.store.versions().get((run, int(level)))
-        if version is None:
-            self.checkpoint(run, level)  # raises NotFound with the right message
+        if version is None:  # raises NotFound with the right message, unless it was written since: then uncached
+            return function(self.checkpoint(run, level), **options)
         return self.cache.get(version, _name(function), options, lambda: function(self.checkpoint(run, level), **options))
 
     def summary(

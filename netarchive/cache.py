@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from netarchive.store.base import Problem
+
 
 class AnalysisCache:
     def __init__(self, directory: Path):
@@ -62,6 +64,31 @@ class AnalysisCache:
         finally:
             if "temporary" in locals() and temporary.exists():
                 temporary.unlink()
+
+    def problems(self, live: Iterable[str]) -> list[Problem]:
+        """Folders of versions no longer archived, and tables that cannot be read (``check``)."""
+        if not self.directory.is_dir():
+            return []
+        live = set(live)
+        problems = []
+        stale = [folder for folder in self.directory.iterdir() if folder.is_dir() and folder.name not in live]
+        if stale:
+            problems.append(Problem(
+                "stale-cache", f"{len(stale)} folder(s) of cached analyses of checkpoints no longer archived in "
+                f"{self.directory}", "delete them", lambda: self.prune(live),
+            ))
+        for folder in sorted(self.directory.iterdir()):
+            if folder.name not in live:
+                continue
+            for path in sorted(entry for entry in folder.iterdir() if entry.is_file()):
+                try:
+                    pq.read_metadata(path)
+                except (OSError, ValueError):
+                    problems.append(Problem(
+                        "damaged-cache", f"{path} is not a readable table", "delete it (it is computed again when asked)",
+                        lambda path=path: path.unlink(missing_ok=True),
+                    ))
+        return problems
 
     def prune(self, live: Iterable[str]) -> None:
         """Remove the cached tables of every version not in ``live``."""

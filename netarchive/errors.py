@@ -20,6 +20,13 @@ class NotFound(NetarchiveError):
     def checkpoint(cls, run: str, level: int, location: str) -> "NotFound":
         return cls(f"run {run!r} has no level {level} in the archive at {location} (see `netarchive ls --run {run}`)")
 
+    @classmethod
+    def unfinished(cls, run: str, level: int) -> "NotFound":
+        return cls(
+            f"run {run!r} level {level} was left unfinished by an interrupted write or removal: ingest it again "
+            "(the next write, or `netarchive check --repair`, removes what was left)"
+        )
+
 
 class AlreadyArchived(NetarchiveError):
     """A (run, level) that is already in the archive, ingested again without ``--replace``."""
@@ -27,3 +34,19 @@ class AlreadyArchived(NetarchiveError):
 
 class StoreError(NetarchiveError):
     """The archive cannot be opened, is busy, or refused a statement."""
+
+
+class ArchiveBusy(StoreError):
+    """Another process holds the archive (a writer committing, or one that must finish a recovery) for
+    longer than this command waits."""
+
+
+class DamagedArchive(StoreError):
+    """What the archive holds contradicts its own records (counts, files, log); ``netarchive check`` says
+    what and ``netarchive check --repair`` mends what can be mended."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's message (LadybugDB's messages run on with context), for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -44,6 +44,9 @@ def check_archive(store, run: str, expected: dict[int, object], hidden: tuple[in
         {"run": run},
     )
     assert orphans["n"].tolist() == [0]
+    problems = store.check()
+    found = sorted((row.problem, int(row.level)) for row in problems.itertuples() if row.run == run)
+    assert found == [("unfinished-checkpoint", level) for level in sorted(hidden)]  # `netarchive check` names them
 
 
 def kill_server_at(monkeypatch, server, statement: int) -> None:

@@ -10,11 +10,12 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from netarchive.cli import cli
-from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.store import neo4j as neo4j_store
 from netarchive.store.neo4j import Neo4jStore
 from tests.conftest import edge_set, random_checkpoint, shared_queries
@@ -153,15 +154,20 @@ def test_failed_single_transaction_write_leaves_nothing(store, monkeypatch):
     assert store.cypher("MATCH (n:Neuron {run: $run, level: 1}) RETURN count(n) AS n", {"run": run})["n"].tolist() == [0]
 
 
-def test_incomplete_checkpoint_is_hidden_and_cleaned_up(store, monkeypatch):
-    """A batched write killed half-way (cleanup failing too) leaves a marked checkpoint; the next write removes it."""
-    run = run_name()
+def leave_unfinished(store, monkeypatch, run: str, level: int) -> None:
+    """A batched write of (run, level) killed half-way, its cleanup failing too (as a crash would)."""
     store.single_transaction, store.batch = 0, 5
     monkeypatch.setattr(store, "_delete_batched", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
     interrupt_after(monkeypatch, 8)
     with pytest.raises(KeyboardInterrupt):
-        store.write(sample(run, level=0))
+        store.write(sample(run, level=level))
     monkeypatch.undo()
+
+
+def test_incomplete_checkpoint_is_hidden_and_cleaned_up(store, monkeypatch):
+    """A batched write killed half-way leaves a marked checkpoint; the next write removes it."""
+    run = run_name()
+    leave_unfinished(store, monkeypatch, run, 0)
     assert store.checkpoints(run).empty
     with pytest.raises(NotFound):
         store.read(run, 0)
@@ -410,3 +416,39 @@ def test_set_input_shape(store):
         store.set_input_shape(run, (4, 2, 2), level=3)
     with pytest.raises(NotFound):
         store.set_input_shape(run_name(), (4, 2, 2))
+
+
+# -- verification and check ------------------------------------------------------------------------
+def problems_of_run(store, run, repair=False):
+    table = store.check(repair=repair)
+    return [(row.problem, None if row.level is pd.NA else int(row.level), row.repaired)
+            for row in table.itertuples() if row.run == run]
+
+
+def test_reads_verify_and_check_repairs_a_damaged_checkpoint(store):
+    run = run_name()
+    store.write(sample(run, level=0))
+    store.write(sample(run, level=1, seed=1))
+    assert store.read(run, 0).layers[0].edges == store.checkpoints(run)["edges"].iloc[0] - sum(
+        layer.edges for layer in sample(run).layers[1:])
+    store._write("MATCH (a:Neuron {run: $run, level: 0, layer: 1})-[s:SYNAPSE]->() DELETE s", run=run)
+    with pytest.raises(DamagedArchive, match=rf"run '{run}' level 0 is damaged: .*`netarchive check`"):
+        store.read(run, 0)
+    assert problems_of_run(store, run) == [("damaged-checkpoint", 0, False)]
+    assert problems_of_run(store, run, repair=True) == [("damaged-checkpoint", 0, True)]
+    assert problems_of_run(store, run) == [] and store.levels(run) == [1]
+
+
+def test_check_lists_unfinished_checkpoints_orphans_and_empty_runs(store, monkeypatch):
+    run, other = run_name(), run_name()
+    leave_unfinished(store, monkeypatch, run, 3)
+    with pytest.raises(NotFound, match="level 3 was left unfinished by an interrupted write"):
+        store.read(run, 3)
+    assert [tuple(row) for row in store.unfinished().itertuples(index=False) if row.run == run] == [(run, 3)]
+    store._write("CREATE (:Neuron {run: $run, level: 7, layer: 0, `index`: 0})", run=other)
+    store._write("CREATE (:Run {name: $run})", run=other)
+    assert problems_of_run(store, run) == [("unfinished-checkpoint", 3, False)]
+    assert sorted(problems_of_run(store, other)) == [("empty-run", None, False), ("orphan-neurons", 7, False)]
+    store.check(repair=True)
+    assert problems_of_run(store, run) == problems_of_run(store, other) == []
+    assert store.cypher("MATCH (n:Neuron) WHERE n.run IN $runs RETURN count(n) AS n", {"runs": [run, other]})["n"].tolist() == [0]

@@ -107,6 +107,33 @@ def test_a_failed_write_leaves_nothing(archive, monkeypatch, failure):
     archive.write(random_checkpoint([6, 5], seed=1, level=1))  # the archive is still writable
 
 
+@pytest.mark.parametrize("rebuild_factor", [0, 10**9], ids=["delete-rows", "rebuild-table"])
+@pytest.mark.parametrize("failing", ["_swap_in_rebuilt", "_mark_incomplete", "_delete_nodes"])
+def test_a_replace_failing_after_its_copy_keeps_old_or_new(archive, monkeypatch, rebuild_factor, failing):
+    """Failures after the durable copy (in the publishing commit, or while removing what was replaced):
+    the archive holds the old checkpoint or the new one, whole, and once the next write has removed what
+    was left, nothing else (no rebuilt table, no unfinished checkpoint)."""
+    monkeypatch.setattr(ladybug_store, "REBUILD_FACTOR", rebuild_factor)
+    old, new, other = (random_checkpoint([6, 5], seed=seed, level=level) for seed, level in ((0, 0), (2, 0), (1, 1)))
+    archive.write(old)
+    archive.write(other)
+
+    def fail(*_):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ladybug_store.LadybugStore, failing, fail)
+    try:
+        archive.write(new, replace=True)
+    except RuntimeError:
+        pass
+    monkeypatch.undo()
+    archive.store._remove_leftovers(lambda _: None)  # what the next write does first
+    assert archive.unfinished().empty and archive.check().empty
+    assert edge_set(archive.checkpoint("r", 0)) in (edge_set(old), edge_set(new))
+    assert edge_set(archive.checkpoint("r", 1)) == edge_set(other)
+    assert archive.cypher("MATCH (n:Neuron) RETURN count(*) AS n").n.item() == 22
+
+
 def test_metric_and_meta_names_are_checked(archive):
     with pytest.raises(InputError, match="metric name 'edges' is taken"):
         archive.write(random_checkpoint([3, 2], metrics={"edges": 1.0}))

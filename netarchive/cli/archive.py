@@ -1,4 +1,4 @@
-"""Commands that fill and manage the archive: ingest, ls, rm, export."""
+"""Commands that fill and manage the archive: ingest, ls, rm, check, export."""
 from __future__ import annotations
 
 import json
@@ -7,11 +7,13 @@ from pathlib import Path
 
 import click
 
-from netarchive.cli import cli
-from netarchive.cli.common import open_archive, parse_input_shape, parse_pairs
+import netarchive
+from netarchive.cli import EXIT_ERROR, cli
+from netarchive.cli.common import Settings, open_archive, parse_input_shape, parse_pairs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError, NotFound
 from netarchive.model import ACTIVATIONS
+from netarchive.store import resolve_location
 
 
 @contextmanager
@@ -85,7 +87,12 @@ def ls(run, fmt, output):
         listing = archive.checkpoints(run)
         if run is not None and listing.empty:
             archive.levels(run)
+        unfinished = archive.unfinished()
     emit(listing, fmt, output, title=f"archive: {archive.location}")
+    if len(unfinished):
+        names = ", ".join(f"{row.run}/{row.level}" for row in unfinished.itertuples())
+        click.echo(f"note: {len(unfinished)} unfinished checkpoint(s) hidden ({names}), left by an interrupted write: "
+                   "the next write or `netarchive check --repair` removes them", err=True)
 
 
 @cli.command()
@@ -104,6 +111,30 @@ def rm(run, level, yes):
         with progress_line("deleting"):
             removed = archive.rm(run, level)
     click.echo(f"removed {removed} checkpoint(s) of run {run!r}")
+
+
+@cli.command()
+@click.option("--repair", is_flag=True,
+              help="Remove incomplete or damaged checkpoints (named, to ingest again) and mend what else can be mended.")
+@output_options
+@click.pass_context
+def check(ctx, repair, fmt, output):
+    """Verify the whole archive: every checkpoint complete and matching its counts, no rows of no checkpoint,
+    schema and version records, cached analyses. One row per problem; exit status 1 while any is left."""
+    settings: Settings = ctx.find_object(Settings)
+    server = {"user": settings.user, "password": settings.password, "database": settings.database}
+    with progress_line("repairing" if repair else "checking"):
+        problems = netarchive.check(settings.store, repair=repair, **server)
+    location = resolve_location(settings.store)
+    if problems.empty and (fmt or "table") == "table" and output is None:
+        click.echo(f"the archive at {location} is sound")
+    else:
+        emit(problems, fmt, output, title=f"check of {location}")
+    left = int((~problems["repaired"]).sum()) if len(problems) else 0
+    if left:
+        advice = "" if repair else ": `netarchive check --repair` mends what it can"
+        click.echo(f"error: {left} problem(s) in the archive at {location}{advice}", err=True)
+        ctx.exit(EXIT_ERROR)
 
 
 @cli.command("set-activation")

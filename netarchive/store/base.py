@@ -3,21 +3,28 @@
 The CLI, the API and the analyses only ever see a :class:`Store`; no other module imports a backend.
 Rules every backend keeps:
 
-- ``write`` is all or nothing: after an error or an interrupt the archive is as it was before;
+- ``write`` is all or nothing, and so are ``delete`` and ``write(replace=True)``: after an error, an
+  interrupt, a crash or a full disk, the archive holds either the old checkpoint or the new one, whole.
+  A checkpoint is written with its Checkpoint node marked ``incomplete`` and becomes visible only once
+  all its rows are durable; every read, listing and analysis ignores marked checkpoints, and the next
+  write (or ``check(repair=True)``) removes what an interrupted one left;
+- reads verify what they read against the counts the Checkpoint node records (:func:`verify_counts`);
+- ``check`` finds what is damaged or left over, and with ``repair`` removes or mends it;
 - ``cypher`` is read-only and takes user values as parameters only;
 - write-back of analysis results overwrites earlier values, never duplicates them.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from netarchive.errors import InputError, NotFound
+from netarchive.errors import DamagedArchive, InputError, NotFound
 from netarchive.model import Checkpoint
 
 Progress = Callable[[str], None]
@@ -25,6 +32,10 @@ Progress = Callable[[str], None]
 
 CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity")
 """The columns every checkpoint listing starts with; the stored metrics follow."""
+
+CHECK_FIELDS = ("problem", "run", "level", "detail", "repair", "repaired")
+"""The columns of ``check``: one row per problem found, what ``--repair`` does about it (empty when it
+cannot), and whether it did."""
 
 
 class Store(ABC):
@@ -62,6 +73,18 @@ class Store(ABC):
     @abstractmethod
     def delete(self, run: str, level: int | None = None) -> int:
         """Remove a checkpoint, or every checkpoint of a run (and the run); returns how many were removed."""
+
+    @abstractmethod
+    def unfinished(self) -> pd.DataFrame:
+        """``run, level`` of every checkpoint marked incomplete: left by a write or removal that was
+        interrupted, hidden from every read, removed by the next write or ``check(repair=True)``."""
+
+    @abstractmethod
+    def check(self, repair: bool = False) -> pd.DataFrame:
+        """Verify the whole archive (schema, every checkpoint against its recorded counts, rows that
+        belong to no checkpoint, leftovers of interrupted writes): one row per problem, CHECK_FIELDS.
+        With ``repair``, remove incomplete or damaged checkpoints (each named, to be ingested again) and
+        whatever else the rows say, and report what was done."""
 
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
@@ -119,6 +142,95 @@ class Store(ABC):
     def __exit__(self, *exc):
         self.close()
 
+
+
+def recorded_counts(checkpoint: Checkpoint) -> dict[str, object]:
+    """What a Checkpoint node records about its rows, so that reads and ``check`` can verify them:
+    ``neurons`` and ``layer_synapses`` (synapses per weight layer, in layer order). A backend that stores
+    more kinds of rows adds their counts here and in its read's :func:`verify_counts`."""
+    return {"neurons": checkpoint.neurons, "layer_synapses": [layer.edges for layer in checkpoint.layers]}
+
+
+def verify_counts(claimed: Mapping[str, object], found: Mapping[str, object], run: str, level: int) -> None:
+    """Raise DamagedArchive when the rows read differ from the counts the Checkpoint node records.
+
+    ``claimed`` maps count names (``neurons``, ``edges``, ``layer_synapses``, ...) to the recorded values
+    (None for one an older archive did not record); ``found`` the same names to what was read. One line
+    naming ``netarchive check``: never a silently wrong analysis.
+    """
+    wrong = [
+        f"{_plain_count(found.get(name))} {name.replace('_', ' ')} where it records {_plain_count(value)}"
+        for name, value in claimed.items()
+        if value is not None and _plain_count(found.get(name)) != _plain_count(value)
+    ]
+    if wrong:
+        raise damaged(run, level, f"the archive holds {'; '.join(wrong)}")
+
+
+def layer_mismatches(widths, neurons, rows, recorded, what: str = "synapses") -> list[str]:
+    """What ``check`` finds wrong with a checkpoint's rows: the neurons found per layer against its
+    ``widths``, the ``rows`` of a relationship table per weight layer against the ``recorded`` counts
+    (None: not recorded; a single total when an older archive recorded only that)."""
+    wrong, widths, neurons, rows = [], list(widths), list(neurons), list(rows)
+    if neurons != widths:
+        wrong.append(f"{sum(neurons):,} of its {sum(widths):,} neurons (per layer {neurons}, not {widths})")
+    if recorded is not None and list(recorded) != rows and not (len(recorded) == 1 and sum(rows) == recorded[0]):
+        wrong.append(f"{sum(rows):,} of its {sum(recorded):,} {what} (per layer {rows}, not {list(recorded)})")
+    return wrong
+
+
+def damaged(run: str, level: int, what: str) -> DamagedArchive:
+    """The one-line error for a checkpoint whose rows contradict its records."""
+    return DamagedArchive(
+        f"run {run!r} level {level} is damaged: {what} "
+        "(`netarchive check` lists what is wrong, `netarchive check --repair` removes it)"
+    )
+
+
+def _plain_count(value):
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [int(v) for v in value]
+    return int(value)
+
+
+@dataclass
+class Problem:
+    """One thing ``check`` found wrong: what, where, what ``--repair`` does about it (empty when it cannot),
+    and ``fix``, the function that does it."""
+
+    problem: str
+    detail: str
+    repair: str = ""
+    fix: Callable[[], None] | None = None
+    run: str | None = None
+    level: int | None = None
+
+
+def unfinished_problem(run: str, level: int, remove: Callable[[], None]) -> Problem:
+    return Problem("unfinished-checkpoint", "left by an interrupted write or removal; hidden from every read",
+                   "remove it (ingest it again if the archive should hold it)", remove, run, level)
+
+
+def damaged_problem(run: str, level: int, wrong: list[str], remove: Callable[[], None]) -> Problem:
+    return Problem("damaged-checkpoint", "holds " + "; ".join(wrong), "remove it (ingest it again)", remove, run, level)
+
+
+def problem_table(problems: Iterable[Problem], repair: bool) -> pd.DataFrame:
+    """The CHECK_FIELDS table of ``problems``, each fixed first when ``repair`` (in order: a later fix may
+    rely on an earlier one having run)."""
+    rows = []
+    for found in problems:
+        repaired = bool(repair and found.fix is not None)
+        if repaired:
+            found.fix()
+        rows.append({
+            "problem": found.problem, "run": found.run, "level": found.level, "detail": found.detail,
+            "repair": found.repair, "repaired": repaired,
+        })
+    table = pd.DataFrame(rows, columns=list(CHECK_FIELDS))
+    return table.astype({"level": "Int64", "repaired": bool})
 
 
 _PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

@@ -1,17 +1,25 @@
 """The embedded archive: a LadybugDB database in a directory, no server needed.
 
-Layout of an archive directory::
+The files of an archive directory and how they are opened are in ladybug_files.py; readers beside the
+writer in archive_lock.py; ``check`` in ladybug_check.py. Neurons get a 64-bit key
+``checkpoint_id << 32 | global_index``, which makes bulk writes (``COPY`` from Arrow, about 2 M
+synapses/s) and range reads of one checkpoint cheap.
 
-    ARCHIVE/graph.lbdb      the LadybugDB database (schema in cypher/schema.md)
-    ARCHIVE/netarchive.json the versions that wrote it, read *before* the database is opened
+Durability. LadybugDB 0.22 does not make a ``COPY`` inside a committed transaction durable until the
+post-commit checkpoint has finished: a kill or a full disk during that checkpoint loses the copied rows
+while keeping the small ``CREATE``\\ d ones (docs/ladybug_durability.md). So a write has two phases:
 
-LadybugDB upgrades its on-disk format on open and cannot go back, so the version check happens on the
-JSON file first. Neurons get a 64-bit key ``checkpoint_id << 32 | global_index``, which makes bulk writes
-(``COPY`` from Arrow, about 2 M synapses/s) and range reads of one checkpoint cheap.
+1. one transaction creates the Checkpoint node marked ``incomplete``, copies the neurons and synapses,
+   and commits; then a ``CHECKPOINT`` statement forces it all into the database file;
+2. a second, small transaction clears the mark (and, for ``--replace``, removes the old checkpoint in
+   the same commit), followed by another ``CHECKPOINT``.
 
-Deleting relationships row by row in LadybugDB is slow (about 30 k/s measured), while dropping and
-re-copying the synapse table runs at about 1.5 M/s. ``delete`` takes whichever is cheaper, always inside
-one transaction, so ``rm`` and ``--replace`` stay atomic.
+Every read ignores marked checkpoints and the next write removes them, so a crash anywhere leaves the
+old checkpoint or the new one, never a mixture. Deleting relationships row by row is slow (about
+30 k/s), so ``rm`` and ``--replace`` may instead copy the synapses that stay into a new table, make it
+durable, and swap it in for the old one (``DROP TABLE`` and ``ALTER TABLE ... RENAME`` in one small
+transaction): never a ``DROP`` and a big ``COPY`` in one commit, which a crash would turn into an empty
+synapse table. Readers are held off (archive_lock.py) from an operation's first commit to its end.
 
 Values always go into statements as parameters. The only text formatted into statements is names (the
 archive's tables and columns, and the property names users choose for metrics, meta keys and write-back,
@@ -19,12 +27,14 @@ which become columns), always through :func:`_statement`, which checks each one 
 """
 from __future__ import annotations
 
-import json
+import os
 import re
+import shutil
+import signal
+import threading
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -32,25 +42,43 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.errors import AlreadyArchived, ArchiveBusy, InputError, NotFound, StoreError, first_line
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
+from netarchive.store import faults
+from netarchive.store.archive_lock import ArchiveLock, read_wait
+from netarchive.store.base import (
+    CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name, damaged, recorded_counts, verify_counts,
+)
+from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
 
-FORMAT = 1
-DATABASE_FILE = "graph.lbdb"
-VERSIONS_FILE = "netarchive.json"
 REBUILD_FACTOR = 40
 """Rebuild the synapse table instead of deleting rows when fewer than this many synapses per deleted
 one remain (deleting a row costs about this many times as much as copying one back)."""
 UPDATE_REBUILD_FACTOR = 200
 """The same for setting a synapse property: updating a synapse found by its two neurons costs about 200
 times as much as copying one back (0.6 ms against 3 us, bench/spanning.md)."""
+BYTES_PER_SYNAPSE = 24
+"""Disk space one synapse takes while LadybugDB 0.22 copies it: the peak growth of the archive directory
+(database, shadow and log files) during an ingest, measured here (2 cores, ext4) at 22.3-22.4 bytes per
+synapse for dense 3072-1024-1024-1024-1000 and 1024-1024-1024-1000 checkpoints into an empty table.
+A ``COPY`` into a non-empty synapse table rewrites it (peaks of 10-17 bytes per synapse of the whole
+table were measured), so an ingest is estimated on all the synapses of the table after it."""
+BYTES_PER_NEURON = 200
+"""The same per neuron (eight columns and the primary-key index): 158-176 bytes measured for checkpoints
+of 100 002 neurons and a few hundred synapses."""
+FIXED_BYTES = 8 << 20
+"""Space a write needs whatever its size (log, shadow pages, catalog): about 3.6 MB were measured for a
+checkpoint of 21 000 synapses."""
+REBUILT = "_rebuilt"
+"""Suffix of the table a rebuild copies the synapses into before it is swapped in; one left over by an
+interrupted rebuild is dropped by the next write."""
 
 _NODE_TABLES = {
     "Run": "name STRING PRIMARY KEY, activation STRING",
     "Checkpoint": (
         "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
-        "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING"
+        "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING, layer_synapses INT64[], "
+        "incomplete BOOL"
     ),
     "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
     "Counter": "name STRING PRIMARY KEY, value INT64",
@@ -62,15 +90,28 @@ _SCHEMA = [f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, column
 _TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in (*_NODE_TABLES, *_REL_TABLES)}
 """Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
 _CHECKPOINT_COLUMNS = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written"}
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
+     "layer_synapses", "incomplete"}
 )
 _RUN_COLUMNS = frozenset({"name", "run", "activation"})
 _NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
 _SYNAPSE_COLUMNS = frozenset({"w", "from", "to", "_id", "_src", "_dst"})
+COUNTED_RELATIONSHIPS = {"SYNAPSE": ("layer_synapses", "edges")}
+"""Each relationship table between neurons, with the Checkpoint properties that record its rows: per
+weight layer, and in total (or None). Reads and ``check`` verify the rows against them."""
+_COMPLETE = "c.incomplete IS NULL"
+"""The condition every read puts on a Checkpoint node: marked ones are being written or removed."""
 
 
-def _ladybug_minor() -> str:
-    return ".".join(version("ladybug").split(".")[:2])
+def declared_columns(table: str) -> dict[str, str]:
+    """The columns the schema declares for ``table`` (name -> LadybugDB type), primary key included."""
+    spec = {**_NODE_TABLES, **_REL_TABLES}[table]
+    columns = {}
+    for part in spec.split(","):
+        words = part.split()
+        if words and words[0] not in ("FROM", "TO"):
+            columns[words[0].strip("`")] = words[1]
+    return columns
 
 
 def _neuron_key(checkpoint_id: int, global_index) -> np.ndarray:
@@ -78,72 +119,181 @@ def _neuron_key(checkpoint_id: int, global_index) -> np.ndarray:
 
 
 class LadybugStore(Store):
-    """An archive in a local directory (see the module docstring for the layout)."""
+    """An archive in a local directory (see the module docstring and ladybug_files.py for the layout).
 
-    def __init__(self, path: str | Path, *, read_only: bool = False):
-        import ladybug
+    ``wait``: seconds a reading store waits for the writer's commit or for a recovery before it gives
+    up (default ``$NETARCHIVE_READ_RETRY_SECONDS`` or 30).
+    """
 
+    def __init__(self, path: str | Path, *, read_only: bool = False, wait: float | None = None,
+                 discard_damaged_log: bool = False):
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self.read_only = read_only
-        self._check_versions()
+        self.wait = read_wait(wait)
+        prepare(self.path, read_only)
+        self._lock = ArchiveLock(self.path)
+        self._db = self._conn = None
+        self._generation = None
+        self._operations = 0
+        self._uncheckpointed = False
         try:
-            self._db = ladybug.Database(str(self.path / DATABASE_FILE), read_only=read_only)
+            if read_only:
+                with self._reading():
+                    pass
+            else:
+                self._open_writer(discard_damaged_log)
+        except BaseException:
+            self._close_database()
+            self._lock.close()
+            raise
+
+    # -- opening and closing -------------------------------------------------------------------
+    def _open_writer(self, discard_damaged_log: bool) -> None:
+        """Open for writing, recovering what a crash left, and bring the schema up to date."""
+        import ladybug
+
+        with self._operation():
+            previous = self._lock.acquire(self.wait, self._in_use)
+            self._uncheckpointed = bool(previous.get("committing"))  # kept on record until this open recovers
+            self._db = open_database(
+                self.path, read_only=False, committing=bool(previous.get("committing")),
+                discard_damaged_log=discard_damaged_log,
+            )
             self._conn = ladybug.Connection(self._db)
-        except RuntimeError as error:
-            raise _open_error(error, self.location) from None
-        if not read_only:
-            self._create_schema()
+            self._run("CHECKPOINT")  # fold in what recovery replayed from the log, so that no later open replays it
+            self._uncheckpointed = False
+            self._ensure_schema()
 
-    # -- opening -------------------------------------------------------------------------------
-    def _check_versions(self) -> None:
-        versions_file = self.path / VERSIONS_FILE
-        if self.path.exists() and not self.path.is_dir():
-            raise StoreError(f"{self.location} is a file, not an archive directory")
-        if not versions_file.exists():
-            if self.read_only:
-                raise NotFound(f"no archive at {self.location} (create one with `netarchive ingest`)")
-            if self.path.exists() and any(self.path.iterdir()):
-                raise StoreError(f"{self.location} is a non-empty directory that is not a netarchive archive")
-            self.path.mkdir(parents=True, exist_ok=True)
-            versions_file.write_text(
-                json.dumps({"format": FORMAT, "ladybug": version("ladybug"), "netarchive": version("netarchive")})
-            )
+    def _in_use(self, state: dict) -> ArchiveBusy:
+        """The lock stayed taken while this writer opened: by another writer committing, or by a reader."""
+        writing = state.get("committing") and _alive(state.get("pid"))
+        who = f" (process {state['pid']}, committing a write)" if writing else " (a reading command, a long query?)"
+        return ArchiveBusy(f"the archive at {self.location} is in use by another netarchive{who}: wait for it to finish and try again")
+
+    def _writer_busy(self, state: dict) -> ArchiveBusy:
+        who = f"process {state['pid']}" if state.get("pid") else "another netarchive"
+        return ArchiveBusy(
+            f"the archive at {self.location} is being written by {who}, which has held readers off for longer than "
+            f"{self.wait:g} s: try again when it finishes, or wait longer with NETARCHIVE_READ_RETRY_SECONDS=SECONDS"
+        )
+
+    @contextmanager
+    def _reading(self):
+        """One reading operation of a read-only store: under the shared lock, on a database opened since
+        the writer's last operation (reopened when the generation changed), recovering it first when an
+        interrupted write left it needing that."""
+        if not self.read_only:
+            yield
             return
+        with self._lock.shared(self.wait, self._writer_busy) as state:
+            needs = self._open_reader(state, recover_first=True)
+            if needs is None:
+                yield
+                return
+        reason, required = needs
         try:
-            written = json.loads(versions_file.read_text())
-            written_minor = ".".join(str(written["ladybug"]).split(".")[:2])
-        except (ValueError, KeyError, TypeError):
-            raise StoreError(f"{versions_file} is damaged: cannot tell which LadybugDB version wrote the archive") from None
-        if not (self.path / DATABASE_FILE).exists():
-            raise StoreError(
-                f"{self.location} has {VERSIONS_FILE} but no {DATABASE_FILE}: the archive's database is gone "
-                "(restore it, or remove the directory to start a new archive)"
-            )
-        if written.get("format") != FORMAT or written_minor != _ladybug_minor():
-            raise StoreError(
-                f"the archive at {self.location} was written by LadybugDB {written['ladybug']} (archive format "
-                f"{written.get('format')}), this installation has LadybugDB {version('ladybug')} (format {FORMAT}); "
-                f"opening it would upgrade it irreversibly: install `ladybug=={written_minor}.*` to use it, "
-                f"or export it with that version and ingest again"
-            )
+            self._recover(reason)
+        except StoreError:
+            if required:
+                raise
+        with self._lock.shared(self.wait, self._writer_busy) as state:
+            needs = self._open_reader(state, recover_first=False)
+            if needs is not None:
+                why = "the directory is not writable" if not os.access(self.path, os.W_OK) else "a read-write open did not finish it"
+                raise self._cannot_recover(needs[0], why)
+            yield
 
-    def _create_schema(self) -> None:
-        for statement in _SCHEMA:
-            self._conn.execute(statement)
+    def _open_reader(self, state: dict, recover_first: bool) -> tuple[str, bool] | None:
+        """(Re)open the read-only database if the writer changed it. Returns None, or what needs a
+        recovery first and whether reading cannot do without: a write that stopped between a commit and
+        its checkpoint can be read (LadybugDB replays its log, on every open: slow), so it is recovered
+        when possible (``recover_first``); an interrupted checkpoint or an older schema must be."""
+        import ladybug
+
+        if self._conn is not None and state.get("generation") == self._generation:
+            return None
+        self._close_database()
+        if recover_first and state.get("committing"):
+            return "a write stopped between a commit and its checkpoint", False
+        try:
+            self._db = open_database(self.path, read_only=True, committing=bool(state.get("committing")))
+        except NeedsRecovery as needs:
+            return str(needs), True
+        self._conn = ladybug.Connection(self._db)
+        self._generation = state.get("generation")
+        for table in (*_NODE_TABLES, *_REL_TABLES):
+            missing = set(declared_columns(table)) - set(self._columns(table))
+            if missing:
+                self._close_database()
+                return f"the archive's schema predates {', '.join(sorted(missing))}", True
+        return None
+
+    def _recover(self, reason: str) -> None:
+        """Do what a read-write open does after a crash (finish LadybugDB's recovery, upgrade the
+        schema), when no writer holds the archive; else say who will."""
+        try:
+            LadybugStore(self.path, read_only=False, wait=self.wait).close()
+        except ArchiveBusy:
+            raise ArchiveBusy(
+                f"the archive at {self.location} needs recovery from an interrupted write ({reason}), and another "
+                "netarchive has it open for writing: it recovers it when it closes it (or run `netarchive check --repair` then)"
+            ) from None
+        except StoreError as error:
+            raise self._cannot_recover(reason, str(error)) from None
+
+    def _cannot_recover(self, reason: str, why: str) -> StoreError:
+        return StoreError(
+            f"the archive at {self.location} needs recovery from an interrupted write ({reason}), which this reading "
+            f"command cannot do ({why}): the next write or `netarchive check --repair` will"
+        )
+
+    def _ensure_schema(self) -> None:
+        """Create missing tables, and add the columns this version declares to an archive written before
+        it; in one transaction, and only when something is missing."""
+        tables = {name for (name,) in self._rows("CALL show_tables() RETURN name")}
+        missing = [statement for name, statement in zip((*_NODE_TABLES, *_REL_TABLES), _SCHEMA) if name not in tables]
+        for table in tables.intersection((*_NODE_TABLES, *_REL_TABLES)):
+            existing = self._columns(table)
+            missing += [
+                _statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=_Type(kind))
+                for name, kind in declared_columns(table).items() if name not in existing
+            ]
+        if missing:
+            with self._transaction():
+                for statement in missing:
+                    self._run(statement)
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
-            self._conn.close()
-            self._db.close()
-            self._conn = None
+            if self.read_only:
+                self._close_database()
+            else:
+                with self._operation():
+                    self._lock.acquire()  # closing checkpoints the database: readers wait
+                    self._uncheckpointed = not self._close_database()
+        if getattr(self, "_lock", None) is not None:
+            self._lock.close()
+
+    def _close_database(self) -> bool:
+        """Close the database; False when closing failed (a database that refused its last checkpoint,
+        on a full disk, is recovered by the next open)."""
+        if self._conn is None:
+            return True
+        conn, db, self._conn, self._db = self._conn, self._db, None, None
+        try:
+            conn.close()
+            db.close()
+        except RuntimeError:
+            return False
+        return True
 
     # -- statements ----------------------------------------------------------------------------
     def _run(self, query: str, params: Mapping | None = None):
         try:
             return self._conn.execute(query, dict(params or {}))
         except RuntimeError as error:
-            raise StoreError(_first_line(error)) from None
+            raise _statement_error(error, self.location) from None
 
     def _rows(self, query: str, params: Mapping | None = None) -> list[list]:
         return self._run(query, params).get_all()
@@ -153,20 +303,50 @@ class LadybugStore(Store):
         try:
             return self._conn.query_as_arrow(query, _ARROW_CHUNK).get_as_arrow()
         except RuntimeError as error:
-            raise StoreError(_first_line(error)) from None
+            raise _statement_error(error, self.location) from None
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the archive at {self.location} is open read-only")
+
+    @contextmanager
+    def _operation(self):
+        """One operation of the writer: readers are held off from its first commit to its end, so that
+        they only ever see the archive between operations."""
+        self._operations += 1
+        try:
+            yield
+        finally:
+            self._operations -= 1
+            if self._operations == 0:
+                self._lock.release(committing=self._uncheckpointed)
 
     @contextmanager
     def _transaction(self):
-        """One write transaction; any exception (KeyboardInterrupt included) rolls everything back."""
-        if self.read_only:
-            raise StoreError(f"the archive at {self.location} is open read-only")
-        self._run("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
-        self._run("COMMIT")
+        """One write transaction, committed and then checkpointed (durable); any exception
+        (KeyboardInterrupt included) before the commit rolls everything back."""
+        self._writable()
+        with self._operation():
+            faults.reach("transaction")
+            self._run("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            self._lock.acquire()
+            self._uncheckpointed = True
+            with _uninterrupted():
+                faults.reach("commit")
+                self._run("COMMIT")
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Force everything committed into the database file: until this returns, a crash may lose the
+        rows a ``COPY`` committed (LadybugDB 0.22, docs/ladybug_durability.md)."""
+        faults.reach("checkpoint")
+        self._run("CHECKPOINT")
+        self._uncheckpointed = False
 
     def _rollback(self) -> None:
         """Roll back; LadybugDB has already done so itself when a statement of the transaction failed."""
@@ -189,29 +369,77 @@ class LadybugStore(Store):
             elif existing[name] != kind:
                 raise StoreError(f"{what} {name!r} is stored as {existing[name]} in this archive, not {kind}")
 
+    def _check_space(self, synapses: int, neurons: int, what: str) -> None:
+        """Refuse a write the filesystem has no room for, before anything is written."""
+        needed = FIXED_BYTES + BYTES_PER_SYNAPSE * synapses + BYTES_PER_NEURON * neurons
+        free = shutil.disk_usage(self.path).free
+        if free < needed:
+            raise StoreError(
+                f"not enough disk space for {what}: it needs about {needed / 2**20:,.0f} MB at {self.location} "
+                f"(LadybugDB rewrites the {synapses:,} synapses of the table it copies into), "
+                f"and {free / 2**20:,.0f} MB are free"
+            )
+
+    def _fits(self, synapses: int) -> bool:
+        return shutil.disk_usage(self.path).free >= FIXED_BYTES + BYTES_PER_SYNAPSE * synapses
+
     # -- writing -------------------------------------------------------------------------------
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
+        """Two phases (module docstring): the checkpoint copied in marked incomplete and made durable,
+        then published in a small commit that also removes the checkpoint it replaces."""
         step = progress or (lambda _: None)
-        with self._transaction():
-            existing = self._checkpoint_id(checkpoint.run, checkpoint.level)
-            if existing is not None:
-                if not replace:
-                    raise AlreadyArchived(
-                        f"run {checkpoint.run!r} level {checkpoint.level} is already archived (use --replace to overwrite it)"
-                    )
+        self._writable()
+        with self._operation():
+            self._remove_leftovers(step)
+            old = self._checkpoint_id(checkpoint.run, checkpoint.level)
+            if old is not None and not replace:
+                raise AlreadyArchived(
+                    f"run {checkpoint.run!r} level {checkpoint.level} is already archived (use --replace to overwrite it)"
+                )
+            replaced = [] if old is None else [old]
+            rebuild = bool(replaced) and self._rebuild_pays(replaced)
+            kept = self._synapse_rows(without=replaced) if rebuild else None
+            table = kept.num_rows if rebuild else self._total_synapses()
+            self._check_space(table + checkpoint.edges, checkpoint.neurons,
+                              f"run {checkpoint.run!r} level {checkpoint.level}")
+            try:
+                checkpoint_id = self._copy_in(checkpoint, kept, step)
+                faults.reach("publish")
+                with _uninterrupted(), self._transaction():
+                    if rebuild:
+                        self._swap_in_rebuilt()
+                        self._delete_nodes(replaced)
+                    elif replaced:
+                        self._mark_incomplete(replaced)
+                    self._run("MATCH (c:Checkpoint {id: $id}) SET c.incomplete = NULL", {"id": checkpoint_id})
+            except BaseException:
+                self._remove_leftovers(step, quietly=True)
+                raise
+            if replaced and not rebuild:
                 step("removing the old checkpoint")
-                self._delete_ids([existing])
+                self._remove(replaced)
+
+    def _copy_in(self, checkpoint: Checkpoint, kept: pa.Table | None, step: Progress) -> int:
+        """Phase 1: the checkpoint's node (marked incomplete), neurons and synapses in one durable commit;
+        the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns its id."""
+        with self._transaction():
             self._ensure_columns("Run", checkpoint.meta, "STRING", _RUN_COLUMNS, "meta key")
             checkpoint_id = self._next_id()
             step("checkpoint")
             self._write_run_and_checkpoint(checkpoint, checkpoint_id)
             step("neurons")
+            faults.reach("neurons")
             neurons = _neuron_table(checkpoint, checkpoint_id)
             self._run(_statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), {"rows": neurons})
             step(f"{checkpoint.edges:,} synapses")
             synapses = _synapse_table(checkpoint, checkpoint_id)
-            self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
+            if kept is None:
+                faults.reach("synapses")
+                self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
+            else:
+                self._copy_rebuilt(kept, synapses)
             step("commit")
+        return checkpoint_id
 
     def _next_id(self) -> int:
         rows = self._rows("MERGE (c:Counter {name: 'checkpoint'}) ON CREATE SET c.value = 0 SET c.value = c.value + 1 RETURN c.value")
@@ -222,53 +450,73 @@ class LadybugStore(Store):
         for key, value in checkpoint.meta.items():
             self._run(_statement("MATCH (r:Run {{name: $run}}) SET r.{key} = $value", key=key),
                       {"run": checkpoint.run, "value": str(value)})
+        counts = recorded_counts(checkpoint)
         self._run(
             "MATCH (r:Run {name: $run}) "
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
             "SET c.run = $run, c.level = $level, c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, "
-            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written",
+            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written, "
+            "c.layer_synapses = $layer_synapses, c.incomplete = true",
             {
                 "run": checkpoint.run,
                 "id": checkpoint_id,
                 "level": checkpoint.level,
-                "neurons": checkpoint.neurons,
+                "neurons": counts["neurons"],
                 "edges": checkpoint.edges,
                 "sparsity": checkpoint.sparsity,
                 "layer_names": list(checkpoint.layer_names),
                 "widths": [int(w) for w in checkpoint.widths],
                 "input_shape": list(checkpoint.input_shape) if checkpoint.input_shape else None,
                 "written": uuid.uuid4().hex,
+                "layer_synapses": counts["layer_synapses"],
             },
         )
-        self._write_metrics(checkpoint.run, checkpoint.level, checkpoint.metrics)
+        self._write_metrics(checkpoint_id, checkpoint.metrics)
 
-    def _write_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
+    def _write_metrics(self, checkpoint_id: int, metrics: Mapping[str, float]) -> None:
         if not metrics:
             return
         self._ensure_columns("Checkpoint", metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
         for key, value in metrics.items():
-            self._run(
-                _statement("MATCH (c:Checkpoint {{run: $run, level: $level}}) SET c.{key} = $value", key=key),
-                {"run": run, "level": int(level), "value": float(value)},
-            )
+            self._run(_statement("MATCH (c:Checkpoint {{id: $id}}) SET c.{key} = $value", key=key),
+                      {"id": checkpoint_id, "value": float(value)})
 
     # -- reading -------------------------------------------------------------------------------
     def _checkpoint_id(self, run: str, level: int) -> int | None:
-        rows = self._rows("MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.id", {"run": run, "level": int(level)})
+        rows = self._rows(
+            f"MATCH (c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN c.id", {"run": run, "level": int(level)}
+        )
         return int(rows[0][0]) if rows else None
 
+    def _not_found(self, run: str, level: int | None = None) -> NotFound:
+        """The error for a (run, level) that no complete checkpoint has: unknown, or left unfinished."""
+        if level is not None and self._rows(
+            "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete RETURN c.id", {"run": run, "level": int(level)}
+        ):
+            return NotFound.unfinished(run, level)
+        if level is None or not self._rows(f"MATCH (c:Checkpoint {{run: $run}}) WHERE {_COMPLETE} RETURN c.id", {"run": run}):
+            return NotFound.run(run, self.location)
+        return NotFound.checkpoint(run, level, self.location)
+
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
-        query = "MATCH (c:Checkpoint) RETURN c.* ORDER BY c.run, c.level" if run is None else (
-            "MATCH (c:Checkpoint) WHERE c.run = $run RETURN c.* ORDER BY c.run, c.level"
+        query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} RETURN c.* ORDER BY c.run, c.level" if run is None else (
+            f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN c.* ORDER BY c.run, c.level"
         )
-        table = self._run(query, {"run": run}).get_as_df()
+        with self._reading():
+            table = self._run(query, {"run": run}).get_as_df()
         table.columns = [column.removeprefix("c.") for column in table.columns]
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
         metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_COLUMNS)  # as on Neo4j
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
+    def unfinished(self) -> pd.DataFrame:
+        with self._reading():
+            rows = self._rows("MATCH (c:Checkpoint) WHERE c.incomplete RETURN c.run, c.level ORDER BY c.run, c.level")
+        return pd.DataFrame(rows, columns=["run", "level"])
+
     def versions(self) -> dict[tuple[str, int], str]:
-        rows = self._rows("MATCH (c:Checkpoint) RETURN c.run, c.level, c.written")
+        with self._reading():
+            rows = self._rows(f"MATCH (c:Checkpoint) WHERE {_COMPLETE} RETURN c.run, c.level, c.written")
         return {(run, int(level)): written for run, level, written in rows}
 
     @property
@@ -276,28 +524,41 @@ class LadybugStore(Store):
         return self.path / "cache"
 
     def read(self, run: str, level: int) -> Checkpoint:
+        with self._reading():
+            return self._read(run, level)
+
+    def _read(self, run: str, level: int) -> Checkpoint:
         found = self._run(
-            "MATCH (r:Run)-[:HAS_CHECKPOINT]->(c:Checkpoint {run: $run, level: $level}) RETURN r.*, c.*",
+            f"MATCH (r:Run)-[:HAS_CHECKPOINT]->(c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN r.*, c.*",
             {"run": run, "level": int(level)},
         ).rows_as_dict().get_all()
         if not found:
-            if not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self._not_found(run, level)
         row = found[0]
         checkpoint_id, widths = row["c.id"], row["c.widths"]
         offsets = np.concatenate([[0], np.cumsum(widths)])
         biases = self._biases(checkpoint_id, offsets[-1])
-        global_index = self._global_index(checkpoint_id)
-        layers = []
-        for l, name in enumerate(row["c.layer_names"]):
+        global_index, neurons = self._global_index(checkpoint_id)
+        read = []
+        for l in range(len(widths) - 1):
             lo, hi = _neuron_key(checkpoint_id, offsets[l]), _neuron_key(checkpoint_id, offsets[l + 1])
             edges = self._arrow(_LAYER_SYNAPSES % (int(lo), int(hi)))
             src = global_index(edges.column(0).to_numpy()) - offsets[l]
             dst = global_index(edges.column(1).to_numpy()) - offsets[l + 1]
+            read.append((src, dst, edges.column(2).to_numpy()))
+        counts = [len(src) for src, _, _ in read]
+        verify_counts(
+            {"neurons": row["c.neurons"], "edges": row["c.edges"], "layer_synapses": row.get("c.layer_synapses")},
+            {"neurons": neurons, "edges": sum(counts), "layer_synapses": counts},
+            run, level,
+        )
+        layers = []
+        for l, (name, (src, dst, w)) in enumerate(zip(row["c.layer_names"], read)):
+            if len(src) and (src.min() < 0 or src.max() >= widths[l] or dst.min() < 0 or dst.max() >= widths[l + 1]):
+                raise damaged(run, level, f"synapses of layer {l} join neurons that are not in its layers")
             bias = biases[offsets[l + 1] : offsets[l + 2]]
             bias = None if np.isnan(bias).all() else np.nan_to_num(bias)
-            layers.append(Layer(name, widths[l], widths[l + 1], src, dst, edges.column(2).to_numpy(), bias))
+            layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w, bias))
         metrics = {
             key[2:]: float(value)
             for key, value in row.items()
@@ -308,7 +569,8 @@ class LadybugStore(Store):
         return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation)
 
     def _global_index(self, checkpoint_id: int):
-        """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices.
+        """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices
+        (-1 for a node that is not one of its neurons), and how many neurons it has.
 
         Bulk reads return ``offset(id(n))`` rather than the key ``n.id``: fetching a property of the far
         end of every synapse costs a lookup per synapse (reads are 3x faster without it)."""
@@ -316,9 +578,13 @@ class LadybugStore(Store):
         table = self._arrow(_NEURON_OFFSETS % (lo, hi))
         internal, key = table.column(0).to_numpy(), table.column(1).to_numpy() - lo
         first = internal.min() if len(internal) else 0
-        lookup = np.full((internal.max() - first + 1) if len(internal) else 0, -1, dtype=np.int64)
+        lookup = np.full((internal.max() - first + 2) if len(internal) else 1, -1, dtype=np.int64)
         lookup[internal - first] = key
-        return lambda offsets: lookup[offsets - first]
+
+        def index(offsets: np.ndarray) -> np.ndarray:
+            return lookup[np.clip(offsets - first, -1, len(lookup) - 1)]  # -1 and beyond: the last, unused slot
+
+        return index, len(internal)
 
     def _biases(self, checkpoint_id: int, neurons: int) -> np.ndarray:
         """The bias of every neuron of a checkpoint in global order, NaN where there is none."""
@@ -329,14 +595,16 @@ class LadybugStore(Store):
         ).get_as_arrow()
         biases = np.full(neurons, np.nan)
         index = table.column(0).to_numpy() - lo
-        biases[index] = table.column(1).to_numpy(zero_copy_only=False)
+        inside = index < neurons  # a damaged checkpoint may hold more neurons than its widths: the read says so
+        biases[index[inside]] = table.column(1).to_numpy(zero_copy_only=False)[inside]
         return biases
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         with self._transaction():
-            if self._checkpoint_id(run, level) is None:
-                raise NotFound.checkpoint(run, level, self.location)
-            self._write_metrics(run, level, metrics)
+            checkpoint_id = self._checkpoint_id(run, level)
+            if checkpoint_id is None:
+                raise self._not_found(run, level)
+            self._write_metrics(checkpoint_id, metrics)
 
     def set_activation(self, run: str, activation: str) -> None:
         if activation not in ACTIVATIONS:
@@ -346,63 +614,102 @@ class LadybugStore(Store):
                 raise NotFound.run(run, self.location)
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
-        self._run("BEGIN TRANSACTION READ ONLY")
-        try:
-            result = self._run(query, params)
-        except StoreError as error:
-            if re.search(r"\.index\b", query) and "Parser exception" in str(error):
-                raise StoreError(f"{error} (in LadybugDB `index` is a keyword: write n.`index`)") from None
-            raise
-        finally:
-            self._rollback()
-        if isinstance(result, list):
-            raise StoreError("give one Cypher statement at a time")
-        return result.get_as_df()
+        with self._reading():
+            self._run("BEGIN TRANSACTION READ ONLY")
+            try:
+                result = self._run(query, params)
+                if isinstance(result, list):
+                    raise StoreError("give one Cypher statement at a time")
+                return result.get_as_df()
+            except StoreError as error:
+                if re.search(r"\.index\b", query) and "Parser exception" in str(error):
+                    raise StoreError(f"{error} (in LadybugDB `index` is a keyword: write n.`index`)") from None
+                raise
+            finally:
+                self._rollback()
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, run: str, level: int | None = None) -> int:
-        query = "MATCH (c:Checkpoint {run: $run}) RETURN c.id" if level is None else (
-            "MATCH (c:Checkpoint {run: $run}) WHERE c.level = $level RETURN c.id"
-        )
-        rows = self._rows(query, {"run": run, "level": level})
-        if not rows:
-            if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+        self._writable()
+        with self._operation():
+            self._remove_leftovers(lambda _: None)
+            query = f"MATCH (c:Checkpoint {{run: $run}}) WHERE {_COMPLETE} RETURN c.id" if level is None else (
+                f"MATCH (c:Checkpoint {{run: $run}}) WHERE {_COMPLETE} AND c.level = $level RETURN c.id"
+            )
+            ids = [int(row[0]) for row in self._rows(query, {"run": run, "level": level})]
+            if not ids:
+                raise self._not_found(run, level)
+            self._remove(ids)
+        return len(ids)
+
+    def _remove(self, ids: list[int]) -> None:
+        """Remove checkpoints (and runs left without any) by id: all at once or not at all.
+
+        Either their rows are deleted in one transaction, or, when that is dearer than copying back the
+        synapses that stay (REBUILD_FACTOR) and the disk has room, those are copied into a new table,
+        made durable, and swapped in with the deletion of the nodes in one small transaction."""
+        if self._rebuild_pays(ids):
+            self._rebuild(self._synapse_rows(without=ids), lambda: self._delete_nodes(ids))
+            return
         with self._transaction():
-            self._delete_ids([int(row[0]) for row in rows])
-            self._run("MATCH (r:Run {name: $run}) WHERE NOT (r)-[:HAS_CHECKPOINT]->() DELETE r", {"run": run})
-        return len(rows)
-
-    def _delete_ids(self, ids: list[int]) -> None:
-        """Delete checkpoints by id, inside the caller's transaction."""
-        deleted, total = self._rows(
-            "MATCH (c:Checkpoint) RETURN sum(CASE WHEN list_contains($ids, c.id) THEN c.edges ELSE 0 END), sum(c.edges)",
-            {"ids": ids},
-        )[0]
-        if total - deleted < REBUILD_FACTOR * deleted:
-            self._rebuild_synapses(without=ids)
-        else:
+            faults.reach("remove")
             for checkpoint_id in ids:
-                self._run(
-                    "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.id >= $lo AND a.id < $hi DELETE s",
-                    _key_range(checkpoint_id),
-                )
+                self._run("MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.id >= $lo AND a.id < $hi DELETE s", _key_range(checkpoint_id))
+            self._delete_nodes(ids)
+
+    def _rebuild_pays(self, ids: list[int]) -> bool:
+        """Whether copying the other synapses into a new table beats deleting the rows of ``ids``."""
+        deleted = sum(self._synapses_of(checkpoint_id) for checkpoint_id in ids)
+        kept = self._total_synapses() - deleted
+        return deleted > 0 and kept < REBUILD_FACTOR * deleted and self._fits(kept)
+
+    def _synapses_of(self, checkpoint_id: int) -> int:
+        return int(self._rows(
+            "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.id >= $lo AND a.id < $hi RETURN count(s)", _key_range(checkpoint_id)
+        )[0][0])
+
+    def _total_synapses(self) -> int:
+        return int(self._rows("MATCH ()-[s:SYNAPSE]->() RETURN count(s)")[0][0])
+
+    def _delete_nodes(self, ids: list[int]) -> None:
+        """Delete the neurons and Checkpoint nodes of ``ids`` and every run left without a checkpoint,
+        inside the caller's transaction (their synapses already gone)."""
         for checkpoint_id in ids:
-            self._run("MATCH (n:Neuron) WHERE n.id >= $lo AND n.id < $hi DELETE n", _key_range(checkpoint_id))
+            self._run("MATCH (n:Neuron) WHERE n.id >= $lo AND n.id < $hi DETACH DELETE n", _key_range(checkpoint_id))
             self._run("MATCH (c:Checkpoint {id: $id}) DETACH DELETE c", {"id": checkpoint_id})
+        self._run("MATCH (r:Run) WHERE NOT (r)-[:HAS_CHECKPOINT]->() DELETE r")
 
-    def _rebuild_synapses(self, *, without: list[int] = (), flag: tuple[str, int, np.ndarray] | None = None) -> None:
-        """Rewrite the whole synapse table in bulk, inside the caller's transaction: read every synapse with
-        all its properties as Arrow, drop the table, create it again (defaults kept) and copy back.
+    def _mark_incomplete(self, ids: list[int]) -> None:
+        self._run("MATCH (c:Checkpoint) WHERE list_contains($ids, c.id) SET c.incomplete = true", {"ids": ids})
 
-        About 1.5 M synapses/s, against about 30 k/s for deleting or updating rows one by one. Leaves out
-        the synapses of the checkpoints ``without``; ``flag = (name, checkpoint_id, pair codes)`` sets the
-        BOOL column ``name`` of that checkpoint's synapses to whether their pair code (see
-        :func:`_pair_codes`) is listed, other checkpoints keeping their values.
-        """
-        schema = self._rows("CALL table_info('SYNAPSE') RETURN name, type, `default expression`")
-        columns = [name for name, _, _ in schema]
+    def _remove_leftovers(self, step: Progress, quietly: bool = False, tables_only: bool = False) -> None:
+        """Remove what interrupted writes left: a rebuilt synapse table that was never swapped in, and
+        (unless ``tables_only``) checkpoints marked incomplete. ``quietly``: best effort, after a failed
+        write (a database that refused its checkpoint refuses this too, and the next open recovers it)."""
+        try:
+            for table in self._leftover_tables():
+                with self._transaction():
+                    self._run(_statement("DROP TABLE {table}", table=table))
+            if tables_only:
+                return
+            ids = [int(row[0]) for row in self._rows("MATCH (c:Checkpoint) WHERE c.incomplete RETURN c.id")]
+            if ids:
+                step(f"removing {len(ids)} unfinished checkpoint(s) left by an interrupted write")
+                self._remove(ids)
+        except (StoreError, RuntimeError):
+            if not quietly:
+                raise
+
+    def _leftover_tables(self) -> list[str]:
+        return [name for (name,) in self._rows("CALL show_tables() RETURN name") if name.endswith(REBUILT)]
+
+    # -- rebuilding the synapse table ------------------------------------------------------------
+    def _synapse_rows(self, *, without: list[int] = (), flag: tuple[str, int, np.ndarray] | None = None) -> pa.Table:
+        """Every synapse with all its properties as Arrow (``from``, ``to``, then the table's columns),
+        leaving out those of the checkpoints ``without``; ``flag = (name, checkpoint_id, pair codes)``
+        sets the BOOL column ``name`` of that checkpoint's synapses to whether their pair code (see
+        :func:`_pair_codes`) is listed, other checkpoints keeping their values."""
+        columns = list(self._columns("SYNAPSE"))
         match = "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) "
         if len(without):
             match += "WHERE NOT list_contains($ids, a.id / 4294967296) "
@@ -419,21 +726,58 @@ class LadybugStore(Store):
                 raise InputError(f"{len(wanted) - int(listed.sum())} of the synapses to mark are not in the checkpoint")
             values = pc.if_else(pa.array(mine), pa.array(listed), rows.column(name))
             rows = rows.set_column(rows.column_names.index(name), name, values)
-        self._run("DROP TABLE SYNAPSE")
+        return rows
+
+    def _copy_rebuilt(self, kept: pa.Table, added: pa.Table | None = None) -> None:
+        """Create the rebuilt synapse table (the schema of SYNAPSE, defaults kept) and copy ``kept`` (as
+        :meth:`_synapse_rows` reads them) and ``added`` (``from``, ``to``, ``w``: other columns get their
+        defaults) into it, inside the caller's transaction."""
+        schema = self._rows("CALL table_info('SYNAPSE') RETURN name, type, `default expression`")
         properties = ", ".join(
             _statement("{name} {kind}", name=name, kind=_Type(kind))
             + ("" if str(default).upper() == "NULL" else _statement(" DEFAULT {default}", default=_Type(default)))
             for name, kind, default in schema
         )
-        self._run("CREATE REL TABLE SYNAPSE(FROM Neuron TO Neuron, " + properties + ")")
-        if rows.num_rows:
-            self._run("COPY SYNAPSE FROM $rows", {"rows": rows})
+        self._run(_statement("CREATE REL TABLE {table}(FROM Neuron TO Neuron, ", table="SYNAPSE" + REBUILT) + properties + ")")
+        columns = [("from", "INT64", None), ("to", "INT64", None), *schema]
+        target = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind, _ in columns])
+        parts = [kept.cast(target)] if kept.num_rows else []
+        if added is not None and added.num_rows:
+            parts.append(pa.table(
+                [added.column(name).cast(_ARROW_TYPES[kind]) if name in added.column_names
+                 else _defaults(kind, default, added.num_rows) for name, kind, default in columns],
+                schema=target,
+            ))
+        if parts:
+            faults.reach("synapses")
+            self._run(_statement("COPY {table} FROM $rows", table="SYNAPSE" + REBUILT), {"rows": pa.concat_tables(parts)})
+
+    def _swap_in_rebuilt(self) -> None:
+        """Put the rebuilt table in place of SYNAPSE, inside the caller's (small) transaction."""
+        faults.reach("swap")
+        self._run("DROP TABLE SYNAPSE")
+        self._run(_statement("ALTER TABLE {table} RENAME TO SYNAPSE", table="SYNAPSE" + REBUILT))
+
+    def _rebuild(self, rows: pa.Table, also=lambda: None) -> None:
+        """Replace the synapse table by ``rows`` (as :meth:`_synapse_rows` gives them): copied into a new
+        table and made durable, then swapped in, with ``also`` in the same small commit. Interrupted
+        before that commit, the new table is dropped and the archive is as it was."""
+        try:
+            with self._transaction():
+                self._copy_rebuilt(rows)
+            with _uninterrupted(), self._transaction():
+                self._swap_in_rebuilt()
+                also()
+        except BaseException:
+            self._remove_leftovers(lambda _: None, quietly=True, tables_only=True)
+            raise
 
     # -- write-back ----------------------------------------------------------------------------
     def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:
+        self._writable()
         checkpoint_id = self._checkpoint_id(run, level)
         if checkpoint_id is None:
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self._not_found(run, level)
         arrays = {name: pa.array(np.asarray(values)) for name, values in properties.items()}
         with self._transaction():
             for name, values in arrays.items():
@@ -450,15 +794,14 @@ class LadybugStore(Store):
                 )
 
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
+        self._writable()
         shape = tuple(int(s) for s in shape)
-        query = "MATCH (c:Checkpoint) WHERE c.run = $run RETURN c.id, c.level, c.widths[1]" if level is None else (
-            "MATCH (c:Checkpoint) WHERE c.run = $run AND c.level = $level RETURN c.id, c.level, c.widths[1]"
+        query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN c.id, c.level, c.widths[1]" if level is None else (
+            f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run AND c.level = $level RETURN c.id, c.level, c.widths[1]"
         )
         rows = self._rows(query, {"run": run, "level": level})
         if not rows:
-            if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self._not_found(run, level)
         pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs in rows})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         with self._transaction():
@@ -474,21 +817,22 @@ class LadybugStore(Store):
         """Only the synapses whose flag changes are touched: a BOOL column added with ``DEFAULT false``
         (and every later ``COPY``) starts all synapses false, so marking a spanning forest updates about
         |V| rows one by one. When many rows change (a column holding nulls, say), the synapse table is
-        rebuilt in bulk instead (:meth:`_rebuild_synapses`, chosen with UPDATE_REBUILD_FACTOR)."""
+        rebuilt in bulk instead (:meth:`_rebuild`, chosen with UPDATE_REBUILD_FACTOR)."""
+        self._writable()
         check_property_name(name, _SYNAPSE_COLUMNS, "synapse property")
         found = self._rows(
-            "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.id, c.widths", {"run": run, "level": int(level)}
+            f"MATCH (c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN c.id, c.widths",
+            {"run": run, "level": int(level)},
         )
         if not found:
-            if not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self._not_found(run, level)
         checkpoint_id, widths = int(found[0][0]), np.asarray(found[0][1], dtype=np.int64)
         wanted = np.unique(_pair_codes(*_flagged_keys(checkpoint_id, widths, layer, src, dst)))
-        with self._transaction():
+        with self._operation():
             kind = self._columns("SYNAPSE").get(name)
             if kind is None:
-                self._run(_statement("ALTER TABLE SYNAPSE ADD {name} BOOL DEFAULT false", name=name))
+                with self._transaction():
+                    self._run(_statement("ALTER TABLE SYNAPSE ADD {name} BOOL DEFAULT false", name=name))
             elif kind != "BOOL":
                 raise StoreError(f"synapse property {name!r} is stored as {kind} in this archive, not BOOL")
             marked = self._run(
@@ -499,14 +843,14 @@ class LadybugStore(Store):
             codes = _pair_codes(marked.column(0).to_numpy(), marked.column(1).to_numpy())
             is_true = marked.column(2).fill_null(False).to_numpy(zero_copy_only=False)
             to_true, to_false = np.setdiff1d(wanted, codes[is_true]), np.setdiff1d(codes, wanted)
-            total = self._rows("MATCH (c:Checkpoint) RETURN sum(c.edges)")[0][0] or 0
-            if total < UPDATE_REBUILD_FACTOR * (len(to_true) + len(to_false)):
-                self._rebuild_synapses(flag=(name, checkpoint_id, wanted))
+            if self._total_synapses() < UPDATE_REBUILD_FACTOR * (len(to_true) + len(to_false)):
+                self._rebuild(self._synapse_rows(flag=(name, checkpoint_id, wanted)))
                 return
-            for value, changes in ((False, to_false), (True, to_true)):
-                changed = self._set_synapses(name, value, checkpoint_id, changes)
-                if changed != len(changes):
-                    raise InputError(f"{len(changes) - changed} of the synapses to mark are not in the checkpoint")
+            with self._transaction():
+                for value, changes in ((False, to_false), (True, to_true)):
+                    changed = self._set_synapses(name, value, checkpoint_id, changes)
+                    if changed != len(changes):
+                        raise InputError(f"{len(changes) - changed} of the synapses to mark are not in the checkpoint")
 
     def _set_synapses(self, name: str, value: bool, checkpoint_id: int, codes: np.ndarray) -> int:
         """Set one property on the synapses with these pair codes, row by row; returns how many matched."""
@@ -520,6 +864,35 @@ class LadybugStore(Store):
             {"pairs": pairs, "value": value},
         )[0][0])
 
+    # -- checking ------------------------------------------------------------------------------
+    def check(self, repair: bool = False) -> pd.DataFrame:
+        from netarchive.store.ladybug_check import check_archive
+
+        if repair:
+            self._writable()
+            with self._operation():
+                return check_archive(self, repair=True)
+        with self._reading():
+            return check_archive(self, repair=False)
+
+
+@contextmanager
+def _uninterrupted():
+    """Hold Ctrl-C back until the block ends, then raise it: for commits and checkpoints, which LadybugDB's
+    binding would otherwise interrupt half done, and for the commit that publishes a write (past it the
+    write is done). The binding interrupts a statement only while Python's default handler is set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
 
 _ARROW_CHUNK = 1 << 20
 _LAYER_SYNAPSES = (
@@ -532,6 +905,7 @@ from the checkpoint's id (never user text), formatted in because the Arrow path 
 (That path returns nulls as zeros in LadybugDB 0.22: use it only for columns without nulls.)"""
 
 _LADYBUG_TYPES = {"int64": "INT64", "int32": "INT64", "double": "DOUBLE", "float": "DOUBLE", "bool": "BOOL", "string": "STRING"}
+_ARROW_TYPES = {"INT64": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(), "BOOL": pa.bool_(), "STRING": pa.string()}
 
 
 def _pair_codes(origin: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -630,15 +1004,31 @@ def _synapse_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
     return pa.Table.from_batches(chunks)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def _defaults(kind: str, default, rows: int) -> pa.Array:
+    """A column of ``rows`` copies of a column's DEFAULT (as table_info gives it), for rows copied in
+    without it."""
+    if default is None or str(default).upper() == "NULL":
+        return pa.nulls(rows, _ARROW_TYPES[kind])
+    value = {"true": True, "false": False}.get(str(default).lower(), default)
+    return pa.repeat(pa.scalar(value).cast(_ARROW_TYPES[kind]), rows)
 
 
-def _open_error(error: RuntimeError, location: str) -> StoreError:
-    text = str(error)
-    if "Could not set lock" in text:
-        holder = re.search(r"PID (\d+)", text)
-        who = f" (process {holder.group(1)})" if holder else ""
-        return StoreError(f"the archive at {location} is in use by another netarchive{who}: wait for it to finish and try again")
-    return StoreError(f"cannot open the archive at {location}: {_first_line(error)}")
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _statement_error(error: RuntimeError, location: str) -> StoreError:
+    """A statement's failure as one line; a full disk says what became of the write."""
+    if "No space left" in str(error):
+        written = re.search(r"path: (\S+)", str(error))
+        where = f" writing {Path(written.group(1)).name}" if written else ""
+        return StoreError(
+            f"the disk holding the archive at {location} is full (no space left on device{where}): nothing of the "
+            "unfinished write is visible; free some space, then the next write or `netarchive check --repair` "
+            "removes what it left"
+        )
+    return StoreError(first_line(error))

@@ -15,7 +15,10 @@ Checkpoint node carries ``incomplete: true``: every read skips such checkpoints,
 removes the mark, a failed write deletes what it wrote, and whatever a killed process left is deleted at
 the start of the next write. Every write is an explicit transaction that the driver does not retry
 (:meth:`Neo4jStore._transaction`). ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
-disappears from readers at once. One writer at a time per database (the embedded archive locks; a server
+disappears from readers at once. A ``--replace`` of such a checkpoint removes the old one before it writes
+the new one (neurons are keyed by run and level: two copies cannot coexist), so a crash in between leaves
+neither; never silently: reading that level names it as unfinished, and ``check`` lists it. Every
+checkpoint records its synapses per layer (``layer_synapses``), which reads and ``check`` verify. One writer at a time per database (the embedded archive locks; a server
 cannot tell a dead writer from a slow one).
 
 Every statement is a module-level constant (``*_CYPHER``; ``{name}`` placeholders only for property names
@@ -35,9 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
+from netarchive.store.base import (
+    CHECKPOINT_FIELDS, Problem, Progress, Store, check_input_shape, check_property_name, damaged_problem, layer_mismatches,
+    problem_table, recorded_counts, unfinished_problem, verify_counts,
+)
 
 SYNAPSE_BATCH = 20_000
 """Synapse rows per UNWIND statement. Batches of 10-50 k rows keep a statement's parameters a few hundred
@@ -62,6 +68,9 @@ SCHEMA_CYPHER = (
 )
 AWAIT_INDEXES_CYPHER = "CALL db.awaitIndexes($seconds)"
 COMPONENTS_CYPHER = "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition"
+CONSTRAINTS_CYPHER = "SHOW CONSTRAINTS YIELD name RETURN name"
+INDEXES_CYPHER = "SHOW INDEXES YIELD name RETURN name"
+SCHEMA_NAMES = ("run_name", "checkpoint_key", "neuron_key", "neuron_layer", "neuron_checkpoint")
 
 # -- writing -----------------------------------------------------------------------------------------
 CREATE_CHECKPOINT_CYPHER = (
@@ -109,6 +118,8 @@ VERSIONS_CYPHER = (
     "MATCH (c:Checkpoint) WHERE c.incomplete IS NULL RETURN c.run AS run, c.level AS level, c.written AS written"
 )
 CHECKPOINT_EDGES_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.edges AS edges, c.incomplete AS incomplete"
+UNFINISHED_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete = true RETURN c.level AS level"
+COUNT_NEURONS_CYPHER = "MATCH (n:Neuron {run: $run, level: $level}) RETURN count(n) AS neurons"
 RUN_EXISTS_CYPHER = "MATCH (r:Run {name: $run}) RETURN r.name AS name"
 BIASES_CYPHER = (
     "MATCH (n:Neuron {run: $run, level: $level}) WHERE n.bias IS NOT NULL "
@@ -136,6 +147,26 @@ DELETE_NEURONS_CYPHER = "MATCH (n:Neuron {run: $run, level: $level}) DETACH DELE
 DELETE_CHECKPOINT_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) DETACH DELETE c"
 DELETE_EMPTY_RUN_CYPHER = "MATCH (r:Run {name: $run}) WHERE NOT EXISTS { (r)-[:HAS_CHECKPOINT]->() } DELETE r"
 
+# -- checking ----------------------------------------------------------------------------------------
+CHECK_CHECKPOINTS_CYPHER = (
+    "MATCH (c:Checkpoint) OPTIONAL MATCH (r:Run)-[:HAS_CHECKPOINT]->(c) "
+    "RETURN c.run AS run, c.level AS level, c.incomplete AS incomplete, c.widths AS widths, c.edges AS edges, "
+    "c.layer_synapses AS layer_synapses, r.name AS linked ORDER BY run, level"
+)
+CHECK_NEURONS_CYPHER = "MATCH (n:Neuron) RETURN n.run AS run, n.level AS level, n.layer AS layer, count(*) AS n"
+CHECK_SYNAPSES_CYPHER = (
+    "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) RETURN a.run AS run, a.level AS level, a.layer AS layer, "
+    "b.run = a.run AND b.level = a.level AND b.layer = a.layer + 1 AS between, count(s) AS n"
+)
+EMPTY_RUNS_CYPHER = "MATCH (r:Run) WHERE NOT EXISTS { (r)-[:HAS_CHECKPOINT]->() } RETURN r.name AS run"
+LINK_CHECKPOINT_CYPHER = (
+    "MATCH (c:Checkpoint {run: $run, level: $level}) MERGE (r:Run {name: $run}) MERGE (r)-[:HAS_CHECKPOINT]->(c)"
+)
+DELETE_STRAY_SYNAPSES_CYPHER = (
+    "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE b.run <> a.run OR b.level <> a.level OR b.layer <> a.layer + 1 "
+    "WITH s LIMIT $batch DELETE s RETURN count(*) AS deleted"
+)
+
 # -- write-back (``{name}``: a property name accepted by check_property_name) --------------------------
 SET_NEURON_PROPERTY_CYPHER = (
     "UNWIND range(0, size($values) - 1) AS i "
@@ -154,7 +185,7 @@ SET_SYNAPSE_FLAG_CYPHER = (
 
 _CHECKPOINT_PROPERTIES = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete",
-     "written"}
+     "written", "layer_synapses"}
 )
 _RUN_PROPERTIES = frozenset({"name", "run", "activation"})
 _NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -363,6 +394,9 @@ class Neo4jStore(Store):
             step(f"removing the unfinished checkpoint {row['run']}/{row['level']}")
             self._delete_batched(row["run"], [row["level"]], step)
 
+    def unfinished(self) -> pd.DataFrame:
+        return pd.DataFrame(self._read(INCOMPLETE_CYPHER), columns=["run", "level"]).sort_values(["run", "level"], ignore_index=True)
+
     # -- reading -------------------------------------------------------------------------------
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
         rows = [row["c"] for row in self._read(CHECKPOINTS_CYPHER, run=run)]
@@ -384,19 +418,33 @@ class Neo4jStore(Store):
         return home / "netarchive" / server
 
     def read(self, run: str, level: int) -> Checkpoint:
-        found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))
+        """The checkpoint, verified against its recorded counts. Neo4j reads at read-committed isolation,
+        so a read that overlapped a write of the same checkpoint is done again (once) before a mismatch
+        is called damage."""
+        try:
+            return self._read_checkpoint(run, int(level))
+        except DamagedArchive:
+            return self._read_checkpoint(run, int(level))
+
+    def _read_checkpoint(self, run: str, level: int) -> Checkpoint:
+        found = self._read(CHECKPOINT_CYPHER, run=run, level=level)
         if not found:
-            if not self._read(RUN_EXISTS_CYPHER, run=run):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self._not_found(run, level)
         meta, props = found[0]["r"], found[0]["c"]
         widths = [int(w) for w in props["widths"]]
-        biases = self._biases(run, int(level), widths)
-        layers = []
+        biases = self._biases(run, level, widths)
+        read = []
         with self._session("READ") as session:
-            for l, name in enumerate(props["layer_names"]):
-                src, dst, w = session.execute_read(_read_layer, run, int(level), l)
-                layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w, biases[l + 1]))
+            for l in range(len(widths) - 1):
+                read.append(session.execute_read(_read_layer, run, level, l))
+        counts = [len(src) for src, _, _ in read]
+        neurons = self._read(COUNT_NEURONS_CYPHER, run=run, level=level)[0]["neurons"]
+        verify_counts(
+            {"neurons": props["neurons"], "edges": props["edges"], "layer_synapses": props.get("layer_synapses")},
+            {"neurons": neurons, "edges": sum(counts), "layer_synapses": counts},
+            run, level,
+        )
+        layers = [Layer(name, widths[l], widths[l + 1], *read[l], biases[l + 1]) for l, name in enumerate(props["layer_names"])]
         metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
         activation = meta.pop("activation", None) or "relu"
@@ -525,13 +573,87 @@ class Neo4jStore(Store):
             raise NotFound.checkpoint(run, level, self.location)
         return found[0]["c"]
 
+    def _not_found(self, run: str, level: int) -> NotFound:
+        if self._read(UNFINISHED_CYPHER, run=run, level=level):
+            return NotFound.unfinished(run, level)
+        if not self._read(RUN_EXISTS_CYPHER, run=run):
+            return NotFound.run(run, self.location)
+        return NotFound.checkpoint(run, level, self.location)
+
+    # -- checking ------------------------------------------------------------------------------
+    def check(self, repair: bool = False) -> pd.DataFrame:
+        """Unfinished and damaged checkpoints, checkpoints no run links to, neurons of no checkpoint,
+        synapses that join the wrong neurons, runs without checkpoints, and missing constraints."""
+        if repair:
+            self._writable()
+        return problem_table(self._schema_problems() + self._checkpoint_problems(), repair)
+
+    def _schema_problems(self) -> list[Problem]:
+        from neo4j import exceptions as ex
+
+        try:
+            names = {row["name"] for query in (CONSTRAINTS_CYPHER, INDEXES_CYPHER) for row in self._read(query)}
+        except (StoreError, ex.Neo4jError):
+            return []  # a Bolt server that is not Neo4j (ArcadeDB in the tests) has no SHOW commands
+        missing = [name for name in SCHEMA_NAMES if name not in names]
+        if not missing:
+            return []
+        return [Problem("schema", f"the constraints or indexes {', '.join(missing)} are missing", "create them", self.init)]
+
+    def _checkpoint_problems(self) -> list[Problem]:
+        neurons, synapses, stray = {}, {}, 0
+        for row in self._read(CHECK_NEURONS_CYPHER):
+            neurons[row["run"], row["level"], row["layer"]] = row["n"]
+        for row in self._read(CHECK_SYNAPSES_CYPHER):
+            if row["between"]:
+                synapses[row["run"], row["level"], row["layer"]] = row["n"]
+            else:
+                stray += row["n"]
+        problems, known = [], set()
+        for row in self._read(CHECK_CHECKPOINTS_CYPHER):
+            run, level = row["run"], row["level"]
+            known.add((run, level))
+            remove = (lambda run=run, level=level: self._delete_batched(run, [level], lambda _: None))
+            if row["incomplete"]:
+                problems.append(unfinished_problem(run, level, remove))
+                continue
+            widths = [int(w) for w in row["widths"]]
+            found = [neurons.get((run, level, layer), 0) for layer in range(len(widths))]
+            counts = [synapses.get((run, level, layer), 0) for layer in range(len(widths) - 1)]
+            wrong = layer_mismatches(widths, found, counts, row["layer_synapses"] or [row["edges"]])
+            if wrong:
+                problems.append(damaged_problem(run, level, wrong, remove))
+            elif row["linked"] is None:
+                problems.append(Problem(
+                    "unlinked-checkpoint", "its run does not link to it", "link it",
+                    lambda run=run, level=level: self._write(LINK_CHECKPOINT_CYPHER, run=run, level=level), run, level,
+                ))
+        for run, level in sorted({(run, level) for run, level, _ in neurons} - known):
+            problems.append(Problem(
+                "orphan-neurons", "neurons (and their synapses) of no checkpoint", "delete them",
+                lambda run=run, level=level: self._delete_batched(run, [level], lambda _: None), run, level,
+            ))
+        if stray:
+            def delete_stray():
+                while self._write(DELETE_STRAY_SYNAPSES_CYPHER, batch=self.batch)[0]["deleted"]:
+                    pass
+
+            problems.append(Problem(
+                "stray-synapses", f"{stray:,} synapses join neurons of different checkpoints or of layers that are "
+                "not consecutive", "delete them", delete_stray,
+            ))
+        for row in self._read(EMPTY_RUNS_CYPHER):
+            problems.append(Problem("empty-run", "a run without checkpoints", "delete it",
+                                    lambda run=row["run"]: self._write(DELETE_EMPTY_RUN_CYPHER, run=run), row["run"]))
+        return problems
+
 
 def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: int, step: Progress):
     """The statements that create a checkpoint: the Checkpoint node, the neurons of each layer, then the
     synapse batches (parameters built lazily, so a batched write holds one batch at a time)."""
     keys = {"run": checkpoint.run, "level": int(checkpoint.level)}
     properties = {
-        "neurons": checkpoint.neurons,
+        **recorded_counts(checkpoint),
         "edges": checkpoint.edges,
         "sparsity": float(checkpoint.sparsity),
         "layer_names": list(checkpoint.layer_names),
