@@ -27,3 +27,9 @@ class AlreadyArchived(NetarchiveError):
 
 class StoreError(NetarchiveError):
     """The archive cannot be opened, is busy, or refused a statement."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type when it has none), for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
