@@ -34,7 +34,9 @@ import pyarrow.compute as pc
 
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
+from netarchive.store.base import (
+    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Progress, Store, check_input_shape, check_property_name, check_storable,
+)
 
 FORMAT = 1
 DATABASE_FILE = "graph.lbdb"
@@ -50,7 +52,7 @@ _NODE_TABLES = {
     "Run": "name STRING PRIMARY KEY, activation STRING",
     "Checkpoint": (
         "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
-        "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING"
+        "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING, architecture_source STRING"
     ),
     "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
     "Counter": "name STRING PRIMARY KEY, value INT64",
@@ -59,10 +61,13 @@ _REL_TABLES = {"HAS_CHECKPOINT": "FROM Run TO Checkpoint", "SYNAPSE": "FROM Neur
 _SCHEMA = [f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, columns in _NODE_TABLES.items()] + [
     f"CREATE REL TABLE IF NOT EXISTS {name}({columns})" for name, columns in _REL_TABLES.items()
 ]
+_ADD_ARCHITECTURE_SOURCE = f"ALTER TABLE Checkpoint ADD architecture_source STRING DEFAULT '{OLD_ARCHITECTURE_SOURCE}'"
+"""Upgrades an archive written before ``architecture_source`` was recorded (a constant statement)."""
 _TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in (*_NODE_TABLES, *_REL_TABLES)}
 """Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
 _CHECKPOINT_COLUMNS = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written"}
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
+     "architecture_source"}
 )
 _RUN_COLUMNS = frozenset({"name", "run", "activation"})
 _NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -131,6 +136,8 @@ class LadybugStore(Store):
     def _create_schema(self) -> None:
         for statement in _SCHEMA:
             self._conn.execute(statement)
+        if "architecture_source" not in self._columns("Checkpoint"):  # an archive written before it was recorded
+            self._run(_ADD_ARCHITECTURE_SOURCE)
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
@@ -192,6 +199,7 @@ class LadybugStore(Store):
     # -- writing -------------------------------------------------------------------------------
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
         step = progress or (lambda _: None)
+        check_storable(checkpoint)
         with self._transaction():
             existing = self._checkpoint_id(checkpoint.run, checkpoint.level)
             if existing is not None:
@@ -226,7 +234,8 @@ class LadybugStore(Store):
             "MATCH (r:Run {name: $run}) "
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
             "SET c.run = $run, c.level = $level, c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, "
-            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written",
+            "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written, "
+            "c.architecture_source = $architecture_source",
             {
                 "run": checkpoint.run,
                 "id": checkpoint_id,
@@ -238,6 +247,7 @@ class LadybugStore(Store):
                 "widths": [int(w) for w in checkpoint.widths],
                 "input_shape": list(checkpoint.input_shape) if checkpoint.input_shape else None,
                 "written": uuid.uuid4().hex,
+                "architecture_source": checkpoint.architecture_source,
             },
         )
         self._write_metrics(checkpoint.run, checkpoint.level, checkpoint.metrics)
@@ -264,6 +274,8 @@ class LadybugStore(Store):
         table = self._run(query, {"run": run}).get_as_df()
         table.columns = [column.removeprefix("c.") for column in table.columns]
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
+        if "architecture_source" not in table:  # an older archive opened read-only
+            table["architecture_source"] = OLD_ARCHITECTURE_SOURCE
         metrics = [column for column in table.columns if column not in _CHECKPOINT_COLUMNS]
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
@@ -305,7 +317,8 @@ class LadybugStore(Store):
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
         activation = meta.pop("activation", None) or "relu"
-        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation)
+        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation,
+                          architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE)
 
     def _global_index(self, checkpoint_id: int):
         """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices.
