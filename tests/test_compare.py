@@ -34,7 +34,7 @@ def test_expected_jaccard_by_enumeration():
 
 def test_random_masks_match_their_expectation():
     table = compare_runs([random_checkpoint([60, 50], density=0.3, seed=s, run=f"s{s}") for s in range(4)])
-    assert list(table.columns) == ["run_a", "run_b", "level", "layer", "metric", "value"]
+    assert list(table.columns) == ["run_a", "run_b", "level", "layer", "layer_name", "metric", "value"]
     jaccard = table[table.metric == "jaccard"].value.mean()
     expected = table[table.metric == "jaccard_expected"].value.iloc[0]
     assert len(table[table.metric == "jaccard"]) == 6 and jaccard == pytest.approx(expected, abs=0.02)

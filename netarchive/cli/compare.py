@@ -69,6 +69,7 @@ def plot_compare(runs_text, level, output):
     jaccard = table[table.metric == "jaccard"]
     chance = table[table.metric == "jaccard_expected"].groupby("layer").value.mean()
     layers = sorted(jaccard.layer.unique())
+    names = dict(zip(jaccard.layer, jaccard.layer_name))
     figure, axes = new_figure(1, len(layers), figsize=(3.2 * len(layers) + 1, 3.4), squeeze=False)
     for ax, layer in zip(axes[0], layers):
         matrix = np.eye(len(runs))
@@ -76,7 +77,7 @@ def plot_compare(runs_text, level, output):
             i, j = runs.index(row.run_a), runs.index(row.run_b)
             matrix[i, j] = matrix[j, i] = row.value
         image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(f"layer {layer}  (chance {chance[layer]:.2f})", fontsize=9)
+        ax.set_title(f"{layer}: {names[layer]}  (chance {chance[layer]:.2f})", fontsize=9)
         ax.set_xticks(range(len(runs)), runs, rotation=90, fontsize=7)
         ax.set_yticks(range(len(runs)), runs if ax is axes[0][0] else [], fontsize=7)
     figure.colorbar(image, ax=axes[0].tolist(), label="mask Jaccard")
