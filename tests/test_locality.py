@@ -195,9 +195,9 @@ def test_two_layer_receptive_field_known():
     first[2, [8]] = 1.0
     second = np.array([[0.5, 3.0, 0.0], [0.0, 0.0, 0.0]])
     checkpoint = Checkpoint("r", 0, (Layer.from_dense("a", first), Layer.from_dense("b", second)), input_shape=shape)
-    assert loc.receptive_fields(checkpoint, 2).toarray().tolist() == [[1, 1, 0, 0, 1, 0, 0, 0, 0], [0] * 9]
-    assert loc.receptive_fields(checkpoint, 2, weighted=True).toarray()[0].tolist() == [0.5, 0.5, 0, 0, 6, 0, 0, 0, 0]
-    units = loc.unit_locality(checkpoint, layers=[2])
+    assert loc.receptive_fields(checkpoint, 1).toarray().tolist() == [[1, 1, 0, 0, 1, 0, 0, 0, 0], [0] * 9]
+    assert loc.receptive_fields(checkpoint, 1, weighted=True).toarray()[0].tolist() == [0.5, 0.5, 0, 0, 6, 0, 0, 0, 0]
+    units = loc.unit_locality(checkpoint, layers=[1])
     assert units.in_degree.tolist() == [3, 0]
     assert units.mean_pair_distance[0] == pytest.approx((1 + math.sqrt(2) + 1) / 3)
 
@@ -211,7 +211,7 @@ def test_deep_receptive_fields_brute_force():
             for s, d in zip(current.src, current.dst):
                 following[d] |= reach[s]
             reach = following
-        field = loc.receptive_fields(checkpoint, layer).toarray()
+        field = loc.receptive_fields(checkpoint, layer - 1).toarray()  # weight layer layer - 1 feeds these units
         assert [set(np.flatnonzero(row)) for row in field] == reach
 
 
@@ -311,17 +311,17 @@ def stored(store_path):
 
 
 def test_cli_queries(stored, tmp_path):
-    result = invoke(stored, "query", "locality", "--run", "digits", "--layer", "1", "--format", "json")
+    result = invoke(stored, "query", "locality", "--run", "digits", "--layer", "0", "--format", "json")
     assert result.exit_code == 0, result.output
     frame = pd.read_json(io.StringIO(result.output))
     assert frame.in_degree.tolist()[:3] == [9, 9, 9] and len(frame) == 4
     result = invoke(stored, "query", "locality", "--run", "digits", "--summary", "--format", "csv")
-    assert result.exit_code == 0 and result.output.startswith("run,level,layer,units")
+    assert result.exit_code == 0 and result.output.startswith("run,level,layer,layer_name,units")
     out = tmp_path / "hist.parquet"
-    assert invoke(stored, "query", "displacements", "--run", "cifar", "--layer", "1", "-o", str(out)).exit_code == 0
+    assert invoke(stored, "query", "displacements", "--run", "cifar", "--layer", "fc1.weight", "-o", str(out)).exit_code == 0
     assert set(pd.read_parquet(out).columns) >= {"dx", "dy", "same_channel", "count", "expected"}
     result = invoke(stored, "query", "translations", "--run", "digits", "--format", "csv")
-    assert result.exit_code == 0 and "digits,0,1,0,3,9" in result.output
+    assert result.exit_code == 0 and "digits,0,0,fc1.weight,0,3,9" in result.output
     result = invoke(stored, "query", "pixels", "--run", "cifar", "--format", "csv")
     assert result.exit_code == 0 and len(result.output.splitlines()) == 1 + 48
 
