@@ -106,8 +106,12 @@ def test_resnet_chains_continue_through_the_addition_and_count_as_itertools_does
     chain_total = table[(table.motif == "chain") & (table.layer == "all")].iloc[0]
     spans_rows = table[(table.motif == "chain") & (table.layer != "all")]
     assert chain_total.expected == pytest.approx(spans_rows.expected.sum())
-    assert chain_total.method == "E exact, sd sampled" and chain_total.samples == 1000
+    assert chain_total.method == "exact" and chain_total.sd == pytest.approx(np.sqrt((spans_rows.sd ** 2).sum()))
     assert set(spans_rows.method) == {"exact"}
+    three_total = table[(table.motif == "chain3") & (table.layer == "all")].iloc[0]
+    assert three_total.method == "exact"  # one span: nothing to covary with
+    bernoulli = motifs(net, null="bernoulli", motifs=("chain",), samples=50).set_index("layer")
+    assert bernoulli.method["all"] == "E exact, sd sampled" and bernoulli.samples["all"] == 50
 
 
 class Concatenated(nn.Module):
@@ -185,8 +189,10 @@ def test_whole_network_sd_of_overlapping_spans_matches_the_enumerated_null(null)
     row = table[table.layer == "all"].iloc[0]
     assert row["count"] == chain_total(fc1, fc2, out) == 4
     assert row.expected == pytest.approx(mean, abs=1e-12)  # exact: the sum of the spans' closed forms
-    assert row.sd == pytest.approx(sd, rel=0.04)          # joint draws of the three layers
-    if null == "bernoulli":  # fc1 feeds two spans, out closes two: their counts covary (3.875 against 2.375)
+    if null == "fixed":  # chains of different spans do not covary when every layer's count is fixed
+        assert row.sd == pytest.approx(sd, abs=1e-12) and row.method == "exact"
+    else:  # fc1 feeds two spans, out closes two: their counts covary (3.875 against 2.375)
+        assert row.sd == pytest.approx(sd, rel=0.04) and row.method == "E exact, sd sampled"  # joint draws
         assert row.sd ** 2 > 1.5 * (table[table.layer != "all"].sd ** 2).sum()
 
 

@@ -1030,21 +1030,28 @@ def _global_label(layers: tuple[int, ...], label: str) -> str:
 
 def _network_totals(local, networks, units, position, null, signed, chain_pairs, samples, seed) -> pd.DataFrame:
     """One ``all`` row per network, motif and sign: counts and expectations summed over its spans'
-    totals; variances summed too where no two spans share a layer (disjoint chains, single-layer motifs),
-    else the variance of the totals over joint draws of the null (:func:`_joint_totals`; the expectation
-    too when the spans' own is sampled)."""
+    totals; variances summed too where the spans' counts do not covary: where no two spans share a layer
+    (disjoint chains, single-layer motifs, a motif of one span), and for chains under ``fixed``, where every
+    covariance between two spans is a multiple of the variance of a layer's synapse count, which is fixed
+    (docs/motifs.md); else the variance of the totals over joint draws of the null (:func:`_joint_totals`;
+    the expectation too when the spans' own is sampled)."""
     disjoint = {position[id(c)]: d for c, _, d, _ in units}
     by_place = {position[id(c)]: c for c in networks}
-    joint: dict = {}
+    groups = list(local.groupby(["_checkpoint", "motif", "sign"], sort=False))
+    joint_motifs: dict = {}
+    for (place, motif, _), part in groups:
+        uncorrelated = null == "fixed" and motif == "chain" and not chain_pairs and part["method"].iloc[0] == "exact"
+        if not disjoint[place] and SPAN[motif] > 1 and len(part) > 1 and not uncorrelated:
+            joint_motifs.setdefault(place, set()).add(motif)
+    joint = {place: _joint_totals([u for u in units if position[id(u[0])] == place], place, tuple(sorted(wanted)), null,
+                                  signed, chain_pairs, samples, seed)
+             for place, wanted in joint_motifs.items()}
     rows = []
-    for (place, motif, sign), part in local.groupby(["_checkpoint", "motif", "sign"], sort=False):
+    for (place, motif, sign), part in groups:
         c = by_place[place]
         count, expected = int(part["count"].sum()), float(part["expected"].sum())
         var, method, used = float((part["sd"] ** 2).sum()), part["method"].iloc[0], int(part["samples"].max())
-        if not disjoint[place] and SPAN[motif] > 1:
-            if place not in joint:
-                joint[place] = _joint_totals(c, [u for u in units if u[0] is c], position[id(c)], null, signed,
-                                             chain_pairs, samples, seed)
+        if motif in joint_motifs.get(place, ()):
             draws = joint[place][motif, sign]
             var, used = float(draws.var(ddof=1)), samples
             if method == "sampled":
@@ -1059,14 +1066,16 @@ def _network_totals(local, networks, units, position, null, signed, chain_pairs,
     return pd.DataFrame(rows)
 
 
-def _joint_totals(network, units, place, null, signed, chain_pairs, samples, seed) -> dict:
-    """{(motif, sign): (samples,) totals over the network's multi-layer spans} from ``samples`` draws of the
-    null in which every piece of a layer (:class:`~netarchive.analysis.motif_chains.Span`) is drawn once per
-    draw and shared by every span it is in, so that the totals have the covariances of overlapping spans."""
+def _joint_totals(units, place, wanted, null, signed, chain_pairs, samples, seed) -> dict:
+    """{(motif, sign): (samples,) totals over one network's spans (``units``) of the ``wanted`` multi-layer
+    motifs} from ``samples`` draws of the null in which every piece of a layer
+    (:class:`~netarchive.analysis.motif_chains.Span`) is drawn once per draw and shared by every span it is
+    in, so that the totals have the covariances of overlapping spans."""
     draws: dict = {}
     totals: dict = {}
     for _, span, _, names in units:
-        if len(span.layers) < 2:
+        names = tuple(m for m in names if m in wanted and SPAN[m] == len(span.layers))
+        if not names:
             continue
         for piece, layer in zip(span.pieces, span.chain.layers):
             if piece not in draws:
@@ -1076,6 +1085,6 @@ def _joint_totals(network, units, place, null, signed, chain_pairs, samples, see
         pieces = [draws[piece] for piece in span.pieces]
         batch = Batch(span.chain.widths, samples, *(tuple(getattr(p, name)[0] for p in pieces) for name in ("src", "dst", "neg", "sid")))
         for (motif, start, sign), values in _count_in_parts(batch, signed=signed, chain_pairs=chain_pairs, motifs=names).items():
-            if start == 0 and SPAN[motif] == len(span.layers):
+            if start == 0:
                 totals[motif, sign] = totals.get((motif, sign), 0) + values
     return totals
