@@ -294,3 +294,98 @@ def test_an_mlp_unrolled_is_its_channel_graph():
             function(net).drop(columns="graph", errors="ignore"))
     np.testing.assert_array_equal(P.percolation(net, "random", unroll=True, samples=2)[list(P.QUANTITIES)],
                                   P.percolation(net, "random", samples=2)[list(P.QUANTITIES)])
+
+
+# --- robustness against torch, and the summary --------------------------------------------------------------
+
+@pytest.mark.parametrize("factory, shape", [("cnn", (1, 8, 8)), ("basic_block", (3, 4, 4))])
+def test_robustness_of_a_cnn_is_torchs_forward_pass_with_the_same_synapses_removed(factory, shape):
+    """At every point: accuracy and loss of the user's own module with the removed kernel
+    weights masked out (torch.nn.utils.prune), the giant fraction of percolation, and inputs_connected
+    of the subnetwork's data flow."""
+    import copy
+
+    from torch.nn.utils import prune
+
+    from netarchive.analysis.robustness import robustness
+
+    model = prune_randomly(getattr(models, factory)(), density=0.6, seed=1)
+    net = from_module(model, run="r", level=0, input_shape=shape)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, int(np.prod(shape)))).astype(np.float32)
+    y = rng.integers(0, 3, 30)
+    for order in ("descending", "random"):
+        curve = robustness(net, x, y, order, points=4, samples=1, seed=4)
+        ordered = P.edge_order(net, order, seed=4, sample=0)
+        structure = P.percolation(net, order, points=4, samples=1, seed=4)
+        np.testing.assert_allclose(curve.giant_fraction, structure.giant_fraction)
+        for row in curve.itertuples():
+            keep = np.zeros(net.edges, dtype=bool)
+            keep[ordered[: row.edges_kept]] = True
+            part = net.subnetwork(keep)
+            masked = copy.deepcopy(model)
+            modules = dict(masked.named_modules())
+            for layer in part.layers:
+                prune.custom_from_mask(modules[layer.name.removesuffix(".weight")], "weight", torch.from_numpy(layer.mask()))
+            with torch.no_grad():
+                logits = masked(torch.from_numpy(x.reshape(len(x), *shape)))
+            assert row.accuracy == float((logits.argmax(1).numpy() == y).mean())
+            assert row.loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))), abs=1e-5)
+            assert row.inputs_connected == C.reachable(part, forward=False).mean()
+
+
+@pytest.mark.parametrize("factory, shape", [("cnn", (1, 8, 8)), ("basic_block", (3, 4, 4))])
+def test_summary_of_a_cnn_has_every_scalar_of_its_analyses(factory, shape):
+    from netarchive.analysis.locality import unit_locality
+    from netarchive.analysis.motifs import motifs
+    from netarchive.analysis.summary import COLUMNS, summary_row
+
+    net = from_module(prune_randomly(getattr(models, factory)(), density=0.5, seed=3), run="r", level=2, input_shape=shape)
+    row = summary_row(net, samples=3).iloc[0]
+    assert list(row.index) == ["run", "level", "sparsity", *COLUMNS]
+    components = C.components(net).iloc[0]
+    assert (row.components, row.giant_fraction, row.inputs_connected) == (components.components, components.giant_fraction,
+                                                                          components.inputs_connected)
+    assert row.p_c_measured == P.thresholds(net, samples=3).p_c_measured.item() and np.isnan(row.p_c_seed)
+    whole = motifs(net, motifs=("diverging", "converging", "chain")).query("layer == 'all'").set_index("motif").z
+    assert np.isfinite(whole.converging)  # (a dense channel-pair layer has no variance under the fixed null)
+    assert (row.z_diverging, row.z_converging, row.z_chain) == pytest.approx((whole.diverging, whole.converging, whole.chain), nan_ok=True)
+    finite = [name for name in COLUMNS if name not in ("p_c_seed", "locality", "past_critical") and not name.startswith("z_")]
+    assert np.isfinite(row[finite].astype(float)).all(), row[finite]
+    fc = len(net.layers) - 1  # the Linear layer after the flatten: pixels (channel, y, x) of the feature map
+    assert row.locality == pytest.approx(unit_locality(net, layers=[fc]).locality.mean(), nan_ok=True)
+    assert np.isfinite(row.locality) == (factory == "cnn")  # the block's flatten is of a 1x1 map: no distances
+
+
+# --- the command line (chains: the archive stores them today) --------------------------------------------------
+
+def test_cli_unroll_on_a_chain_and_its_refusals(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    import netarchive
+    from netarchive.analysis import graphs
+    from netarchive.cli import cli
+    from tests.conftest import random_checkpoint
+
+    with netarchive.open(tmp_path / "a") as archive:
+        archive.write(random_checkpoint([6, 5, 4], density=0.6, seed=2, run="r"))
+    def run(*args):
+        return CliRunner().invoke(cli, ["--store", str(tmp_path / "a"), *args])
+    channel = json.loads(run("query", "components", "--run", "r", "--format", "json").output)
+    unrolled = json.loads(run("query", "components", "--run", "r", "--unroll", "--format", "json").output)
+    assert [row.pop("graph") for row in (channel[0], unrolled[0])] == ["channel", "unrolled"] and channel == unrolled
+    for command in (["percolation", "--points", "3"], ["threshold", "--samples", "2"], ["degrees", "--summary"]):
+        result = run("query", *command, "--run", "r", "--unroll", "--format", "csv")
+        assert result.exit_code == 0, result.output
+    assert run("query", "degrees", "--run", "r", "--format", "csv").output.startswith("run,level,group,index,")
+    for command in ("components", "degrees"):
+        refused = run("query", command, "--run", "r", "--unroll", "--write")
+        assert refused.exit_code == 1 and refused.output.count("\n") == 1 and "--unroll" in refused.output
+    for plot in ("percolation", "degrees"):
+        assert run("plot", plot, "--run", "r", "--unroll", "-o", str(tmp_path / f"{plot}.png")).exit_code == 0
+    monkeypatch.setattr(graphs, "UNROLL_MAX_EDGES", 10)
+    bound = run("query", "percolation", "--run", "r", "--unroll")
+    assert bound.exit_code == 1 and bound.output.count("\n") == 1
+    assert "more than the bound of 10: analyse the channel graph" in bound.output

@@ -346,3 +346,37 @@ def test_cli_missing_shape_and_set_input_shape(stored):
         assert archive.checkpoint("flat", 0).input_shape == (1, 3, 3)
         neurons = archive.cypher("MATCH (n:Neuron {run: 'flat', layer: 0}) RETURN n.channel, n.y, n.x ORDER BY n.`index`")
     assert neurons.values.tolist() == [[0, y, x] for y in range(3) for x in range(3)]
+
+
+# -- convolutional and residual networks ---------------------------------------------------------------
+def test_the_linear_layer_after_a_flatten_reads_the_feature_maps_pixels():
+    from netarchive.loaders.traced import from_module
+    from tests import models
+    from tests.test_traced import prune_randomly
+
+    model = prune_randomly(models.cnn(), density=0.3, seed=4)
+    net = from_module(model, run="r", level=0, input_shape=(1, 8, 8))  # conv1, conv2, flatten (6, 2, 2), fc
+    mask = model.fc.weight.detach().numpy() != 0
+    units = loc.unit_locality(net)  # every layer locality applies to: the fc alone
+    assert set(units.layer) == {2} and set(units.layer_name) == {"fc.weight"}
+    assert units.in_degree.tolist() == mask.sum(axis=1).tolist()
+    channel, y, x = np.unravel_index(np.arange(24), (6, 2, 2))  # torch.flatten of the 6 x 2 x 2 feature map
+    assert units.centroid_x.to_numpy() == pytest.approx((mask * x).sum(axis=1) / mask.sum(axis=1))
+    pixels = loc.pixel_out_degree(net)
+    assert pixels[["channel", "y", "x"]].values.tolist() == np.stack([channel, y, x], axis=1).tolist()
+    assert pixels.out_degree.tolist() == mask.sum(axis=0).tolist()
+    assert loc.unit_images(net, 2, [0]).shape == (1, 6, 2, 2)
+    with pytest.raises(InputError, match=r"^locality applies to Linear layers .*: layer 0 \(conv1.weight\) is a convolution$"):
+        loc.unit_locality(net, layers=["conv1.weight"])
+    with pytest.raises(InputError, match=r"layer 5 does not exist: give a weight layer's index 0..2 or its name"):
+        loc.unit_locality(net, layers=[5])
+
+
+def test_a_linear_layer_reading_a_residual_addition_is_refused_in_one_line():
+    from netarchive.loaders.traced import from_module
+    from tests import models
+
+    net = from_module(models.residual_mlp(), run="r", level=0, input_shape=(1, 2, 3))
+    assert loc.check_layers(net, None) == [0, 1]  # fc1 reads the pixels, fc2 reads fc1
+    with pytest.raises(InputError, match=r"layer 2 \(out.weight\) reads group 'add', which no weight layer makes"):
+        loc.receptive_fields(net, 2)

@@ -44,7 +44,7 @@ def test_summary_rows_equal_the_analyses(study):
     assert row.tccr == pytest.approx(tccr(checkpoint).query("scope == 'network'").tccr.item())
     whole = motifs(checkpoint).query("layer == 'all'").set_index("motif").z
     assert row.z_chain == pytest.approx(whole["chain"]) and row.z_converging == pytest.approx(whole["converging"])
-    assert 0 < row.locality_layer1
+    assert 0 < row.locality
 
 
 def test_cache_is_used_and_invalidated(study, monkeypatch):
