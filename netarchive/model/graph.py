@@ -43,7 +43,7 @@ ASSUMED_SEQUENTIAL = "assumed sequential"
 architecture (ingest with ``--model`` to trace the real one)."""
 ARCHITECTURE_FORMAT = 1
 UNROLL_MAX_EDGES = 20_000_000
-"""Default bound on the edges of :meth:`Checkpoint.unrolled` (about 0.6 GB of arrays)."""
+"""Default bound on the edges of :meth:`Checkpoint.unrolled` (about 0.5 GB of arrays)."""
 
 
 def sample_shape(shape: Sequence[int] | None) -> tuple[int, int, int] | None:

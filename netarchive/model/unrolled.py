@@ -46,9 +46,6 @@ class Unrolled(Numbered):
     spatial: tuple[tuple[int, int] | None, ...]
     synapses: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     weightless: tuple[np.ndarray, np.ndarray, np.ndarray]
-    synapse: np.ndarray
-    """For each edge of :meth:`edge_list`, the index of the checkpoint synapse (in ``Checkpoint.edge_list()``)
-    it repeats: all positions of one kernel weight share it, so removing a synapse removes them all."""
 
     def edge_list(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(src, dst, w, layer)``: one edge per kernel weight and output position (Linear synapses once)."""
@@ -88,16 +85,16 @@ def unroll(checkpoint, max_edges: int) -> Unrolled:
     total += sum(groups[source].size * len(pairs[0]) for source, _, _, pairs in connection_parts)
     if total > max_edges:
         raise InputError(f"the unrolled graph would have {total:,} edges, more than the bound of {max_edges:,}: "
-                         "analyse the channel graph, or raise the bound if memory allows (~32 bytes per edge)")
-    first = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])
-    synapses = [_layer_edges(index, layer, plan, offsets, areas, first[index]) for index, layer, plan in layer_parts]
+                         "analyse the channel graph, or raise the bound if memory allows (~24 bytes per edge)")
+    synapses = [_layer_edges(index, layer, plan, offsets, areas) for index, layer, plan in layer_parts]
     connections = [
         _connection_edges(c, source, target, channel, pairs, groups[source].size, offsets, areas)
         for c, (source, target, channel, pairs) in enumerate(connection_parts)
     ]
-    *edges, synapse = _stack(synapses, (np.int64, np.int64, np.float32, np.int32, np.int64))
-    return Unrolled(widths, tuple(g.spatial for g in groups), tuple(edges),
-                    _stack(connections, (np.int64, np.int64, np.int32)), synapse)
+    return Unrolled(
+        widths, tuple(g.spatial for g in groups),
+        _stack(synapses, (np.int64, np.int64, np.float32, np.int32)), _stack(connections, (np.int64, np.int64, np.int32)),
+    )
 
 
 def _window(op, axis: int, size: int, out: int) -> sp.csr_matrix:
@@ -174,20 +171,17 @@ def _layer_count(layer, plan) -> int:
     return int(sum(sizes[key] for key in zip(layer.ky.tolist(), layer.kx.tolist())))
 
 
-def _layer_edges(index, layer, plan, offsets, areas, first):
-    """The layer's unrolled edges (src, dst, w, layer, synapse), ``first`` = its first synapse's index."""
+def _layer_edges(index, layer, plan, offsets, areas):
     source, target = layer.source, layer.target
     if plan is None:
-        return (layer.src + offsets[source], layer.dst + offsets[target], layer.w, np.full(layer.edges, index),
-                first + np.arange(layer.edges))
+        return (layer.src + offsets[source], layer.dst + offsets[target], layer.w, np.full(layer.edges, index))
     parts = []
     for (ky, kx), (q_in, q_out) in plan.items():
-        chosen = np.flatnonzero((layer.ky == ky) & (layer.kx == kx))
+        chosen = (layer.ky == ky) & (layer.kx == kx)
         src = offsets[source] + layer.src[chosen].astype(np.int64)[:, None] * areas[source] + q_in[None, :]
         dst = offsets[target] + layer.dst[chosen].astype(np.int64)[:, None] * areas[target] + q_out[None, :]
-        parts.append((src.ravel(), dst.ravel(), np.repeat(layer.w[chosen], len(q_in)), np.full(src.size, index),
-                      np.repeat(first + chosen, len(q_in))))
-    return tuple(np.concatenate(column) for column in zip(*parts)) if parts else tuple(np.zeros(0) for _ in range(5))
+        parts.append((src.ravel(), dst.ravel(), np.repeat(layer.w[chosen], len(q_in)), np.full(src.size, index)))
+    return tuple(np.concatenate(column) for column in zip(*parts)) if parts else tuple(np.zeros(0) for _ in range(4))
 
 
 def _connection_edges(c, source, target, channel, pairs, channels, offsets, areas):
