@@ -46,6 +46,9 @@ class Unrolled(Numbered):
     spatial: tuple[tuple[int, int] | None, ...]
     synapses: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     weightless: tuple[np.ndarray, np.ndarray, np.ndarray]
+    synapse: np.ndarray
+    """For each edge of :meth:`edge_list`, the index of the checkpoint synapse (in ``Checkpoint.edge_list()``)
+    it repeats: all positions of one kernel weight share it, so removing a synapse removes them all."""
 
     def edge_list(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(src, dst, w, layer)``: one edge per kernel weight and output position (Linear synapses once)."""
@@ -85,16 +88,16 @@ def unroll(checkpoint, max_edges: int) -> Unrolled:
     total += sum(groups[source].size * len(pairs[0]) for source, _, _, pairs in connection_parts)
     if total > max_edges:
         raise InputError(f"the unrolled graph would have {total:,} edges, more than the bound of {max_edges:,}: "
-                         "analyse the channel graph, or raise the bound if memory allows (~24 bytes per edge)")
-    synapses = [_layer_edges(index, layer, plan, offsets, areas) for index, layer, plan in layer_parts]
+                         "analyse the channel graph, or raise the bound if memory allows (~32 bytes per edge)")
+    first = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])
+    synapses = [_layer_edges(index, layer, plan, offsets, areas, first[index]) for index, layer, plan in layer_parts]
     connections = [
         _connection_edges(c, source, target, channel, pairs, groups[source].size, offsets, areas)
         for c, (source, target, channel, pairs) in enumerate(connection_parts)
     ]
-    return Unrolled(
-        widths, tuple(g.spatial for g in groups),
-        _stack(synapses, (np.int64, np.int64, np.float32, np.int32)), _stack(connections, (np.int64, np.int64, np.int32)),
-    )
+    *edges, synapse = _stack(synapses, (np.int64, np.int64, np.float32, np.int32, np.int64))
+    return Unrolled(widths, tuple(g.spatial for g in groups), tuple(edges),
+                    _stack(connections, (np.int64, np.int64, np.int32)), synapse)
 
 
 def _window(op, axis: int, size: int, out: int) -> sp.csr_matrix:
@@ -186,12 +189,14 @@ def _layer_count(layer, plan) -> int:
     return int(sum(sizes[key] for key in zip(layer.ky.tolist(), layer.kx.tolist())))
 
 
-def _layer_edges(index, layer, plan, offsets, areas):
+def _layer_edges(index, layer, plan, offsets, areas, first):
+    """The layer's unrolled edges (src, dst, w, layer, synapse), ``first`` = its first synapse's index."""
     source, target = layer.source, layer.target
     if plan is None:
-        return (layer.src + offsets[source], layer.dst + offsets[target], layer.w, np.full(layer.edges, index))
+        return (layer.src + offsets[source], layer.dst + offsets[target], layer.w, np.full(layer.edges, index),
+                first + np.arange(layer.edges))
     src, dst, synapse = _unit_edges(layer, plan, areas[source], areas[target])
-    return offsets[source] + src, offsets[target] + dst, layer.w[synapse], np.full(len(src), index)
+    return offsets[source] + src, offsets[target] + dst, layer.w[synapse], np.full(len(src), index), first + synapse
 
 
 def _unit_edges(layer, plan, area_in: int, area_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
