@@ -120,25 +120,10 @@ def check_layers(checkpoint: Checkpoint, layers: Sequence[int | str] | None, eve
         if not found:
             raise last
         return found if every else found[:1]
-    chosen = [layer_index(checkpoint, layer) for layer in layers]
+    chosen = [checkpoint.layer_index(layer) for layer in layers]
     for layer in chosen:
         pixels(checkpoint, layer)
     return chosen
-
-
-def layer_index(checkpoint: Checkpoint, layer: int | str) -> int:
-    """A weight layer given by its forward index or its tensor name, as its index."""
-    names = checkpoint.layer_names
-    if isinstance(layer, str) and layer in names:
-        return names.index(layer)
-    try:
-        index = int(layer)
-    except ValueError:
-        index = -1
-    if not 0 <= index < len(names):
-        raise InputError(f"layer {layer} does not exist: give a weight layer's index 0..{len(names) - 1} "
-                         f"or its name ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})")
-    return index
 
 
 def receptive_fields(checkpoint: Checkpoint, layer: int, weighted: bool = False) -> sp.csr_matrix:
@@ -158,7 +143,7 @@ def receptive_fields(checkpoint: Checkpoint, layer: int, weighted: bool = False)
         array([[2., 2., 0.]])
     """
     field = None
-    for current in (checkpoint.layers[l] for l in pixels(checkpoint, layer_index(checkpoint, layer)).path):
+    for current in (checkpoint.layers[l] for l in pixels(checkpoint, checkpoint.layer_index(layer)).path):
         matrix = current.matrix().astype(np.float64)
         matrix.data = np.abs(matrix.data) if weighted else np.ones_like(matrix.data)
         field = matrix if field is None else (matrix @ field).tocsr()

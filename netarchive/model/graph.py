@@ -43,7 +43,7 @@ ASSUMED_SEQUENTIAL = "assumed sequential"
 architecture (ingest with ``--model`` to trace the real one)."""
 ARCHITECTURE_FORMAT = 1
 UNROLL_MAX_EDGES = 20_000_000
-"""Default bound on the edges of :meth:`Checkpoint.unrolled` (about 0.5 GB of arrays)."""
+"""Default bound on the edges of :meth:`Checkpoint.unrolled` (about 0.6 GB of arrays)."""
 
 
 def sample_shape(shape: Sequence[int] | None) -> tuple[int, int, int] | None:
@@ -255,6 +255,22 @@ class Checkpoint(Numbered):
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)
+
+    def layer_index(self, layer: int | str) -> int:
+        """The forward index of a weight layer given by its index or its tensor name (an InputError naming
+        both ways when there is no such layer)."""
+        names = self.layer_names
+        if isinstance(layer, str) and layer in names:
+            return names.index(layer)
+        try:
+            index = int(layer)
+        except (TypeError, ValueError):
+            index = -1
+        if not 0 <= index < len(names):
+            listed = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+            raise InputError(f"no weight layer {layer!r} in {self.run}/{self.level}: give its index 0..{len(names) - 1} "
+                             f"or its tensor name ({listed})")
+        return index
 
     @property
     def input_features(self) -> int:
