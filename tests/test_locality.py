@@ -368,7 +368,7 @@ def test_the_linear_layer_after_a_flatten_reads_the_feature_maps_pixels():
     assert loc.unit_images(net, 2, [0]).shape == (1, 6, 2, 2)
     with pytest.raises(InputError, match=r"^locality applies to Linear layers .*: layer 0 \(conv1.weight\) is a convolution$"):
         loc.unit_locality(net, layers=["conv1.weight"])
-    with pytest.raises(InputError, match=r"no weight layer 5 in r/0: give its index 0..2 or its tensor name \(conv1.weight, conv2"):
+    with pytest.raises(InputError, match=r"no layer 5 in r/0: give a weight layer's index 0..2 or its tensor name \(conv1.weight, conv2"):
         loc.unit_locality(net, layers=[5])
 
 

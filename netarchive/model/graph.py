@@ -268,8 +268,8 @@ class Checkpoint(Numbered):
             index = -1
         if not 0 <= index < len(names):
             listed = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
-            raise InputError(f"no weight layer {layer!r} in {self.run}/{self.level}: give its index 0..{len(names) - 1} "
-                             f"or its tensor name ({listed})")
+            raise InputError(f"no layer {layer!r} in {self.run}/{self.level}: give a weight layer's index "
+                             f"0..{len(names) - 1} or its tensor name ({listed})")
         return index
 
     @property
