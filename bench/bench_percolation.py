@@ -11,7 +11,14 @@ IMP keeps them). Reported as ratios measured in this one run:
   networkx is timed at a few points (graph of the first n edges of the order + ``connected_components``),
   a cost a + b·n is fitted to them and summed over the 101 points' n.
 
-    python bench/bench_percolation.py [--repeat 7]
+Convolutional networks (issue 14; skip with ``--no-conv``): OpenLTH's ``cifar_vgg_16`` and
+``cifar_resnet_20`` at 80 % sparsity (global magnitude pruning of torch's initial weights, traced), each
+101-point curve on the channel graph (one synapse per kernel weight, connections permanent) / one
+``connected_components`` call on that graph (synapses and connections, CSR build included; target <= 3x),
+and ResNet-20's curve with ``unroll=True`` / the components of its unrolled graph (the unrolling, which
+the curve does itself, timed on its own).
+
+    python bench/bench_percolation.py [--repeat 7] [--no-conv]
 """
 from __future__ import annotations
 
@@ -103,9 +110,55 @@ def networkx_curve_estimate(checkpoint: Checkpoint, fractions) -> tuple[float, f
     return totals[0], totals[1], shown
 
 
+def graph_components(g) -> None:
+    src, dst = np.concatenate([g.src, g.link_src]), np.concatenate([g.dst, g.link_dst])
+    n = g.neurons
+    connected_components(sp.csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)), directed=False)
+
+
+def convolutional_checkpoints():
+    """OpenLTH's VGG-16 and ResNet-20 for CIFAR, 80 % of the weights pruned by global magnitude, traced."""
+    import torch
+    from torch import nn
+    from torch.nn.utils import prune
+
+    from netarchive.loaders.traced import from_module
+    from netarchive.zoo import openlth
+
+    out = []
+    for name, factory in (("VGG-16", openlth.cifar_vgg_16), ("ResNet-20", openlth.cifar_resnet_20)):
+        torch.manual_seed(0)
+        model = factory().eval()
+        weights = [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=0.8)
+        out.append((name, from_module(model, run="bench", level=1, input_shape=(3, 32, 32))))
+    return out
+
+
+def convolutional_rows(repeat: int) -> None:
+    from netarchive.analysis.graphs import graph
+
+    print("\n| network (80 % sparse) | graph | synapses | edges | connected_components | descending | random | ascending |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, checkpoint in convolutional_checkpoints():
+        for unroll in ((False, True) if name == "ResNet-20" else (False,)):
+            start = time.perf_counter()
+            g = graph(checkpoint, unroll)
+            built = time.perf_counter() - start
+            jobs = {"cc": lambda g=g: graph_components(g)}
+            for order in P.ORDERS:
+                jobs[order] = lambda order=order, unroll=unroll: P.percolation(checkpoint, order, points=101, samples=1, unroll=unroll)
+            times = interleaved(jobs, repeat)
+            base = times.pop("cc")
+            cells = [f"{times[o]:.3f} s ({times[o] / base:.2f}x)" for o in P.ORDERS]
+            kind = f"unrolled (built in {built:.2f} s, in each curve)" if unroll else "channel"
+            print(f"| {name} | {kind} | {checkpoint.edges:,} | {g.edges + g.connections:,} | {base:.3f} s | {cells[0]} | {cells[2]} | {cells[1]} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-conv", action="store_true", help="Only the FCN of the ImageNet32 study.")
     args = parser.parse_args()
     rows = []
     for checkpoint, fractions in zip(make_checkpoints(), [(0.01, 0.03, 0.1), (0.1, 0.3, 1.0)]):
@@ -133,6 +186,8 @@ def main() -> None:
     for name, base, ours, nx_total in rows:
         cells = [f"{ours[o]:.3f} s ({ours[o] / base:.2f}x cc, {nx_total / ours[o]:,.0f}x faster than networkx)" for o in P.ORDERS]
         print(f"| {name} | {base:.3f} s | {cells[0]} | {cells[2]} | {cells[1]} | {nx_total:.1f} s |")
+    if not args.no_conv:
+        convolutional_rows(args.repeat)
 
 
 if __name__ == "__main__":

@@ -79,15 +79,17 @@ def graph(checkpoint: Checkpoint, unroll: bool = False, max_edges: int | None = 
     else:
         link_src, link_dst, _ = checkpoint.connection_edges()
         found = Graph("channel", checkpoint.widths, *checkpoint.edge_list(), None, link_src, link_dst, output)
-    _check_forward(found)
+    _check_forward(checkpoint)
     return found
 
 
-def _check_forward(g: Graph) -> None:
-    """Every edge must go from an earlier group to a later one (groups are numbered in forward order)."""
-    for src, dst in ((g.src, g.dst), (g.link_src, g.link_dst)):
-        if len(src) and (g.group_of(src) >= g.group_of(dst)).any():
-            raise InputError("the network's groups are not numbered in forward order: an edge goes back")
+def _check_forward(checkpoint: Checkpoint) -> None:
+    """Every edge must go from an earlier group to a later one (groups numbered in forward order), as the
+    passes over the groups assume: each layer's and each connection's edges join one pair of groups."""
+    pairs = [(layer.source, layer.target) for layer in checkpoint.layers]
+    pairs += [(c.source, c.target) for c in checkpoint.connections]
+    if any(source >= target for source, target in pairs):
+        raise InputError("the network's groups are not numbered in forward order: an edge goes back")
 
 
 def _all_edges(g: Graph, present: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -214,18 +214,21 @@ def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, firs
     a, b = (src, dst) if cluster is None else (cluster[src], cluster[dst])
     crossing = None if cluster is None else a != b  # edges inside a permanent cluster never merge
     if first is None and edges:
-        live = np.arange(edges) if crossing is None else np.flatnonzero(crossing)
+        ends = (a, b, key) if crossing is None else (a[crossing], b[crossing], key[crossing])
         top = np.inf if key.dtype.kind == "f" else np.iinfo(key.dtype).max
         earliest = np.full(count, top, dtype=key.dtype)
-        np.minimum.at(earliest, a[live], key[live])
-        np.minimum.at(earliest, b[live], key[live])
+        np.minimum.at(earliest, ends[0], ends[2])
+        np.minimum.at(earliest, ends[1], ends[2])
         touched = np.zeros(count, dtype=bool)
-        touched[a[live]] = touched[b[live]] = True
-        chosen = np.flatnonzero(key <= earliest[touched].max()) if len(live) else np.arange(edges)
+        touched[ends[0]] = touched[ends[1]] = True
+        chosen = np.flatnonzero(key <= earliest[touched].max()) if len(ends[2]) else np.arange(edges)
     else:
         chosen = _first(key, min(edges, first or 1))
     while True:
-        prefix = _in_order(chosen, key, src, dst)
+        if synapses is None:
+            prefix = _in_order(chosen, key, src, dst)
+        else:  # the edges of one group enter together: their order among themselves changes no state after it
+            prefix = chosen[np.argsort(key[chosen], kind="stable")]
         rank = np.arange(1, len(prefix) + 1, dtype=np.float64)
         if crossing is not None:
             rank, prefix_live = rank[crossing[prefix]], prefix[crossing[prefix]]
@@ -258,13 +261,11 @@ def _clusters(neurons: int, permanent) -> tuple[np.ndarray | None, np.ndarray]:
 
 def _forest(count: int, a: np.ndarray, b: np.ndarray, rank: np.ndarray) -> sp.coo_matrix:
     """The minimum spanning forest of the edges a–b weighted by their (distinct) ranks. Parallel edges (kernel
-    weights of one channel pair, edges between two permanent clusters) keep their earliest rank: a sparse
-    matrix would add them up."""
-    graph_ = sp.csr_matrix((rank, (a, b)), shape=(count, count))
-    if graph_.nnz < len(rank):
-        low, high = np.minimum(a, b), np.maximum(a, b)
-        _, earliest = np.unique(low.astype(np.int64) * count + high, return_index=True)  # ranks ascend
-        graph_ = sp.csr_matrix((rank[earliest], (low[earliest], high[earliest])), shape=(count, count))
+    weights of one channel pair, edges between two permanent clusters) stay separate entries of the CSR
+    matrix, built here without summing duplicates, so that Kruskal takes the earliest of them."""
+    by_row = np.argsort(a, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=count))])
+    graph_ = sp.csr_matrix((rank[by_row], b[by_row], indptr), shape=(count, count))
     return minimum_spanning_tree(graph_).tocoo()
 
 
