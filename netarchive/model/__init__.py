@@ -18,9 +18,10 @@ from netarchive.model.graph import (
 )
 from netarchive.model.layer import Conv, Layer
 from netarchive.model.program import ACTIVATIONS, FUNCTIONS, Op, chain_program
-from netarchive.model.unrolled import Unrolled
+from netarchive.model.unrolled import Unrolled, kernel_positions, unrolled_layer
 
 __all__ = [
     "ACTIVATIONS", "ARCHITECTURE_FORMAT", "ASSUMED_SEQUENTIAL", "FUNCTIONS", "SEQUENTIAL", "UNROLL_MAX_EDGES",
-    "BatchNorm", "Checkpoint", "Connection", "Conv", "Group", "Layer", "Op", "Unrolled", "chain_program", "sample_shape",
+    "BatchNorm", "Checkpoint", "Connection", "Conv", "Group", "Layer", "Op", "Unrolled", "chain_program", "kernel_positions",
+    "sample_shape", "unrolled_layer",
 ]

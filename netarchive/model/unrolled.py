@@ -145,18 +145,33 @@ def _axis_pairs(size: int, out: int, k: int, stride: int, padding: int, dilation
     return i[valid], o[valid]
 
 
+def kernel_positions(conv, ky: int, kx: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (input position, output position) pairs that kernel offset (ky, kx) of convolution ``conv`` joins,
+    positions row-major (``y·W + x``) in its input (``conv.in_spatial``) and its output; padding has none."""
+    (h, w), (oh, ow) = conv.in_spatial, conv.out_spatial
+    iy, oy = _axis_pairs(h, oh, ky, conv.stride[0], conv.padding[0], conv.dilation[0])
+    ix, ox = _axis_pairs(w, ow, kx, conv.stride[1], conv.padding[1], conv.dilation[1])
+    return (iy[:, None] * w + ix[None, :]).ravel(), (oy[:, None] * ow + ox[None, :]).ravel()
+
+
+def unrolled_layer(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One weight layer alone as the bipartite graph of its units: ``(input unit, output unit, synapse)`` per
+    edge, ``synapse`` indexing the layer's arrays. A convolution's input units are the ``C_in·H·W`` of the
+    value it reads (``conv.in_spatial``, after any pooling), its output units ``C_out·H_out·W_out``, numbered
+    ``c·H·W + y·W + x``; a Linear layer's are its neurons. One edge per kernel weight and output position."""
+    if layer.conv is None:
+        return layer.src.astype(np.int64), layer.dst.astype(np.int64), np.arange(layer.edges)
+    areas = [int(np.prod(layer.conv.in_spatial)), int(np.prod(layer.conv.out_spatial))]
+    return _unit_edges(layer, _layer_plan(layer, None, None), *areas)
+
+
 def _layer_plan(layer, position_map, shape):
     """For a convolution, per kernel offset (ky, kx): (group position, output position) pairs; None for Linear."""
     if layer.conv is None:
         return None
-    conv = layer.conv
-    (h, w), (oh, ow) = conv.in_spatial, conv.out_spatial
     plan = {}
     for ky, kx in set(zip(layer.ky.tolist(), layer.kx.tolist())):
-        iy, oy = _axis_pairs(h, oh, ky, conv.stride[0], conv.padding[0], conv.dilation[0])
-        ix, ox = _axis_pairs(w, ow, kx, conv.stride[1], conv.padding[1], conv.dilation[1])
-        q_in = (iy[:, None] * w + ix[None, :]).ravel()
-        q_out = (oy[:, None] * ow + ox[None, :]).ravel()
+        q_in, q_out = kernel_positions(layer.conv, ky, kx)
         if position_map is not None:
             rows, q_group = position_map[q_in].nonzero()
             q_in, q_out = q_group, q_out[rows]
@@ -175,13 +190,22 @@ def _layer_edges(index, layer, plan, offsets, areas):
     source, target = layer.source, layer.target
     if plan is None:
         return (layer.src + offsets[source], layer.dst + offsets[target], layer.w, np.full(layer.edges, index))
+    src, dst, synapse = _unit_edges(layer, plan, areas[source], areas[target])
+    return offsets[source] + src, offsets[target] + dst, layer.w[synapse], np.full(len(src), index)
+
+
+def _unit_edges(layer, plan, area_in: int, area_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input unit, output unit, synapse) of every edge of a convolution's ``plan``, units numbered within
+    the groups (channel · area + position)."""
     parts = []
     for (ky, kx), (q_in, q_out) in plan.items():
-        chosen = (layer.ky == ky) & (layer.kx == kx)
-        src = offsets[source] + layer.src[chosen].astype(np.int64)[:, None] * areas[source] + q_in[None, :]
-        dst = offsets[target] + layer.dst[chosen].astype(np.int64)[:, None] * areas[target] + q_out[None, :]
-        parts.append((src.ravel(), dst.ravel(), np.repeat(layer.w[chosen], len(q_in)), np.full(src.size, index)))
-    return tuple(np.concatenate(column) for column in zip(*parts)) if parts else tuple(np.zeros(0) for _ in range(4))
+        chosen = np.flatnonzero((layer.ky == ky) & (layer.kx == kx))
+        src = layer.src[chosen].astype(np.int64)[:, None] * area_in + q_in[None, :]
+        dst = layer.dst[chosen].astype(np.int64)[:, None] * area_out + q_out[None, :]
+        parts.append((src.ravel(), dst.ravel(), np.repeat(chosen, len(q_in))))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def _connection_edges(c, source, target, channel, pairs, channels, offsets, areas):
