@@ -104,7 +104,7 @@ def bench_analysis(checkpoint: Checkpoint, repeat: int, with_networkx: bool) -> 
 
 
 def bench_write_back(checkpoint: Checkpoint) -> None:
-    which, src, dst = forest_synapses(checkpoint, spanning_forests(checkpoint))
+    which, src, dst, _, _ = forest_synapses(checkpoint, spanning_forests(checkpoint))  # ky, kx: -1 (Linear)
     with tempfile.TemporaryDirectory() as directory, netarchive.open(Path(directory) / "archive") as archive:
         start = time.perf_counter()
         archive.write(checkpoint)
