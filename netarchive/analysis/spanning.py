@@ -62,16 +62,23 @@ def synapse_code(layer: Layer) -> np.ndarray:
     if layer.inputs * layer.outputs * kh * kw >= 2**32:
         raise InputError(f"layer {layer.name} has {layer.inputs} x {layer.outputs} neurons and {kh}x{kw} kernel "
                          "offsets: at most 2**32 synapse places are supported")
-    code = layer.src.astype(np.uint64) * np.uint64(layer.outputs) + layer.dst.astype(np.uint64)
+    code = layer.src.astype(np.int64)  # in place, in int64: every value stays below 2**63
+    code *= layer.outputs
+    code += layer.dst
     if layer.conv is not None:
-        code = (code * np.uint64(kh) + layer.ky.astype(np.uint64)) * np.uint64(kw) + layer.kx.astype(np.uint64)
-    return code
+        code *= kh
+        code += layer.ky
+        code *= kw
+        code += layer.kx
+    return code.view(np.uint64)
 
 
 def order_key(layer: Layer) -> np.ndarray:
     """One ``uint64`` per synapse, ascending in the order ``(-|w|, src, dst, ky, kx)`` (all keys distinct)."""
-    high = (_INF_BITS - np.abs(layer.w).view(np.uint32)).astype(np.uint64) << np.uint64(32)
-    return high | synapse_code(layer)
+    key = (_INF_BITS - np.abs(layer.w).view(np.uint32)).astype(np.uint64)
+    key <<= np.uint64(32)
+    key |= synapse_code(layer)
+    return key
 
 
 def forest_mask(layer: Layer) -> np.ndarray:
@@ -80,9 +87,7 @@ def forest_mask(layer: Layer) -> np.ndarray:
 
     The forest has ``m + n - c`` edges for ``c`` components (isolated neurons count as components).
     """
-    key = order_key(layer)
-    ends = (layer.src.astype(np.int64), layer.dst.astype(np.int64) + layer.inputs)
-    return _filter_kruskal(key, ends, layer.inputs + layer.outputs)
+    return _filter_kruskal(order_key(layer), (layer.src, layer.dst + np.int32(layer.inputs)), layer.inputs + layer.outputs)
 
 
 def unrolled_forest(layer: Layer, max_edges: int = UNROLL_MAX_EDGES) -> np.ndarray:
@@ -122,16 +127,14 @@ def graph_size(layer: Layer, unroll: bool = False) -> tuple[int, int, int]:
 def _filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int) -> np.ndarray:
     chosen = np.zeros(len(key), dtype=bool)
     label = np.arange(vertices)
-    remaining = np.arange(len(key))
+    remaining = None  # every edge: the first round reads the arrays themselves, without an index array
     batch = 2 * vertices
-    while remaining.size:
-        if remaining.size > batch:
-            part = np.argpartition(key[remaining], batch - 1)
-            take, remaining = remaining[part[:batch]], remaining[part[batch:]]
-        else:
-            take, remaining = remaining, remaining[:0]
+    while remaining is None or remaining.size:
+        keys = key if remaining is None else key[remaining]
+        take = np.argpartition(keys, batch - 1)[:batch] if len(keys) > batch else np.arange(len(keys))
+        take = take if remaining is None else remaining[take]
         take = take[np.argsort(key[take])]
-        a, b = label[ends[0][take]], label[ends[1][take]]
+        a, b = label[ends[0][take]].astype(np.int64), label[ends[1][take]].astype(np.int64)
         # Kruskal on the contracted batch: keep the best edge between two components, rank weights 1, 2, ...
         low, high = np.minimum(a, b), np.maximum(a, b)
         _, first = np.unique(low * vertices + high, return_index=True)
@@ -143,7 +146,11 @@ def _filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertic
             chosen[take[picked]] = True
             merged = sp.csr_matrix((np.ones(len(picked)), (low[picked], high[picked])), shape=(vertices, vertices))
             label = connected_components(merged, directed=False)[1][label]
-        remaining = remaining[label[ends[0][remaining]] != label[ends[1][remaining]]]
+        # every edge of the batch now lies inside one component, so this drops it too
+        if remaining is None:
+            remaining = np.flatnonzero(label[ends[0]] != label[ends[1]])
+        else:
+            remaining = remaining[label[ends[0][remaining]] != label[ends[1][remaining]]]
         batch *= 2
     return chosen
 
