@@ -500,6 +500,8 @@ def test_layer_labels_name_module_and_shape(resnet20):
     assert layer_label(net.layers[21], 21) == "21 fc (linear 64→10)"
     depthwise = from_module(models.depthwise_separable(), run="r", level=0, input_shape=(4, 6, 6))
     assert layer_label(depthwise.layers[0], 0) == "0 depthwise (conv 3×3, 4→4, groups 4)"
+    conv1d = from_module(models.conv1d_net(), run="r", level=0, input_shape=(2, 9))
+    assert layer_label(conv1d.layers[0], 0) == "0 a (conv1d 3, 2→4, stride 2, groups 2)"
 
 
 def test_persistence_plots_of_a_resnet(resnet20, tmp_path):

@@ -118,8 +118,9 @@ def graph_size(layer: Layer, unroll: bool = False) -> tuple[int, int, int]:
     or with ``unroll`` a convolution's units and its edges at every output position (counted, not built)."""
     if not unroll or layer.conv is None:
         return layer.inputs, layer.outputs, layer.edges
-    offsets, count = np.unique(np.stack([layer.ky, layer.kx]), axis=1, return_counts=True)
-    edges = sum(int(n) * len(kernel_positions(layer.conv, ky, kx)[0]) for (ky, kx), n in zip(offsets.T.tolist(), count))
+    kw = layer.conv.kernel[1]
+    per_offset = np.bincount(layer.ky.astype(np.int64) * kw + layer.kx, minlength=layer.conv.kernel[0] * kw)
+    edges = sum(int(n) * len(kernel_positions(layer.conv, o // kw, o % kw)[0]) for o, n in enumerate(per_offset) if n)
     in_area, out_area = (int(np.prod(size)) for size in (layer.conv.in_spatial, layer.conv.out_spatial))
     return layer.inputs * in_area, layer.outputs * out_area, edges
 

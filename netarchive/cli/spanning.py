@@ -164,11 +164,10 @@ def layer_label(layer: Layer, index: int) -> str:
     if layer.conv is None:
         return f"{index} {module} (linear {layer.inputs}→{layer.outputs})"
     conv = layer.conv
-    kernel = "×".join(map(str, conv.kernel if conv.dims == 2 else conv.kernel[1:]))
-    extra = [f"stride {conv.stride[1] if conv.dims == 1 or conv.stride[0] == conv.stride[1] else conv.stride}"] \
-        if max(conv.stride) > 1 else []
-    extra += [f"groups {conv.groups}"] if conv.groups > 1 else []
-    return f"{index} {module} (conv {kernel}, {layer.inputs}→{layer.outputs}{''.join(', ' + e for e in extra)})"
+    kernel = f"conv {conv.kernel[0]}×{conv.kernel[1]}" if conv.dims == 2 else f"conv1d {conv.kernel[1]}"
+    stride = str(conv.stride[1]) if conv.dims == 1 or conv.stride[0] == conv.stride[1] else "×".join(map(str, conv.stride))
+    extra = ([f", stride {stride}"] if max(conv.stride) > 1 else []) + ([f", groups {conv.groups}"] if conv.groups > 1 else [])
+    return f"{index} {module} ({kernel}, {layer.inputs}→{layer.outputs}{''.join(extra)})"
 
 
 def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "global", unroll: bool = False) -> None:
