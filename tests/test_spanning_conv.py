@@ -7,7 +7,6 @@ import copy
 import dataclasses
 import itertools
 import math
-from fractions import Fraction
 
 import networkx as nx
 import numpy as np

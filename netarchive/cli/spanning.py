@@ -7,13 +7,13 @@ import pandas as pd
 
 from netarchive.analysis import spanning
 from netarchive.analysis.persistence import NORMALIZATIONS, neural_persistence, persistence_diagram
-from netarchive.model import Checkpoint, Layer
 from netarchive.cli import cli
 from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
+from netarchive.model import Checkpoint, Layer
 
 FLAG = "in_msf"
 
