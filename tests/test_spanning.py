@@ -37,7 +37,7 @@ def layer_rows(table):
 
 def network_row(table):
     rows = table[table["scope"] == "network"]
-    assert len(rows) == 1 and rows["layer"].iloc[0] == ""
+    assert len(rows) == 1 and rows["layer"].isna().all() and rows["layer_name"].iloc[0] == ""
     return rows.iloc[0]
 
 
@@ -172,9 +172,9 @@ def test_forest_does_not_depend_on_edge_order():
 
 def test_forest_edges_table():
     table = spanning.forest_edges(network(A, P))
-    assert table.columns.tolist() == ["run", "level", "layer", "layer_index", "src", "dst", "ky", "kx", "w"]
-    assert (table["ky"] == -1).all() and table["layer_index"].tolist() == [0, 0, 0, 1, 1]
-    assert sorted(table[table["layer"] == "l0.weight"]["w"].tolist()) == [-0.75, 0.5, 1.0]
+    assert table.columns.tolist() == ["run", "level", "layer", "layer_name", "src", "dst", "ky", "kx", "w"]
+    assert (table["ky"] == -1).all() and table["layer"].tolist() == [0, 0, 0, 1, 1]
+    assert sorted(table[table["layer_name"] == "l0.weight"]["w"].tolist()) == [-0.75, 0.5, 1.0]
     assert len(table) == 3 + 2
 
 
@@ -331,8 +331,8 @@ def test_cli_names_layers_and_conventions(stored):
     seed = json.loads(run_cli(stored, "query", "tccr", "--run", "r", "--level", "0", "--convention", "seed", "--format", "json"))
     assert [row["tccr"] for row in seed] == [row["tccr"] for row in geometry]  # a chain of Linear layers
     assert {row["convention"] for row in seed} == {"seed"} and {row["convention"] for row in geometry} == {"geometry"}
-    assert [(row["layer"], row["layer_index"], row["kind"]) for row in geometry] == \
-        [("fc0.weight", 0, "linear"), ("fc1.weight", 1, "linear"), ("fc2.weight", 2, "linear"), ("", None, "")]
+    assert [(row["layer"], row["layer_name"], row["kind"]) for row in geometry] == \
+        [(0, "fc0.weight", "linear"), (1, "fc1.weight", "linear"), (2, "fc2.weight", "linear"), (None, "", "")]
     assert run_cli(stored, "query", "tccr", "--run", "r", "--level", "0").lstrip().startswith("TCCR = edges / spanning-forest size")
     unrolled = json.loads(run_cli(stored, "query", "persistence", "--run", "r", "--level", "1", "--unroll", "--format", "json"))
     assert unrolled == json.loads(run_cli(stored, "query", "persistence", "--run", "r", "--level", "1", "--format", "json"))

@@ -17,7 +17,8 @@ from torch.nn.utils import prune
 
 from netarchive.analysis import spanning
 from netarchive.analysis.persistence import neural_persistence, persistence_diagram
-from netarchive.cli.spanning import draw_curves, draw_diagram, layer_label
+from netarchive.cli.plot import layer_label
+from netarchive.cli.spanning import draw_curves, draw_diagram
 from netarchive.errors import InputError
 from netarchive.loaders.traced import from_module, module_weights, trace
 from netarchive.model import Checkpoint, Conv, Group, Layer, Op
@@ -131,7 +132,7 @@ def test_seed_tccr_of_resnet20(outputs, dense, final):
     layers = rows(table)
     counted = layers[layers["counted"]]
     assert counted["tccr"].round(5).tolist() == [4.22946] * 7 + [3.97927] * 6 + [3.53374] * 6 + [round(dense, 5)]
-    assert layers[~layers["counted"]]["layer"].tolist() == ["blocks.3.shortcut.0.weight", "blocks.6.shortcut.0.weight"]
+    assert layers[~layers["counted"]]["layer_name"].tolist() == ["blocks.3.shortcut.0.weight", "blocks.6.shortcut.0.weight"]
     assert layers[~layers["counted"]]["tccr"].isna().all() and layers[~layers["counted"]]["past_critical"].isna().all()
     total = network(table)
     if outputs == 10:
@@ -225,7 +226,7 @@ def test_geometry_tccr_of_resnet20_by_hand(resnet20):
     """3×3, padding 1 on n×n: each axis has 3n − 2 (input, output) pairs over the offsets; one component.
     The 1×1 stride-2 shortcut reads a quarter of the positions: 256 pairs and 768 positions × 16 channels alone."""
     table = spanning.tccr(resnet20[1])
-    layers = rows(table).set_index("layer")
+    layers = rows(table).set_index("layer_name")
     assert layers.loc["conv.weight", "dense_edges"] == 3 * 16 * 94**2
     assert layers.loc["blocks.0.conv1.weight", "tccr"] == 16 * 16 * 94**2 / (2 * 16 * 1024 - 1)
     assert layers.loc["blocks.3.conv1.weight", "dense_edges"] == 16 * 32 * 47**2  # stride 2: 15 + 16 + 16 per axis
@@ -401,7 +402,7 @@ def test_forest_synapses_identify_kernel_weights(resnet20):
     assert len(set(expected)) == len(expected) == sum(int(f.sum()) for f in forests)
     assert set(ky[which == 21].tolist()) == {-1}  # the Linear layer
     table = spanning.forest_edges(net, forests)
-    assert table[["layer_index", "src", "dst", "ky", "kx"]].apply(tuple, axis=1).tolist() == \
+    assert table[["layer", "src", "dst", "ky", "kx"]].apply(tuple, axis=1).tolist() == \
         list(zip(which.tolist(), src.tolist(), dst.tolist(), ky.tolist(), kx.tolist()))
 
 
@@ -495,12 +496,13 @@ def test_global_masks_of_a_resnet_keep_the_budget(resnet20):
 # -- figures --------------------------------------------------------------------------------------
 def test_layer_labels_name_module_and_shape(resnet20):
     net = resnet20[1]
-    assert layer_label(net.layers[7], 7) == "7 blocks.3.conv1 (conv 3×3, 16→32, stride 2)"
-    assert layer_label(net.layers[21], 21) == "21 fc (linear 64→10)"
+    assert layer_label(net.layers[7], 7, shape=True) == "7 blocks.3.conv1 (conv 3×3, 16→32, stride 2)"
+    assert layer_label(net.layers[21], 21, shape=True) == "21 fc (linear 64→10)"
+    assert layer_label(net.layers[7], 7) == "layer 7 (blocks.3.conv1)"
     depthwise = from_module(models.depthwise_separable(), run="r", level=0, input_shape=(4, 6, 6))
-    assert layer_label(depthwise.layers[0], 0) == "0 depthwise (conv 3×3, 4→4, groups 4)"
+    assert layer_label(depthwise.layers[0], 0, shape=True) == "0 depthwise (conv 3×3, 4→4, groups 4)"
     conv1d = from_module(models.conv1d_net(), run="r", level=0, input_shape=(2, 9))
-    assert layer_label(conv1d.layers[0], 0) == "0 a (conv1d 3, 2→4, stride 2, groups 2)"
+    assert layer_label(conv1d.layers[0], 0, shape=True) == "0 a (conv1d 3, 2→4, stride 2, groups 2)"
 
 
 def test_persistence_plots_of_a_resnet(resnet20, tmp_path):
@@ -509,5 +511,5 @@ def test_persistence_plots_of_a_resnet(resnet20, tmp_path):
     levels = [net] + [dataclasses.replace(net.subnetwork(magnitude >= np.quantile(magnitude, sparsity)), level=level)
                       for level, sparsity in enumerate((0.5, 0.8, 0.9), start=1)]  # global magnitude pruning
     draw_curves(levels, str(tmp_path / "np.png"))
-    draw_diagram(persistence_diagram(levels[-1], "blocks.3.conv1.weight"), str(tmp_path / "diagram.png"))
+    draw_diagram(persistence_diagram(levels[-1], "blocks.3.conv1.weight"), str(tmp_path / "diagram.png"), "layer 7 (blocks.3.conv1)")
     assert (tmp_path / "np.png").stat().st_size > 20_000 and (tmp_path / "diagram.png").stat().st_size > 10_000

@@ -74,7 +74,7 @@ def neural_persistence(
 ) -> pd.DataFrame:
     """Neural persistence of every weight layer and of the network (see the module docstring).
 
-    Layer rows (``scope = layer``): layer (tensor name), layer_index (forward order), kind, graph, inputs,
+    Layer rows (``scope = layer``): layer (forward index), layer_name (tensor name), kind, graph, inputs,
     outputs (vertices of the layer's graph), edges, components, msf_edges, np, np_normalized. One
     ``scope = network`` row: edges, msf_edges, np_total (sum), np_normalized_mean (mean over layers).
     ``forests`` (from :func:`~netarchive.analysis.spanning.spanning_forests` with the same ``unroll``) can be
@@ -121,12 +121,12 @@ def persistence_diagram(checkpoint: Checkpoint, layer: int | str, normalize: str
                         max_edges: int = UNROLL_MAX_EDGES) -> pd.DataFrame:
     """The persistence diagram of one weight layer (by tensor name or forward index): one row per point.
 
-    Columns: run, level, layer, layer_index, graph (as in :func:`neural_persistence`), birth (always 1), death (w', 0 for a component that never
-    merges), persistence (birth − death), and src, dst, ky, kx of the forest's synapse (ky, kx −1 for a
-    Linear layer; all empty for the component points). Unrolled, a kernel weight gives one point per
-    forest edge it carries.
+    Columns: run, level, layer (forward index), layer_name, graph (as in :func:`neural_persistence`), birth
+    (always 1), death (w', 0 for a component that never merges), persistence (birth − death), and src, dst,
+    ky, kx of the forest's synapse (ky, kx −1 for a Linear layer; all empty for the component points).
+    Unrolled, a kernel weight gives one point per forest edge it carries.
     """
-    index = layer_index(checkpoint, layer)
+    index = checkpoint.layer_index(layer)
     chosen = checkpoint.layers[index]
     counts = np.asarray(layer_forest(chosen, unroll, max_edges))
     forest = np.repeat(np.flatnonzero(counts), counts[counts > 0])
@@ -135,8 +135,9 @@ def persistence_diagram(checkpoint: Checkpoint, layer: int | str, normalize: str
     components = inputs + outputs - len(death)
     order = np.argsort(-death, kind="stable")
     ky, kx = (np.full(chosen.edges, -1) if chosen.conv is None else offset for offset in (chosen.ky, chosen.kx))
-    frame = pd.DataFrame({"run": checkpoint.run, "level": checkpoint.level, "layer": chosen.name, "layer_index": index,
-                          "graph": _graph_name(chosen, unroll), "birth": 1.0, "death": np.concatenate([death[order], np.zeros(components)])})
+    frame = pd.DataFrame({"run": checkpoint.run, "level": checkpoint.level, "layer": index, "layer_name": chosen.name,
+                          "graph": _graph_name(chosen, unroll), "birth": 1.0,
+                          "death": np.concatenate([death[order], np.zeros(components)])})
     frame["persistence"] = frame["birth"] - frame["death"]
     for name, values in (("src", chosen.src), ("dst", chosen.dst), ("ky", ky), ("kx", kx)):
         frame[name] = pd.array(np.concatenate([values[forest][order], np.full(components, -1)]), dtype="Int64")
@@ -148,17 +149,3 @@ def _normalized(weights: np.ndarray, scale: float) -> np.ndarray:
     """|w| / W in float64 (all zero when W is: a layer stored with explicit zero weights)."""
     magnitude = np.abs(weights).astype(np.float64)
     return magnitude / scale if scale > 0 else magnitude
-
-
-def layer_index(checkpoint: Checkpoint, layer: int | str) -> int:
-    """The forward index of a weight layer given by its tensor name (``conv1.weight``) or its index."""
-    names = checkpoint.layer_names
-    if isinstance(layer, str) and layer in names:
-        return names.index(layer)
-    try:
-        index = int(layer)
-    except (TypeError, ValueError):
-        index = -1
-    if not 0 <= index < len(names):
-        raise InputError(f"no layer {layer!r} in {checkpoint.run}/{checkpoint.level}: give an index or one of {', '.join(names)}")
-    return index

@@ -180,15 +180,15 @@ def forest_synapses(checkpoint: Checkpoint, forests: list[np.ndarray]) -> tuple[
 
 
 def forest_edges(checkpoint: Checkpoint, forests: list[np.ndarray] | None = None) -> pd.DataFrame:
-    """The maximum spanning forest of every weight layer as a tidy table: run, level, layer (tensor name),
-    layer_index, src, dst (indices within their groups), ky, kx (-1 for Linear layers), w and, for unrolled
-    forests, ``forest_edges`` (how many of the forest's edges the kernel weight carries)."""
+    """The maximum spanning forest of every weight layer as a tidy table: run, level, layer (forward index),
+    layer_name (tensor name), src, dst (indices within their groups), ky, kx (-1 for Linear layers), w and, for
+    unrolled forests, ``forest_edges`` (how many of the forest's edges the kernel weight carries)."""
     forests = forests if forests is not None else spanning_forests(checkpoint)
     which, src, dst, ky, kx = forest_synapses(checkpoint, forests)
     kept = [np.asarray(f) > 0 for f in forests]
     table = pd.DataFrame({
-        "run": checkpoint.run, "level": checkpoint.level, "layer": np.array(checkpoint.layer_names, dtype=object)[which],
-        "layer_index": which, "src": src, "dst": dst, "ky": ky, "kx": kx,
+        "run": checkpoint.run, "level": checkpoint.level, "layer": which,
+        "layer_name": np.array(checkpoint.layer_names, dtype=object)[which], "src": src, "dst": dst, "ky": ky, "kx": kx,
         "w": np.concatenate([layer.w[k] for layer, k in zip(checkpoint.layers, kept)]),
     })
     if any(np.asarray(f).dtype != bool for f in forests):
@@ -198,22 +198,23 @@ def forest_edges(checkpoint: Checkpoint, forests: list[np.ndarray] | None = None
 
 # -- tables ---------------------------------------------------------------------------------------
 def _network_row(frame: pd.DataFrame, checkpoint: Checkpoint, values: dict) -> pd.DataFrame:
-    """Append the ``scope = network`` row (``layer`` and ``kind`` empty) to a per-layer table; integer
-    columns stay integers (nullable where the network row has no value)."""
+    """Append the ``scope = network`` row (``layer`` empty, ``layer_name`` and ``kind`` blank) to a per-layer
+    table; integer columns stay integers (nullable where the network row has no value)."""
     integers = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c]) and c != "level"]
-    head = {"run": checkpoint.run, "level": checkpoint.level, "scope": "network", "layer": "", "kind": ""}
+    head = {"run": checkpoint.run, "level": checkpoint.level, "scope": "network", "layer": pd.NA, "layer_name": "", "kind": ""}
     frame = pd.concat([frame, pd.DataFrame([{**head, **values}])], ignore_index=True)
     return frame.astype({column: "Int64" for column in integers})
 
 
 def _layer_frame(checkpoint: Checkpoint, columns: dict) -> pd.DataFrame:
-    """One row per weight layer, identified by its tensor name and forward index, with its kind."""
+    """One row per weight layer, identified by its forward index (``layer``) and tensor name (``layer_name``),
+    with its kind."""
     head = {
         "run": checkpoint.run,
         "level": checkpoint.level,
         "scope": "layer",
-        "layer": list(checkpoint.layer_names),
-        "layer_index": np.arange(len(checkpoint.layers)),
+        "layer": np.arange(len(checkpoint.layers)),
+        "layer_name": list(checkpoint.layer_names),
         "kind": [layer.kind for layer in checkpoint.layers],
     }
     return pd.DataFrame({**head, **columns})

@@ -10,7 +10,7 @@ from netarchive.analysis import locality as loc
 from netarchive.cli import cli
 from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive, parse_input_shape
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
@@ -191,9 +191,8 @@ def _draw(checkpoint, layer, top, hist, pixels, output):
     axes.set_yticks([])
     figure.colorbar(shown_image, ax=axes, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
     figure.suptitle(
-        f"{checkpoint.run} level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%}), layer {layer} "
-        f"({checkpoint.layers[layer].name}): "
-        f"{len(shown)} most-connected units", fontsize=10,
+        f"{checkpoint.run} level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%}), "
+        f"{layer_label(checkpoint.layers[layer], layer)}: {len(shown)} most-connected units", fontsize=10,
     )
     save_figure(figure, output)
 

@@ -10,10 +10,10 @@ from netarchive.analysis.persistence import NORMALIZATIONS, neural_persistence, 
 from netarchive.cli import cli
 from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
-from netarchive.model import Checkpoint, Layer
+from netarchive.model import Checkpoint
 
 FLAG = "in_msf"
 
@@ -42,8 +42,8 @@ def _unroll_option(command):
 def persistence(run, level, normalize, unroll, p, write, fmt, output):
     """Neural persistence of each weight layer (Rieck et al. 2019) and of the network.
 
-    Columns: scope (layer | network), layer (tensor name), layer_index, kind, graph (neurons | channels |
-    unrolled), inputs, outputs, edges, components, msf_edges, np, np_normalized; the network row has
+    Columns: scope (layer | network), layer (forward index), layer_name (tensor name), kind, graph (neurons |
+    channels | unrolled), inputs, outputs, edges, components, msf_edges, np, np_normalized; the network row has
     np_total (sum) and np_normalized_mean (mean over layers).
     """
     frames = []
@@ -150,24 +150,13 @@ def plot_persistence(run, layer, level, normalize, unroll, output):
     with open_archive() as archive:
         if layer is not None:
             checkpoint = archive.checkpoint(run, level if level is not None else archive.levels(run)[-1])
-            draw_diagram(persistence_diagram(checkpoint, layer, normalize=normalize, unroll=unroll), output)
+            index = checkpoint.layer_index(layer)
+            diagram = persistence_diagram(checkpoint, index, normalize=normalize, unroll=unroll)
+            draw_diagram(diagram, output, layer_label(checkpoint.layers[index], index))
             return
         if level is not None:
             raise InputError("--level only applies to the diagram of one layer: add --layer")
         draw_curves(list(each_checkpoint(archive, run, None)), output, normalize=normalize, unroll=unroll)
-
-
-def layer_label(layer: Layer, index: int) -> str:
-    """How a figure names a weight layer: forward index, module and shape, e.g. ``7 blocks.3.conv1 (conv 3×3,
-    16→32, stride 2)``."""
-    module = layer.name.removesuffix(".weight") or layer.name
-    if layer.conv is None:
-        return f"{index} {module} (linear {layer.inputs}→{layer.outputs})"
-    conv = layer.conv
-    kernel = f"conv {conv.kernel[0]}×{conv.kernel[1]}" if conv.dims == 2 else f"conv1d {conv.kernel[1]}"
-    stride = str(conv.stride[1]) if conv.dims == 1 or conv.stride[0] == conv.stride[1] else "×".join(map(str, conv.stride))
-    extra = ([f", stride {stride}"] if max(conv.stride) > 1 else []) + ([f", groups {conv.groups}"] if conv.groups > 1 else [])
-    return f"{index} {module} ({kernel}, {layer.inputs}→{layer.outputs}{''.join(extra)})"
 
 
 def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "global", unroll: bool = False) -> None:
@@ -183,9 +172,9 @@ def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "gl
     figure, axes = new_figure(figsize=(8, 4.5) if count <= 8 else (11, max(4.5, 0.2 * count + 1)))
     colours = _layer_colours(count)
     layers = table[table["scope"] == "layer"]
-    for (index, rows), colour in zip(layers.groupby("layer_index", sort=True), colours):
+    for (index, rows), colour in zip(layers.groupby("layer", sort=True), colours):
         axes.plot(rows["sparsity"], rows["np_normalized"], marker="o", ms=3, lw=1.2, color=colour,
-                  label=layer_label(first.layers[int(index)], int(index)))
+                  label=layer_label(first.layers[int(index)], int(index), shape=True))
     network = table[table["scope"] == "network"]
     axes.plot(network["sparsity"], network["np_normalized_mean"], "k--", marker="s", label="mean over layers")
     axes.set_xlabel("sparsity of the checkpoint")
@@ -206,8 +195,9 @@ def _layer_colours(count: int) -> list:
     return [matplotlib.colormaps["viridis"](i / (count - 1)) for i in range(count)]
 
 
-def draw_diagram(diagram: pd.DataFrame, output: str) -> None:
-    """The persistence diagram of one layer (:func:`persistence_diagram`) and the histogram of its persistences."""
+def draw_diagram(diagram: pd.DataFrame, output: str, label: str) -> None:
+    """The persistence diagram of one layer (:func:`persistence_diagram`) and the histogram of its
+    persistences; ``label`` names the layer (:func:`~netarchive.cli.plot.layer_label`)."""
     figure, (left, right) = new_figure(1, 2, figsize=(9, 4))
     forest = diagram[diagram["src"].notna()]
     left.scatter(forest["birth"], forest["death"], s=8, alpha=0.5, label=f"forest edges ({len(forest)})")
@@ -221,5 +211,5 @@ def draw_diagram(diagram: pd.DataFrame, output: str) -> None:
     right.set_xlabel("persistence = 1 − death"), right.set_ylabel("points")
     row = diagram.iloc[0]
     graph = {"neurons": "", "channels": ", channel graph", "unrolled": ", unrolled"}[row["graph"]]
-    figure.suptitle(f"persistence diagram of {row['layer']} (layer {row['layer_index']}{graph}; {row['run']}, level {row['level']})")
+    figure.suptitle(f"persistence diagram of {label}{graph}: {row['run']}, level {row['level']}")
     save_figure(figure, output)
