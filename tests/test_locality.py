@@ -230,12 +230,12 @@ def test_translation_groups_exact():
     masks.append(patch(shape, 5, 0))
     masks.append(np.rot90(masks[0], axes=(1, 2)).copy())  # a rotated L is not a shift
     groups = loc.translation_groups(first_layer(np.stack(masks)))
-    ells = groups[groups.group == 0]
+    ells = groups[groups.pattern == 0]
     assert ells["index"].tolist() == [0, 1, 3, 4] and (ells["size"] == 4).all()
     assert list(zip(ells.shift_y, ells.shift_x)) == [(0, 0), (5, 5), (2, 4), (4, 1)]
-    squares = groups[groups.group == 1]
+    squares = groups[groups.pattern == 1]
     assert squares["index"].tolist() == [2, 5] and squares.shift_y.tolist() == [0, 4]
-    assert groups.group.max() == 1
+    assert groups.pattern.max() == 1
 
 
 def test_translation_groups_approximate():
@@ -273,7 +273,7 @@ def test_translation_similarity_brute_force():
             linked = (linked.astype(int) @ linked.astype(int)) > 0
         expected = {frozenset(np.flatnonzero(row)) for row in linked if row.sum() >= 2}
         groups = loc.translation_groups(first_layer(masks), threshold=threshold)
-        assert {frozenset(g["index"]) for _, g in groups.groupby("group")} == expected
+        assert {frozenset(g["index"]) for _, g in groups.groupby("pattern")} == expected
 
 
 def test_pixel_out_degree():

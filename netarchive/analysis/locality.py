@@ -433,14 +433,14 @@ def translation_groups(
     Units reaching fewer than ``min_degree`` inputs are left out (every single pixel is a shift of every
     other); groups smaller than ``min_size`` are not reported.
 
-    Columns: ``run, level, layer, layer_name, group`` (0 = largest), ``size``, ``in_degree``, ``index`` (the unit),
-    ``shift_x, shift_y`` (offset of its bounding box from that of the group's first unit: the shift, for
-    exact groups), ``x0, y0`` (its bounding-box corner).
+    Columns: ``run, level, layer, layer_name, pattern`` (the group's number, 0 = largest; not a neuron group),
+    ``size``, ``in_degree``, ``index`` (the unit), ``shift_x, shift_y`` (offset of its bounding box from that
+    of the group's first unit: the shift, for exact groups), ``x0, y0`` (its bounding-box corner).
 
     Example::
 
         >>> groups = translation_groups(ckpt)                                    # doctest: +SKIP
-        >>> groups.drop_duplicates(["layer", "group"])[["layer", "group", "size"]]  # doctest: +SKIP
+        >>> groups.drop_duplicates(["layer", "pattern"])[["layer", "pattern", "size"]]  # doctest: +SKIP
     """
     if not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold} must be in (0, 1] (1 = exactly the same shape)")
@@ -470,14 +470,14 @@ def translation_groups(
                 pd.DataFrame(
                     {
                         "run": checkpoint.run, "level": checkpoint.level, "layer": layer,
-                        "layer_name": checkpoint.layers[layer].name, "group": number,
+                        "layer_name": checkpoint.layers[layer].name, "pattern": number,
                         "size": len(members), "in_degree": k[units[members]].astype(np.int64),
                         "index": units[members], "shift_x": x0[members] - x0[members[0]],
                         "shift_y": y0[members] - y0[members[0]], "x0": x0[members], "y0": y0[members],
                     }
                 )
             )
-    columns = ["run", "level", "layer", "layer_name", "group", "size", "in_degree", "index", "shift_x", "shift_y", "x0", "y0"]
+    columns = ["run", "level", "layer", "layer_name", "pattern", "size", "in_degree", "index", "shift_x", "shift_y", "x0", "y0"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 

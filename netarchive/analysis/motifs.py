@@ -964,7 +964,8 @@ def _compact(one: Batch, alive: np.ndarray) -> Batch:
 def participation(checkpoint: Checkpoint, *, prune_dead: bool = False) -> pd.DataFrame:
     """Per-neuron motif participation: ``fan_in_pairs`` (converging motifs it closes, C(in, 2)),
     ``fan_out_pairs`` (diverging motifs it opens, C(out, 2)), ``chains_through`` (2-paths it is the
-    middle of, in·out), over global neuron indices (see ``Checkpoint.offsets``). Plain chains only."""
+    middle of, in·out), over global neuron indices (``neuron``, see ``Checkpoint.offsets``) with their
+    neuron ``group``. Plain chains only."""
     if not is_plain_chain(checkpoint):
         raise InputError("motif participation per neuron is defined for plain chains of Linear layers only")
     batch = Batch.of([checkpoint])
@@ -976,7 +977,7 @@ def participation(checkpoint: Checkpoint, *, prune_dead: bool = False) -> pd.Dat
     k_in, k_out = np.concatenate(ins), np.concatenate(outs)
     return pd.DataFrame({
         "run": checkpoint.run, "level": checkpoint.level,
-        "neuron": np.arange(checkpoint.neurons), "layer": checkpoint.neuron_layers(),
+        "neuron": np.arange(checkpoint.neurons), "group": checkpoint.neuron_groups(),
         "fan_in_pairs": (k_in * (k_in - 1) / 2).astype(np.int64),
         "fan_out_pairs": (k_out * (k_out - 1) / 2).astype(np.int64),
         "chains_through": (k_in * k_out).astype(np.int64),

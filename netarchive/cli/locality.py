@@ -91,7 +91,8 @@ def pixels_command(run, level, layer, fmt, output):
                    "below 1 compares every pair of units: slower).")
 @output_options
 def translations_command(run, level, layer, min_degree, min_size, threshold, fmt, output):
-    """Groups of units whose masks are one shape at different places (equal, or similar, up to a shift)."""
+    """Groups of units whose masks are one shape at different places (equal, or similar, up to a shift);
+    column pattern numbers the groups from the largest."""
     def compute(checkpoint):
         return loc.translation_groups(checkpoint, _layers(layer), min_degree, min_size, threshold)
 
