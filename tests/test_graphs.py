@@ -3,6 +3,7 @@ against itertools, the unrolled graph against networkx on a Toeplitz constructio
 residual network worked by hand."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 
@@ -174,6 +175,42 @@ def test_random_order_gives_each_kernel_weight_of_a_channel_pair_its_own_place()
     first = P.edge_order(net, "random", seed=1)
     second = P.edge_order(other, "random", seed=1)
     assert list(zip(ky[first], kx[first])) == list(zip(other.kernel_offsets()[0][second], other.kernel_offsets()[1][second]))
+
+
+def quantised(net: Checkpoint, step: float) -> Checkpoint:
+    """``net`` with every |w| rounded to a multiple of ``step`` (zeros kept as stored weights): many ties,
+    across channel pairs and among the kernel weights of one pair; each layer's synapses stored in reverse."""
+    def reverse(array):
+        return None if array is None else np.ascontiguousarray(array[::-1])
+
+    layers = tuple(dataclasses.replace(layer, src=reverse(layer.src), dst=reverse(layer.dst), ky=reverse(layer.ky),
+                                       kx=reverse(layer.kx), w=reverse(np.round(layer.w / step) * step).astype(np.float32))
+                   for layer in net.layers)
+    return dataclasses.replace(net, layers=layers)
+
+
+@pytest.mark.parametrize("factory, shape", [("basic_block", (3, 4, 4)), ("cnn", (1, 8, 8)), ("depthwise_separable", (4, 6, 6)),
+                                            ("conv1d_net", (2, 9)), ("residual_mlp", (1, 2, 3))])
+@pytest.mark.parametrize("step", [None, 0.05])
+def test_magnitude_orders_on_the_channel_graph_equal_the_prefix_algorithm(factory, shape, step):
+    """The layers' forests and the bucketed positions give exactly the merges of the sorted-prefix algorithm
+    (:func:`percolation.merges`), ties and permanent connections included."""
+    for seed in range(3):
+        net = from_module(prune_randomly(getattr(models, factory)(), density=0.6, seed=seed), run="r", level=0,
+                          input_shape=shape)
+        net = net if step is None else quantised(net, step)
+        g = graph(net)
+        for order in P.MAGNITUDE_ORDERS:
+            fast = P.checkpoint_merges(net, order)
+            sorted_prefix = P.merges(g.neurons, g.src, g.dst, P.order_key(net, order), permanent=(g.link_src, g.link_dst))
+            for field in ("position", "s1", "s2", "sum_sq"):
+                np.testing.assert_array_equal(getattr(fast, field), getattr(sorted_prefix, field), err_msg=f"{order} {field}")
+            assert (fast.clusters, fast.edges, fast.neurons) == (sorted_prefix.clusters, sorted_prefix.edges, sorted_prefix.neurons)
+    hand = hand_residual()
+    g = graph(hand)
+    for order in P.MAGNITUDE_ORDERS:
+        expected = P.merges(g.neurons, g.src, g.dst, P.order_key(hand, order), permanent=(g.link_src, g.link_dst))
+        np.testing.assert_array_equal(P.checkpoint_merges(hand, order).position, expected.position)
 
 
 # --- the unrolled graph against an explicit Toeplitz construction -----------------------------------------

@@ -40,10 +40,14 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from netarchive.analysis.degrees import degree_moments
 from netarchive.analysis.graphs import Graph, graph
+from netarchive.analysis import spanning
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
 ORDERS = ("descending", "ascending", "random")
+MAGNITUDE_ORDERS = ("descending", "ascending")
+_CHUNK = 1 << 16
+"""Synapses per chunk of :func:`_random_key`: its eight-byte temporaries stay in the cache."""
 MAX_POINTS = 100_000
 """More points than this say nothing a plot can show, and would fill the memory."""
 QUANTITIES = ("giant_fraction", "second_fraction", "components", "mean_cluster_size")
@@ -93,31 +97,41 @@ def order_key(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0
     if order == "ascending":
         return np.abs(w)
     if order == "random":
-        return _random_key(src, dst, seed, sample, _kernel_code(checkpoint))
+        return _random_key(src, dst, seed, sample, _kernel_offsets(checkpoint))
     raise InputError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")
 
 
-def _kernel_code(checkpoint: Checkpoint) -> np.ndarray | None:
-    """(ky + 1)·2¹⁶ + kx + 1 of every synapse (0 for Linear ones), or None when there is no convolution."""
+def _kernel_offsets(checkpoint: Checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ky, kx)`` of every synapse (−1 for Linear ones), or None when there is no convolution."""
     if all(layer.conv is None for layer in checkpoint.layers):
         return None
-    ky, kx = checkpoint.kernel_offsets()
-    return (ky.astype(np.uint64) + np.uint64(1)) << np.uint64(16) | (kx.astype(np.int64) + 1).astype(np.uint64)
+    return checkpoint.kernel_offsets()
 
 
-def _random_key(src: np.ndarray, dst: np.ndarray, seed: int, sample: int, kernel: np.ndarray | None = None) -> np.ndarray:
-    offset = np.random.SeedSequence(int(seed), spawn_key=(int(sample),)).generate_state(1, np.uint64)
-    x = src.astype(np.uint64)
-    x <<= np.uint64(32)
-    x |= dst.astype(np.uint64)
-    x += offset                                   # wraps modulo 2**64, still one-to-one
-    if kernel is not None:                        # 0 for Linear synapses: their keys do not change
-        x += kernel * np.uint64(0x9E3779B97F4A7C15)
-    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-        x ^= x >> np.uint64(shift)
-        x *= np.uint64(multiplier)
-    x ^= x >> np.uint64(31)
-    return x
+def _random_key(src: np.ndarray, dst: np.ndarray, seed: int, sample: int,
+                kernel: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """splitmix64 of ``src << 32 | dst`` plus the stream's offset and, for a kernel weight, its
+    ``((ky + 1) << 16 | (kx + 1))`` times the golden ratio (0 for Linear synapses: their keys do not change),
+    computed a cache-sized chunk at a time (a dozen passes over 64-bit integers)."""
+    offset = np.random.SeedSequence(int(seed), spawn_key=(int(sample),)).generate_state(1, np.uint64)[0]
+    key = np.empty(len(src), dtype=np.uint64)
+    for start in range(0, len(src), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        x = key[part]
+        x[:] = src[part]
+        x <<= np.uint64(32)
+        x |= dst[part].astype(np.uint64)
+        x += offset                                   # wraps modulo 2**64, still one-to-one
+        if kernel is not None:
+            code = (kernel[0][part].astype(np.uint64) + np.uint64(1)) << np.uint64(16)
+            code |= (kernel[1][part].astype(np.int64) + 1).astype(np.uint64)
+            code *= np.uint64(0x9E3779B97F4A7C15)
+            x += code
+        for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            x ^= x >> np.uint64(shift)
+            x *= np.uint64(multiplier)
+        x ^= x >> np.uint64(31)
+    return key
 
 
 def edge_order(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
@@ -125,7 +139,7 @@ def edge_order(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 
     them (see :func:`kept_points`) are the network at that point of the curve. Ties are broken by global
     (src, dst), then (kernel weights of one channel pair) by (ky, kx)."""
     src, dst, _, _ = checkpoint.edge_list()
-    kernel = () if _kernel_code(checkpoint) is None else checkpoint.kernel_offsets()[::-1]
+    kernel = () if _kernel_offsets(checkpoint) is None else checkpoint.kernel_offsets()[::-1]
     return _in_order(np.arange(len(src)), order_key(checkpoint, order, seed, sample), src, dst, kernel)
 
 
@@ -214,14 +228,14 @@ def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, firs
     a, b = (src, dst) if cluster is None else (cluster[src], cluster[dst])
     crossing = None if cluster is None else a != b  # edges inside a permanent cluster never merge
     if first is None and edges:
-        ends = (a, b, key) if crossing is None else (a[crossing], b[crossing], key[crossing])
         top = np.inf if key.dtype.kind == "f" else np.iinfo(key.dtype).max
+        leaving = key if crossing is None else np.where(crossing, key, top)
         earliest = np.full(count, top, dtype=key.dtype)
-        np.minimum.at(earliest, ends[0], ends[2])
-        np.minimum.at(earliest, ends[1], ends[2])
-        touched = np.zeros(count, dtype=bool)
-        touched[ends[0]] = touched[ends[1]] = True
-        chosen = np.flatnonzero(key <= earliest[touched].max()) if len(ends[2]) else np.arange(edges)
+        np.minimum.at(earliest, a, leaving)
+        np.minimum.at(earliest, b, leaving)
+        # the latest first edge of a cluster (were one's first key ``top``, the prefix would double below)
+        reached = earliest[earliest < top]
+        chosen = np.flatnonzero(key <= reached.max()) if len(reached) else np.arange(edges)
     else:
         chosen = _first(key, min(edges, first or 1))
     while True:
@@ -281,9 +295,10 @@ def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position
     """Merge the forest edges of the clusters of ``sizes`` in order (union by size), recording S1, S2 and Σs²
     after each merge.
 
-    S2 comes from a count of clusters per size: after a merge it is the old S1 (if a cluster of that size is
-    left), the new cluster, or the old S2 or less, found by stepping down from there; the steps down are
-    paid for by the smaller sides of the merges, O(V log V) in all.
+    S2 comes from a count of clusters per size: after a merge it is the new cluster or the old S2 (when the
+    largest is untouched), the old S1 (when a cluster of that size is left), or else the old S2 or less,
+    found by stepping down from there; the steps down are paid for by the smaller sides of the merges,
+    O(V log V) in all.
     """
     parent = list(range(len(sizes)))
     size = sizes.tolist()
@@ -311,12 +326,14 @@ def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position
             s1 = new
         if count[s1] >= 2:
             s2 = s1
-        elif old1 < s1 and count[old1]:
+        elif new < s1:  # the largest is untouched: the second is the new cluster or the old second
+            s2 = max(new, old2)
+        elif count[old1]:  # the new cluster is the largest, the old largest is still there
             s2 = old1
-        else:
+        else:  # the old largest merged into the new one: the next size down from the old second
             while old2 and not count[old2]:
                 old2 -= 1
-            s2 = new if old2 < new < s1 else old2
+            s2 = old2
         first.append(s1)
         second.append(s2)
         grow.append(2 * sa * sb)
@@ -331,6 +348,67 @@ def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position
     )
 
 
+def magnitude_merges(checkpoint: Checkpoint, g: Graph, order: str) -> Merges:
+    """The :class:`Merges` of a magnitude order (``descending`` or ``ascending``) on the channel graph ``g``
+    of ``checkpoint``: the same as :func:`merges`, without sorting the synapses.
+
+    A magnitude order's prefix that holds every cluster's first edge is a large part of the graph when the
+    layers' weight scales differ (a deep layer's strongest weight comes after most of the first layer's),
+    so instead: an edge that closes a cycle of earlier edges within its own weight layer closes one in the
+    network, so only the edges of each layer's own spanning forest in that order can merge clusters (at
+    most one per channel pair; :func:`netarchive.analysis.spanning.filter_kruskal` on the layer, permanent
+    clusters contracted), and Kruskal on the union of those forests gives the merges. Their positions in
+    the whole order (ties by global (src, dst)) are counted by :func:`_positions`.
+    """
+    cluster, sizes = _clusters(g.neurons, (g.link_src, g.link_dst))
+    count = len(sizes)
+    a, b = (g.src, g.dst) if cluster is None else (cluster[g.src], cluster[g.dst])
+    descending = order == "descending"
+    bits = spanning.magnitude_bits(g.w, descending)
+    first = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])  # the layers' edges, in layer order
+    candidates = []
+    for layer, start, end in zip(checkpoint.layers, first, first[1:]):
+        if end - start <= 2 * count:  # no larger than a first batch of the filter: Kruskal below takes it whole
+            candidates.append(np.arange(start, end))
+            continue
+        key = spanning.order_key(layer, descending, bits[start:end])  # ties by its (src, dst): the global order
+        candidates.append(start + np.flatnonzero(spanning.filter_kruskal(key, (a[start:end], b[start:end]), count)))
+    candidates = np.concatenate(candidates)
+    candidates = candidates[np.lexsort((g.dst[candidates], g.src[candidates], bits[candidates]))]
+    forest = _forest(count, a[candidates], b[candidates], np.arange(1, len(candidates) + 1, dtype=np.float64))
+    step = np.argsort(forest.data)
+    merged = candidates[forest.data[step].astype(np.int64) - 1]
+    return _union_find(g.neurons, g.edges, forest.row[step], forest.col[step],
+                       _positions(bits, g.src, g.dst, merged), sizes)
+
+
+def _positions(bits: np.ndarray, src: np.ndarray, dst: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The 1-based positions of the edges ``chosen`` in the order of every edge by (``bits``, src, dst),
+    edges equal in all three counted from the first of them. Only the edges up to the last chosen one
+    matter (the merges of a curve come early). Their ``bits`` go into about as many histogram buckets as
+    there are edges: the edges of buckets below a chosen edge's and holding none are counted by a
+    cumulative sum, those in the buckets holding chosen edges are sorted exactly."""
+    if not len(chosen):
+        return np.zeros(0, dtype=np.int64)
+    early = np.flatnonzero(bits <= bits[chosen].max())
+    low = bits[early].min()
+    shift = np.uint32(max(0, int(np.ceil(np.log2(max(int(bits[early].max() - low), 1) / len(early))))))
+    bucket = (bits[early] - low) >> shift
+    counts = np.bincount(bucket)
+    mine = (bits[chosen] - low) >> shift
+    hit = np.zeros(len(counts), dtype=bool)
+    hit[mine] = True
+    outside_below = np.cumsum(np.where(hit, 0, counts))  # at a hit bucket: the edges of lower non-hit buckets
+    inside = early[hit[bucket]]
+    ordered = _in_order(inside, bits, src, dst)
+    keys = [column[ordered] for column in (bits, src, dst)]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = np.any([k[1:] != k[:-1] for k in keys], axis=0)
+    earlier = np.empty(len(inside), dtype=np.int64)  # per inside edge: those before the first equal to it
+    earlier[np.searchsorted(inside, ordered)] = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
+    return outside_below[mine] + earlier[np.searchsorted(inside, chosen)] + 1
+
+
 def checkpoint_merges(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0,
                       unroll: bool | Graph = False) -> Merges:
     """The :class:`Merges` of one ordering of a checkpoint's synapses (see :func:`order_key`) on its channel
@@ -338,6 +416,8 @@ def checkpoint_merges(checkpoint: Checkpoint, order: str, seed: int = 0, sample:
     the connections permanent."""
     g = unroll if isinstance(unroll, Graph) else graph(checkpoint, unroll)
     links = (g.link_src, g.link_dst)
+    if g.synapse is None and order in MAGNITUDE_ORDERS:
+        return magnitude_merges(checkpoint, g, order)
     if g.synapse is None:
         return merges(g.neurons, g.src, g.dst, order_key(checkpoint, order, seed, sample), permanent=links)
     rank = synapse_ranks(checkpoint, order, seed, sample)

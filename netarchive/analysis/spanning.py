@@ -56,26 +56,35 @@ _INF_BITS = np.uint32(0x7F800000)
 
 # -- order and forests ----------------------------------------------------------------------------
 def synapse_code(layer: Layer) -> np.ndarray:
-    """One ``uint64`` per synapse, ascending in ``(src, dst, ky, kx)``: its place in the layer's grid of
+    """One ``uint32`` per synapse, ascending in ``(src, dst, ky, kx)``: its place in the layer's grid of
     channel (neuron) pairs and kernel offsets, the same for the same synapse at every level of a run."""
     kh, kw = layer.conv.kernel if layer.conv is not None else (1, 1)
     if layer.inputs * layer.outputs * kh * kw >= 2**32:
         raise InputError(f"layer {layer.name} has {layer.inputs} x {layer.outputs} neurons and {kh}x{kw} kernel "
                          "offsets: at most 2**32 synapse places are supported")
-    code = layer.src.astype(np.int64)  # in place, in int64: every value stays below 2**63
-    code *= layer.outputs
-    code += layer.dst
+    code = layer.src.astype(np.uint32)  # in place: every partial value is at most the final one, below 2**32
+    code *= np.uint32(layer.outputs)
+    code += layer.dst.view(np.uint32)
     if layer.conv is not None:
-        code *= kh
-        code += layer.ky
-        code *= kw
-        code += layer.kx
-    return code.view(np.uint64)
+        code *= np.uint32(kh)
+        code += layer.ky.view(np.uint16)
+        code *= np.uint32(kw)
+        code += layer.kx.view(np.uint16)
+    return code
 
 
-def order_key(layer: Layer) -> np.ndarray:
-    """One ``uint64`` per synapse, ascending in the order ``(-|w|, src, dst, ky, kx)`` (all keys distinct)."""
-    key = (_INF_BITS - np.abs(layer.w).view(np.uint32)).astype(np.uint64)
+def magnitude_bits(w: np.ndarray, descending: bool = True) -> np.ndarray:
+    """One ``uint32`` per weight, ascending in ``-|w|`` (or with ``descending=False`` in ``|w|``): the bits
+    of the float32 ``|w|``, which sort like the values, taken from infinity's when descending."""
+    magnitude = np.abs(w).astype(np.float32, copy=False).view(np.uint32)
+    return _INF_BITS - magnitude if descending else magnitude
+
+
+def order_key(layer: Layer, descending: bool = True, bits: np.ndarray | None = None) -> np.ndarray:
+    """One ``uint64`` per synapse, ascending in the order ``(-|w|, src, dst, ky, kx)`` (all keys distinct;
+    ``descending=False``: in ``(|w|, src, dst, ky, kx)``); ``bits``: the layer's :func:`magnitude_bits`
+    when they are at hand."""
+    key = (magnitude_bits(layer.w, descending) if bits is None else bits).astype(np.uint64)
     key <<= np.uint64(32)
     key |= synapse_code(layer)
     return key
@@ -87,7 +96,7 @@ def forest_mask(layer: Layer) -> np.ndarray:
 
     The forest has ``m + n - c`` edges for ``c`` components (isolated neurons count as components).
     """
-    return _filter_kruskal(order_key(layer), (layer.src, layer.dst + np.int32(layer.inputs)), layer.inputs + layer.outputs)
+    return filter_kruskal(order_key(layer), (layer.src, layer.dst + np.int32(layer.inputs)), layer.inputs + layer.outputs)
 
 
 def unrolled_forest(layer: Layer, max_edges: int = UNROLL_MAX_EDGES) -> np.ndarray:
@@ -109,7 +118,7 @@ def unrolled_forest(layer: Layer, max_edges: int = UNROLL_MAX_EDGES) -> np.ndarr
     rank[np.argsort(order_key(layer))] = np.arange(layer.edges, dtype=np.uint64)
     area = int(np.prod(layer.conv.out_spatial))
     key = rank[synapse] * np.uint64(area) + (dst % area).astype(np.uint64)  # the kernel weight's rank, then position
-    chosen = _filter_kruskal(key, (src, dst + inputs), inputs + outputs)
+    chosen = filter_kruskal(key, (src, dst + inputs), inputs + outputs)
     return np.bincount(synapse[chosen], minlength=layer.edges).astype(np.int64)
 
 
@@ -125,9 +134,11 @@ def graph_size(layer: Layer, unroll: bool = False) -> tuple[int, int, int]:
     return layer.inputs * in_area, layer.outputs * out_area, edges
 
 
-def _filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int) -> np.ndarray:
+def filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int) -> np.ndarray:
+    """Which edges ``ends[0][i]``–``ends[1][i]`` (vertices ``0 … vertices − 1``) form the minimum spanning
+    forest under the distinct keys ``key`` (boolean per edge; the module docstring has the algorithm)."""
     chosen = np.zeros(len(key), dtype=bool)
-    label = np.arange(vertices)
+    label = np.arange(vertices, dtype=np.int32)
     remaining = None  # every edge: the first round reads the arrays themselves, without an index array
     batch = 2 * vertices
     while remaining is None or remaining.size:
@@ -142,11 +153,11 @@ def _filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertic
         first = first[low[first] != high[first]]
         if first.size:
             ranks = sp.csr_matrix((first + 1.0, (low[first], high[first])), shape=(vertices, vertices))
-            tree = minimum_spanning_tree(ranks).tocoo()
-            picked = tree.data.astype(np.int64) - 1
-            chosen[take[picked]] = True
-            merged = sp.csr_matrix((np.ones(len(picked)), (low[picked], high[picked])), shape=(vertices, vertices))
-            label = connected_components(merged, directed=False)[1][label]
+            tree = minimum_spanning_tree(ranks)
+            chosen[take[tree.data.astype(np.int64) - 1]] = True
+            if len(take) == len(keys):  # the batch held every remaining edge: the forest is complete
+                break
+            label = connected_components(tree, directed=False)[1][label]
         # every edge of the batch now lies inside one component, so this drops it too
         if remaining is None:
             remaining = np.flatnonzero(label[ends[0]] != label[ends[1]])
