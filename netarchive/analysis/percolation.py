@@ -9,9 +9,10 @@ them, and they all come early (the giant component spans the network after ~1 % 
 So only a prefix of the order is sorted (a partial sort up to the last neuron's first edge, grown if a later
 edge still joins two components), a minimum spanning tree on rank weights picks the merging edges, and a
 Python union-find over those merges alone records S1, S2 and Σs² at every merge; the state after n edges is
-the state after the last merge at a position ≤ n. The whole curve costs about one connected-components
-call (bench/percolation.md). :func:`edge_order` and :func:`kept_points` are the orders and points that the
-robustness analyses share.
+the state after the last merge at a position ≤ n. The magnitude orders of a channel graph sort nothing:
+the merges are Kruskal's on the union of the layers' own spanning forests (:func:`magnitude_merges`). A
+whole curve costs one to three connected-components calls (bench/percolation.md). :func:`edge_order` and
+:func:`kept_points` are the orders and points that the robustness analyses share.
 
 Convolutional and residual networks (:mod:`netarchive.analysis.graphs`): the edges removed are the
 synapses, one per surviving kernel weight; the weightless connections of residual additions,
