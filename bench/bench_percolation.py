@@ -11,7 +11,14 @@ IMP keeps them). Reported as ratios measured in this one run:
   networkx is timed at a few points (graph of the first n edges of the order + ``connected_components``),
   a cost a + b·n is fitted to them and summed over the 101 points' n.
 
-    python bench/bench_percolation.py [--repeat 7]
+Convolutional networks (issue 14; skip with ``--no-conv``): OpenLTH's ``cifar_vgg_16`` at its IMP levels
+(``bench/cnn_levels.py``) and ``cifar_resnet_20`` at 80 % sparsity (global magnitude pruning of torch's
+initial weights, traced), each 101-point curve on the channel graph (one synapse per kernel weight,
+connections permanent) / one ``connected_components`` call on that graph (synapses and connections, CSR
+build included; target <= 3x), and ResNet-20's curve with ``unroll=True`` / the components of its unrolled
+graph (the unrolling, which the curve does itself, timed on its own).
+
+    python bench/bench_percolation.py [--repeat 7] [--no-conv]
 """
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed netarchive
+
+from cnn_levels import channel_components, interleaved, vgg16_levels  # noqa: E402
 
 from netarchive.analysis import percolation as P  # noqa: E402
 from netarchive.model import Checkpoint, Layer  # noqa: E402
@@ -42,17 +51,6 @@ def make_checkpoints() -> list[Checkpoint]:
         keep = np.argpartition(-np.abs(w), len(w) // 10)[: len(w) // 10]
         sparse.append(Layer(f"fc{l}.weight", n_in, n_out, src[keep], dst[keep], w[keep]))
     return [Checkpoint("bench", 0, tuple(dense)), Checkpoint("bench", 1, tuple(sparse))]
-
-
-def interleaved(jobs: dict, repeat: int) -> dict[str, float]:
-    """Best time of each job over ``repeat`` rounds, the jobs taking turns (the machine's load is shared)."""
-    times = {name: [] for name in jobs}
-    for _ in range(repeat):
-        for name, job in jobs.items():
-            start = time.perf_counter()
-            job()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in times.items()}
 
 
 def best(function, repeat: int) -> float:
@@ -103,9 +101,53 @@ def networkx_curve_estimate(checkpoint: Checkpoint, fractions) -> tuple[float, f
     return totals[0], totals[1], shown
 
 
+def resnet20() -> Checkpoint:
+    """OpenLTH's ResNet-20 for CIFAR, 80 % of the weights pruned by global magnitude, traced."""
+    import torch
+    from torch import nn
+    from torch.nn.utils import prune
+
+    from netarchive.loaders.traced import from_module
+    from netarchive.zoo import openlth
+
+    torch.manual_seed(0)
+    model = openlth.cifar_resnet_20().eval()
+    weights = [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=0.8)
+    return from_module(model, run="bench", level=1, input_shape=(3, 32, 32))
+
+
+def convolutional_rows(repeat: int) -> None:
+    from netarchive.analysis.graphs import graph
+
+    traced, levels = vgg16_levels()
+    print(f"\ntracing VGG-16: {traced:.2f} s (not in the ratios)")
+    print("\n| network | graph | sparsity | synapses | edges | connected_components | descending | random | ascending |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    worst = {order: 0.0 for order in P.ORDERS}
+    for name, checkpoint in [("VGG-16", c) for c in levels] + [("ResNet-20", resnet20())]:
+        for unroll in ((False, True) if name == "ResNet-20" else (False,)):
+            start = time.perf_counter()
+            g = graph(checkpoint, unroll)
+            built = time.perf_counter() - start
+            jobs = {"cc": lambda g=g: channel_components(g)}
+            for order in P.ORDERS:
+                jobs[order] = lambda order=order, unroll=unroll: P.percolation(checkpoint, order, points=101, samples=1, unroll=unroll)
+            times = interleaved(jobs, repeat)
+            base = times.pop("cc")
+            if name == "VGG-16":
+                worst = {order: max(worst[order], times[order] / base) for order in P.ORDERS}
+            cells = [f"{times[o]:.3f} s ({times[o] / base:.2f}x)" for o in P.ORDERS]
+            kind = f"unrolled (built in {built:.2f} s, in each curve)" if unroll else "channel"
+            print(f"| {name} | {kind} | {checkpoint.sparsity:.1%} | {checkpoint.edges:,} | {g.edges + g.connections:,} | "
+                  f"{base:.3f} s | {cells[0]} | {cells[2]} | {cells[1]} |")
+    print("\nVGG-16, worst level: " + ", ".join(f"{order} {ratio:.2f}x" for order, ratio in worst.items()) + " (target <= 3x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-conv", action="store_true", help="Only the FCN of the ImageNet32 study.")
     args = parser.parse_args()
     rows = []
     for checkpoint, fractions in zip(make_checkpoints(), [(0.01, 0.03, 0.1), (0.1, 0.3, 1.0)]):
@@ -133,6 +175,8 @@ def main() -> None:
     for name, base, ours, nx_total in rows:
         cells = [f"{ours[o]:.3f} s ({ours[o] / base:.2f}x cc, {nx_total / ours[o]:,.0f}x faster than networkx)" for o in P.ORDERS]
         print(f"| {name} | {base:.3f} s | {cells[0]} | {cells[2]} | {cells[1]} | {nx_total:.1f} s |")
+    if not args.no_conv:
+        convolutional_rows(args.repeat)
 
 
 if __name__ == "__main__":

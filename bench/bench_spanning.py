@@ -8,9 +8,13 @@ the same network magnitude-pruned to 90 % sparsity (and a worst case for the alg
   edge arrays; target: within 2x) and against networkx ``maximum_spanning_tree``, timed on the last
   layer (1.02 M edges) and extrapolated to all layers by edge count (target: at least 20x faster);
 - the ``in_msf`` write-back of the dense checkpoint: updating only the changed rows (the default)
-  against rebuilding the whole synapse table in bulk.
+  against rebuilding the whole synapse table in bulk;
+- convolutions (issue 14): ``neural_persistence`` of all layers of OpenLTH's VGG-16 for CIFAR (14.7 M
+  weights, torch's initialisation, seed 0) on the channel graph at its IMP levels (``bench/cnn_levels.py``),
+  against one ``scipy.sparse.csgraph.connected_components`` call on the channel graph (target: within 3x),
+  and the unrolled persistence of ResNet-20 (37 M unrolled edges) as a rate.
 
-    python bench/bench_spanning.py [--repeat 3] [--no-store]
+    python bench/bench_spanning.py [--repeat 3] [--no-store] [--no-conv]
 """
 from __future__ import annotations
 
@@ -26,10 +30,12 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cnn_levels import channel_components, interleaved, vgg16_levels  # noqa: E402
+
 import netarchive  # noqa: E402
 import netarchive.store.ladybug as ladybug_store  # noqa: E402
 from netarchive.analysis.persistence import neural_persistence  # noqa: E402
-from netarchive.analysis.spanning import forest_synapses, spanning_forests  # noqa: E402
+from netarchive.analysis.spanning import forest_synapses, graph_size, spanning_forests  # noqa: E402
 from netarchive.model import Checkpoint, Layer  # noqa: E402
 
 WIDTHS = (3072, 1024, 1024, 1024, 1000)
@@ -104,7 +110,7 @@ def bench_analysis(checkpoint: Checkpoint, repeat: int, with_networkx: bool) -> 
 
 
 def bench_write_back(checkpoint: Checkpoint) -> None:
-    which, src, dst = forest_synapses(checkpoint, spanning_forests(checkpoint))
+    which, src, dst, _, _ = forest_synapses(checkpoint, spanning_forests(checkpoint))  # ky, kx: -1 (Linear)
     with tempfile.TemporaryDirectory() as directory, netarchive.open(Path(directory) / "archive") as archive:
         start = time.perf_counter()
         archive.write(checkpoint)
@@ -125,10 +131,37 @@ def bench_write_back(checkpoint: Checkpoint) -> None:
           f"({checkpoint.edges / rebuild:,.0f} synapses/s) -> rebuild / rows = {rebuild / rows:.1f}x")
 
 
+def bench_convolutions(repeat: int) -> None:
+    import torch
+
+    from netarchive.analysis.graphs import graph
+    from netarchive.loaders.traced import from_module
+    from netarchive.zoo.openlth import cifar_resnet_20
+
+    traced, levels = vgg16_levels()
+    print(f"  tracing and reading OpenLTH's VGG-16 ({levels[0].edges:,} weights): {traced:.2f} s (not in the ratios)")
+    worst = 0.0
+    for checkpoint in levels:
+        g = graph(checkpoint)
+        times = interleaved({"cc": lambda: channel_components(g), "np": lambda: neural_persistence(checkpoint)}, repeat)
+        worst = max(worst, times["np"] / times["cc"])
+        print(f"  VGG-16 level {checkpoint.level}, sparsity {checkpoint.sparsity:.3f} ({checkpoint.edges:,} kernel weights): "
+              f"neural_persistence {times['np']:.3f} s; connected_components of the channel graph {times['cc']:.3f} s "
+              f"-> ours / components = {times['np'] / times['cc']:.2f}")
+    print(f"  VGG-16, worst level: {worst:.2f}x (target <= 3)")
+    torch.manual_seed(0)
+    resnet = from_module(cifar_resnet_20(), run="r20", level=0, input_shape=(3, 32, 32))
+    unrolled = sum(graph_size(layer, unroll=True)[2] for layer in resnet.layers)
+    seconds, _ = best(lambda: neural_persistence(resnet, unroll=True), repeat)
+    print(f"  ResNet-20 unrolled ({unrolled:,} edges): neural_persistence --unroll {seconds:.2f} s "
+          f"({unrolled / seconds / 1e6:.1f} M edges/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-store", action="store_true", help="Skip the write-back benchmark.")
+    parser.add_argument("--no-conv", action="store_true", help="Skip the convolutional networks.")
     args = parser.parse_args()
     dense = dense_checkpoint()
     print(f"dense {'-'.join(map(str, WIDTHS))}: {dense.edges:,} synapses")
@@ -138,6 +171,9 @@ def main() -> None:
     bench_analysis(sparse, args.repeat, with_networkx=False)
     print("worst case: one 3072x1024 layer, |w| growing with the output index")
     bench_analysis(adversarial(), args.repeat, with_networkx=False)
+    if not args.no_conv:
+        print("convolutions: channel graphs and unrolled layers")
+        bench_convolutions(args.repeat)
     if not args.no_store:
         print("write-back (embedded LadybugDB), dense checkpoint")
         bench_write_back(dense)

@@ -14,7 +14,7 @@ netarchive query cypher \
    ORDER BY level' --param run=digits
 netarchive query summary --run digits -o "$out/summary.csv"
 netarchive query threshold --run digits --level 15
-netarchive query locality --run digits --layer 1 --summary --format csv
+netarchive query locality --run digits --layer 0 --summary --format csv
 netarchive eval --run digits --level 15 --data "$out/digits/test.npz"
 netarchive plot robustness --run digits --level 0 --data "$out/digits/test.npz" -o "$out/robustness_dense.png"
 netarchive plot robustness --run digits --level 15 --data "$out/digits/test.npz" -o "$out/robustness_level15.png"

@@ -5,6 +5,9 @@ Example::
     import netarchive
     with netarchive.open("~/archives/imp") as archive:
         archive.ingest(["runs/seed0"], run="seed0", input_shape=(1, 8, 8))
+        archive.ingest(["runs/resnet"], run="resnet", model="netarchive.zoo.openlth:cifar_resnet_20",
+                       input_shape=(3, 32, 32))    # the architecture traced from the model
+        archive.ingest_model(model, run="live", level=3)   # a live nn.Module, masks included
         archive.checkpoints(run="seed0")            # DataFrame, one row per level
         ckpt = archive.checkpoint("seed0", 3)       # netarchive.model.Checkpoint
         archive.cypher("MATCH (c:Checkpoint {run: $run}) RETURN c.level, c.sparsity", run="seed0")
@@ -23,11 +26,11 @@ import pandas as pd
 from netarchive import loaders
 from netarchive.analysis.summary import COLUMNS, summary_row
 from netarchive.cache import AnalysisCache
-from netarchive.errors import AlreadyArchived
+from netarchive.errors import AlreadyArchived, InputError
 from netarchive.export import export_parquet
-from netarchive.model import Checkpoint
+from netarchive.model import Checkpoint, sample_shape
 from netarchive.store import Store, open_store, preflight
-from netarchive.store.base import problem_table
+from netarchive.store.base import CHECKPOINT_FIELDS, check_storable, problem_table
 
 
 def open(store: str | os.PathLike | None = None, *, read_only: bool = False, wait: float | None = None, **server) -> "Archive":  # noqa: A001
@@ -81,19 +84,53 @@ class Archive:
 
         Every file is loaded and checked before anything is written, so a bad tensor in the last level
         leaves the archive untouched; each checkpoint is then written whole or not at all. ``options`` are
-        those of :func:`netarchive.loaders.load` (``mask``, ``layers``, ``input_shape``, ``metrics``,
-        ``meta``, ``which``, ``activation``). Returns one summary row per archived checkpoint.
+        those of :func:`netarchive.loaders.load` (``model``, ``mask``, ``layers``, ``input_shape``,
+        ``metrics``, ``meta``, ``which``, ``activation``). Returns one summary row per archived checkpoint.
         """
         step = progress or (lambda _: None)
         checkpoints = loaders.load(paths, run=run, level=level, progress=step, **options)
+        self._archive(checkpoints, replace, step)
+        return listing_rows(checkpoints)
+
+    def ingest_model(
+        self,
+        model,
+        *,
+        run: str,
+        level: int,
+        input_shape: Sequence[int] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        meta: Mapping[str, str] | None = None,
+        replace: bool = False,
+    ) -> pd.DataFrame:
+        """Archive a live ``nn.Module`` (from a training script or notebook) as level ``level`` of ``run``,
+        no files involved: its architecture traced on samples of ``input_shape`` (C,H,W or C,L; needed
+        for convolutions), its weights with their masks (``torch.nn.utils.prune`` included). The module is
+        left as it was (its training mode too). Returns the summary row, as :meth:`ingest`.
+        """
+        from netarchive.loaders.traced import from_module
+
+        if not run:
+            raise InputError("give the run a name")
+        if not isinstance(level, int) or level < 0:
+            raise InputError(f"level {level!r}: a level counts pruning rounds, so it is an integer, 0 or more")
+        checkpoint = from_module(model, run=run, level=level, input_shape=input_shape, metrics=metrics, meta=meta)
+        self._archive([checkpoint], replace)
+        return listing_rows([checkpoint])
+
+    def _archive(self, checkpoints: Sequence[Checkpoint], replace: bool, step: Callable[[str], None] | None = None) -> None:
+        """Write the checkpoints, refusing them all when one cannot be stored or (unless ``replace``) is archived."""
+        step = step or (lambda _: None)
+        for checkpoint in checkpoints:
+            check_storable(checkpoint)
         if not replace:
-            self._refuse_archived(run, [checkpoint.level for checkpoint in checkpoints])
+            for run in {checkpoint.run for checkpoint in checkpoints}:
+                self._refuse_archived(run, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == run])
         for checkpoint in checkpoints:
             step(f"writing level {checkpoint.level}")
             self.store.write(checkpoint, replace=replace, progress=step)
         if replace:
             self._prune_cache()
-        return listing_rows(checkpoints)
 
     def _refuse_archived(self, run: str, levels: list[int]) -> None:
         archived = set(self.store.checkpoints(run)["level"].tolist())
@@ -202,7 +239,7 @@ class Archive:
         if not keys:
             return pd.DataFrame(columns=["run", "level", "sparsity", *COLUMNS])
         table = pd.concat([rows[key] for key in keys], ignore_index=True)
-        metrics = listing.drop(columns=["layers", "neurons", "edges", "sparsity"])
+        metrics = listing.drop(columns=[c for c in CHECKPOINT_FIELDS if c not in ("run", "level")])
         return table.merge(metrics, on=["run", "level"], how="left")
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
@@ -227,8 +264,9 @@ class Archive:
         self.store.init()
 
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
-        """Declare the inputs of an archived run (or one level) as ``(C, H, W)`` pixels, for locality analyses."""
-        self.store.set_input_shape(run, shape, level)
+        """Declare the inputs of an archived run (or one level) as ``(C, H, W)`` pixels (or ``(C, L)``), for
+        locality analyses."""
+        self.store.set_input_shape(run, sample_shape(shape), level)
 
     def close(self) -> None:
         self.store.close()
@@ -269,6 +307,7 @@ def listing_rows(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:
             "neurons": c.neurons,
             "edges": c.edges,
             "sparsity": c.sparsity,
+            "architecture_source": c.architecture_source,
             **c.metrics,
         }
         for c in checkpoints

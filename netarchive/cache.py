@@ -1,10 +1,12 @@
 """Analysis tables cached beside the archive, so that asking again about an unchanged checkpoint is instant.
 
 A table is filed under the checkpoint's version token (``Store.versions``), which every write of the
-checkpoint renews: ``--replace`` makes old entries unreachable at once, and :meth:`AnalysisCache.prune`
-removes the folders of versions that are gone (after ``rm`` or ``--replace``). Layout::
+checkpoint renews, and under :data:`TABLES_VERSION`, which every change of an analysis's table renews:
+``--replace`` makes old entries unreachable at once, a newer netarchive never serves the columns of an
+older one, and :meth:`AnalysisCache.prune` removes what is unreachable (after ``rm`` or ``--replace``).
+Layout::
 
-    CACHE/<version>/<analysis>-<hash of its options>.parquet
+    CACHE/<version>/tables-<TABLES_VERSION>/<analysis>-<hash of its options>.parquet
 
 Tables are Parquet (never pickle: the folder may be shared); a table Parquet cannot hold is simply not
 cached.
@@ -25,13 +27,18 @@ import pyarrow.parquet as pq
 from netarchive.store.base import Problem
 
 
+TABLES_VERSION = 2
+"""The version of the analysis tables: bump it with any change to an analysis's columns or to the meaning
+or values of one (2: one notion of layer, ``layer`` = forward index and ``layer_name`` everywhere)."""
+
+
 class AnalysisCache:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
 
     def path(self, version: str, name: str, options: dict) -> Path:
         digest = hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return self.directory / version / f"{name}-{digest}.parquet"
+        return self.directory / version / _tables_folder() / f"{name}-{digest}.parquet"
 
     def get(self, version: str, name: str, options: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """The cached table, or ``compute()`` stored for next time."""
@@ -91,10 +98,20 @@ class AnalysisCache:
         return problems
 
     def prune(self, live: Iterable[str]) -> None:
-        """Remove the cached tables of every version not in ``live``."""
+        """Remove the cached tables of every version not in ``live``, and those of other tables versions."""
         if not self.directory.is_dir():
             return
         keep = set(live)
         for folder in self.directory.iterdir():
-            if folder.is_dir() and folder.name not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
+            if not folder.is_dir():
+                continue
+            stale = [folder] if folder.name not in keep else [p for p in folder.iterdir() if p.name != _tables_folder()]
+            for path in stale:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)  # a table an older netarchive filed without a tables version
+
+
+def _tables_folder() -> str:
+    return f"tables-{TABLES_VERSION}"

@@ -46,7 +46,8 @@ class DamagedArchive(StoreError):
     what and ``netarchive check --repair`` mends what can be mended."""
 
 
-def first_line(error: BaseException | str) -> str:
-    """The first line of an error's message (LadybugDB's messages run on with context), for one-line errors."""
+def first_line(error: BaseException | str, limit: int = 200) -> str:
+    """The first line of an error's message (its type when it has none; LadybugDB's messages run on with
+    context), for one-line errors."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return text.splitlines()[0][:limit] if text else type(error).__name__

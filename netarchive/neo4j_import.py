@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from netarchive.export import neuron_table
+from netarchive.store.base import CHECKPOINT_FIELDS
 
 _CHECKPOINT_TYPES = {"level": "long", "neurons": "long", "edges": "long", "sparsity": "double"}
 
@@ -40,7 +41,7 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
     base.mkdir(parents=True, exist_ok=True)
     for stale in base.glob("*.csv"):
         stale.unlink()
-    metrics = [column for column in listing.columns if column not in ("run", "level", "layers", "neurons", "edges", "sparsity")]
+    metrics = [column for column in listing.columns if column not in CHECKPOINT_FIELDS]
     checkpoints, runs = [], {}
     for number, row in enumerate(listing.itertuples(index=False)):
         if progress:
@@ -50,7 +51,7 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
         checkpoints.append([
             str(number), checkpoint.run, checkpoint.level, checkpoint.neurons, checkpoint.edges, checkpoint.sparsity,
             ";".join(checkpoint.layer_names), ";".join(map(str, checkpoint.widths)),
-            ";".join(map(str, checkpoint.input_shape)) if checkpoint.input_shape else "",
+            ";".join(map(str, checkpoint.input_shape)) if checkpoint.input_shape else "", checkpoint.architecture_source,
             *[checkpoint.metrics.get(name, "") for name in metrics],
         ])
         _write_neurons(checkpoint, number, base / f"neurons-{number}.csv")
@@ -60,7 +61,8 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
     _write_csv(base / "runs.csv", [[name, *[meta.get(key, "") for key in meta_keys]] for name, meta in runs.items()])
     _write_csv(base / "checkpoints.header.csv", [[
         ":ID(Checkpoint)", "run", "level:long", "neurons:long", "edges:long", "sparsity:double",
-        "layer_names:string[]", "widths:long[]", "input_shape:long[]", *[f"{name}:double" for name in metrics],
+        "layer_names:string[]", "widths:long[]", "input_shape:long[]", "architecture_source",
+        *[f"{name}:double" for name in metrics],
     ]])
     _write_csv(base / "checkpoints.csv", checkpoints)
     _write_csv(base / "has_checkpoint.header.csv", [[":START_ID(Run)", ":END_ID(Checkpoint)"]])

@@ -29,9 +29,10 @@ def test_ingest_ls_query_rm(run_cli, tmp_path):
     run = openlth_run(tmp_path / "imp", levels=3)
     result = run_cli("ingest", run, "--run", "seed0", "--meta", "seed=0", "--format", "csv")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "run,level,layers,neurons,edges,sparsity,accuracy,loss"
+    assert result.output.splitlines()[0] == "run,level,layers,neurons,edges,sparsity,architecture_source,accuracy,loss"
     rows = listing(run_cli)
     assert [(r["level"], r["edges"], r["accuracy"]) for r in rows] == [(0, 6, 0.9), (1, 5, 0.8), (2, 5, 0.7)]
+    assert {r["architecture_source"] for r in rows} == {"assumed sequential"}
     result = run_cli("query", "cypher", "MATCH (r:Run {name: $run}) RETURN r.seed AS seed", "--param", "run=seed0", "--format", "json")
     assert json.loads(result.output) == [{"seed": "0"}]
     table = run_cli("query", "cypher", "MATCH (c:Checkpoint) RETURN c.level AS level ORDER BY level")
@@ -47,7 +48,8 @@ def test_output_to_files(run_cli, tmp_path):
     torch.save({"a.weight": torch.tensor(W1), "b.weight": torch.tensor(W2)}, tmp_path / "level_0.pt")
     assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
     assert run_cli("ls", "-o", tmp_path / "ls.csv").exit_code == 0
-    assert (tmp_path / "ls.csv").read_text().startswith("run,level,layers,neurons,edges,sparsity\nr,0,2,6,6,")
+    assert (tmp_path / "ls.csv").read_text().startswith(
+        "run,level,layers,neurons,edges,sparsity,architecture_source\nr,0,2,6,6,0.25,assumed sequential\n")
     assert run_cli("ls", "--format", "parquet", "-o", tmp_path / "ls.parquet").exit_code == 0
     import pandas as pd
 
@@ -77,7 +79,7 @@ def test_bad_inputs_are_one_line_errors_and_change_nothing(run_cli, tmp_path):
         (("ingest", tmp_path / "nan.pt", "--run", "r", "--level", "1"), "a.weight contains NaN"),
         (("ingest", tmp_path / "shape.pt", "--run", "r", "--level", "1"), "shapes do not chain"),
         (("ingest", tmp_path / "level_0.pt", "--run", "r"), "already has level(s) 0"),
-        (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--input-shape", "1,2"), "must be C,H,W"),
+        (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--input-shape", "1,2,3,4"), "must be C,H,W"),
         (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--input-shape", "1,2,2"), "has 4 pixels"),
         (("ingest", tmp_path / "level_0.pt", "--run", "r", "--level", "2", "--metrics", tmp_path / "m.json"), "JSON object of numbers"),
         (("ls", "--run", "nope"), "no run named 'nope'"),

@@ -34,7 +34,7 @@ def test_expected_jaccard_by_enumeration():
 
 def test_random_masks_match_their_expectation():
     table = compare_runs([random_checkpoint([60, 50], density=0.3, seed=s, run=f"s{s}") for s in range(4)])
-    assert list(table.columns) == ["run_a", "run_b", "level", "layer", "metric", "value"]
+    assert list(table.columns) == ["run_a", "run_b", "level", "layer", "layer_name", "metric", "value"]
     jaccard = table[table.metric == "jaccard"].value.mean()
     expected = table[table.metric == "jaccard_expected"].value.iloc[0]
     assert len(table[table.metric == "jaccard"]) == 6 and jaccard == pytest.approx(expected, abs=0.02)
@@ -86,3 +86,32 @@ def test_compare_and_survival_commands(tmp_path):
     assert bad.exit_code == 1 and "level 7 is not archived for every run" in bad.output
     bad = CliRunner().invoke(cli, [*store, "query", "compare", "--runs", "s0,nope"])
     assert bad.exit_code == 1 and "no run named 'nope'" in bad.output
+
+
+def conv_checkpoint(kernel, run="a", level=1):
+    from netarchive.model import Conv, Group, Op
+
+    conv = Layer.from_dense("conv.weight", np.asarray(kernel, dtype=float), conv=Conv(kernel=(2, 2), in_spatial=(3, 3)),
+                            source=0, target=1)
+    return Checkpoint(run, level, (conv,), groups=(Group("input", 1, (3, 3)), Group("conv", 2, (2, 2))),
+                      program=(Op("input"), Op("layer", (0,), 1, 0)))
+
+
+def test_kernel_weights_are_matched_by_their_offset_too():
+    # one input channel, two output channels, 2x2 kernels: a keeps (0,0,0,0) (0,0,1,1) (1,0,0,1); b keeps
+    # (0,0,0,0) (0,0,0,1) (1,0,0,1): the same channel pairs, one kernel weight at another offset
+    a = np.zeros((2, 1, 2, 2))
+    a[0, 0, 0, 0], a[0, 0, 1, 1], a[1, 0, 0, 1] = 1.0, 2.0, 3.0
+    b = np.zeros((2, 1, 2, 2))
+    b[0, 0, 0, 0], b[0, 0, 0, 1], b[1, 0, 0, 1] = 1.5, 2.5, 3.5
+    table = compare_pair(conv_checkpoint(a), conv_checkpoint(b, run="b"))
+    m = metrics(table)
+    assert (m["edges_a"], m["edges_b"], m["shared"], m["jaccard"]) == (3, 3, 2, 2 / 4)
+    assert m["jaccard_expected"] == pytest.approx(expected_jaccard(3, 3, 8))  # 8 kernel weights in all
+    assert m["weight_correlation"] == pytest.approx(1.0)  # (1, 3) against (1.5, 3.5)
+    assert set(table.layer_name) == {"conv.weight"}
+    row = survival([conv_checkpoint(a, level=0), conv_checkpoint(np.where(np.abs(a) > 1.5, a, 0), level=1)]).iloc[0]
+    assert (row.layer, row.layer_name, row.edges_a, row.kept, row.strongest_kept_fraction) == (0, "conv.weight", 3, 2, 1.0)
+    linear = Checkpoint("c", 1, (Layer.from_dense("fc", np.ones((2, 1))),))  # the same group sizes, 1 and 2
+    with pytest.raises(InputError, match=r"their layers conv.weight \(2, 1, 2, 2\) and fc \(2, 1\) differ"):
+        compare_pair(conv_checkpoint(a), linear)

@@ -216,3 +216,56 @@ def test_dataset_of_strings_is_a_one_line_error(tmp_path):
     np.savez(tmp_path / "labels.npz", x=np.ones((3, 2)), y=np.array(["cat", "dog", "cat"]))
     with pytest.raises(InputError, match=r"labels.npz: y must hold numbers"):
         load_dataset(tmp_path / "labels.npz")
+
+
+# -- traced networks: the archive's forward pass against torch's own -----------------------------------------
+from netarchive.loaders import load  # noqa: E402
+from netarchive.loaders.traced import from_module  # noqa: E402
+from tests import models  # noqa: E402
+from tests.test_traced import prune_randomly  # noqa: E402
+
+TRACED = [("cnn", (1, 8, 8)), ("residual_mlp", (6,)), ("basic_block", (3, 8, 8)), ("depthwise_separable", (4, 6, 6)),
+          ("conv1d_net", (2, 9))]
+
+
+def torch_scores(model, x, y):
+    with torch.no_grad():
+        logits = model(torch.tensor(x))
+    accuracy = float((logits.argmax(1).numpy() == y).mean())
+    return logits.numpy(), accuracy, float(torch.nn.functional.cross_entropy(logits, torch.tensor(y)))
+
+
+@pytest.mark.parametrize("dense_above", [0.0, 1.1], ids=["dense", "sparse"])
+@pytest.mark.parametrize("factory, shape", TRACED, ids=[name for name, _ in TRACED])
+def test_eval_of_a_traced_pruned_network_equals_torch(factory, shape, dense_above, tmp_path, monkeypatch):
+    """CNN with batch norm and max pooling, the residual MLP, a ResNet basic block with a 1x1 projection
+    shortcut, a depthwise-separable convolution, 1-D convolutions: live (masks as torch.nn.utils.prune
+    holds them) and from the saved state_dict through --model, accuracy equal and loss to 1e-5."""
+    monkeypatch.setattr(forward_module, "DENSE_ABOVE", dense_above)
+    model = prune_randomly(getattr(models, factory)(), density=0.6, seed=3)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, *shape)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    logits, accuracy, loss = torch_scores(model, x, y)
+    torch.save(model.state_dict(), tmp_path / "level_0.pt")
+    traced_shape = shape if len(shape) > 1 else None
+    [saved] = load([tmp_path / "level_0.pt"], run="r", model=f"tests/models.py:{factory}", input_shape=traced_shape)
+    for checkpoint in (from_module(model, run="r", level=0, input_shape=traced_shape), saved):
+        assert 0.3 < checkpoint.sparsity < 0.5
+        row = evaluate([checkpoint], x.reshape(len(x), -1), y).iloc[0]
+        assert row.accuracy == accuracy and row.loss == pytest.approx(loss, abs=1e-5)
+        np.testing.assert_allclose(forward(checkpoint, x.reshape(len(x), -1)), logits, atol=1e-5)
+
+
+def test_the_residual_mlp_read_as_a_chain_is_wrong_and_traced_is_right(tmp_path):
+    """The issue's case: without --model the state_dict of `h + relu(fc2(h))` chains and was read silently
+    as fc1 -> fc2 -> out; it is now marked as assumed, and the traced network is torch's."""
+    model = models.residual_mlp()
+    x = np.random.default_rng(5).normal(size=(30, 6)).astype(np.float32)
+    logits, _, _ = torch_scores(model, x, np.zeros(30, dtype=np.int64))
+    torch.save(model.state_dict(), tmp_path / "level_0.pt")
+    [chain] = load([tmp_path / "level_0.pt"], run="r")
+    [traced] = load([tmp_path / "level_0.pt"], run="r", model="tests/models.py:residual_mlp")
+    assert chain.architecture_source == "assumed sequential" and chain.is_sequential
+    assert np.abs(forward(chain, x) - logits).max() > 0.1
+    np.testing.assert_allclose(forward(traced, x), logits, atol=1e-5)

@@ -123,8 +123,11 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(InputError, match="shapes do not chain: fc1.weight .* fc2.weight"):
         load([tmp_path / "chain.pt"], run="r", level=0)
     torch.save({"conv.weight": torch.ones(4, 1, 3, 3), "fc.weight": torch.ones(2, 4)}, tmp_path / "conv.pt")
-    with pytest.raises(InputError, match="convolutional layers are not supported"):
+    with pytest.raises(InputError, match=r"conv.weight has shape \(4, 1, 3, 3\), a convolution kernel: give the architecture with --model"):
         load([tmp_path / "conv.pt"], run="r", level=0)
+    torch.save({"fc.weight": torch.ones(2, 4), "bn.weight": torch.ones(2), "bn.running_mean": torch.zeros(2)}, tmp_path / "bn.pt")
+    with pytest.raises(InputError, match="bn.running_mean is a BatchNorm statistic: give the architecture with --model"):
+        load([tmp_path / "bn.pt"], run="r", level=0)
     torch.save({"fc.weight": torch.tensor(W1)}, tmp_path / "nolevel.pt")
     with pytest.raises(InputError, match="cannot tell the level of nolevel.pt"):
         load([tmp_path / "nolevel.pt"], run="r")

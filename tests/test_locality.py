@@ -195,9 +195,9 @@ def test_two_layer_receptive_field_known():
     first[2, [8]] = 1.0
     second = np.array([[0.5, 3.0, 0.0], [0.0, 0.0, 0.0]])
     checkpoint = Checkpoint("r", 0, (Layer.from_dense("a", first), Layer.from_dense("b", second)), input_shape=shape)
-    assert loc.receptive_fields(checkpoint, 2).toarray().tolist() == [[1, 1, 0, 0, 1, 0, 0, 0, 0], [0] * 9]
-    assert loc.receptive_fields(checkpoint, 2, weighted=True).toarray()[0].tolist() == [0.5, 0.5, 0, 0, 6, 0, 0, 0, 0]
-    units = loc.unit_locality(checkpoint, layers=[2])
+    assert loc.receptive_fields(checkpoint, 1).toarray().tolist() == [[1, 1, 0, 0, 1, 0, 0, 0, 0], [0] * 9]
+    assert loc.receptive_fields(checkpoint, 1, weighted=True).toarray()[0].tolist() == [0.5, 0.5, 0, 0, 6, 0, 0, 0, 0]
+    units = loc.unit_locality(checkpoint, layers=[1])
     assert units.in_degree.tolist() == [3, 0]
     assert units.mean_pair_distance[0] == pytest.approx((1 + math.sqrt(2) + 1) / 3)
 
@@ -211,7 +211,7 @@ def test_deep_receptive_fields_brute_force():
             for s, d in zip(current.src, current.dst):
                 following[d] |= reach[s]
             reach = following
-        field = loc.receptive_fields(checkpoint, layer).toarray()
+        field = loc.receptive_fields(checkpoint, layer - 1).toarray()  # weight layer layer - 1 feeds these units
         assert [set(np.flatnonzero(row)) for row in field] == reach
 
 
@@ -230,12 +230,12 @@ def test_translation_groups_exact():
     masks.append(patch(shape, 5, 0))
     masks.append(np.rot90(masks[0], axes=(1, 2)).copy())  # a rotated L is not a shift
     groups = loc.translation_groups(first_layer(np.stack(masks)))
-    ells = groups[groups.group == 0]
+    ells = groups[groups.pattern == 0]
     assert ells["index"].tolist() == [0, 1, 3, 4] and (ells["size"] == 4).all()
     assert list(zip(ells.shift_y, ells.shift_x)) == [(0, 0), (5, 5), (2, 4), (4, 1)]
-    squares = groups[groups.group == 1]
+    squares = groups[groups.pattern == 1]
     assert squares["index"].tolist() == [2, 5] and squares.shift_y.tolist() == [0, 4]
-    assert groups.group.max() == 1
+    assert groups.pattern.max() == 1
 
 
 def test_translation_groups_approximate():
@@ -273,7 +273,7 @@ def test_translation_similarity_brute_force():
             linked = (linked.astype(int) @ linked.astype(int)) > 0
         expected = {frozenset(np.flatnonzero(row)) for row in linked if row.sum() >= 2}
         groups = loc.translation_groups(first_layer(masks), threshold=threshold)
-        assert {frozenset(g["index"]) for _, g in groups.groupby("group")} == expected
+        assert {frozenset(g["index"]) for _, g in groups.groupby("pattern")} == expected
 
 
 def test_pixel_out_degree():
@@ -311,17 +311,17 @@ def stored(store_path):
 
 
 def test_cli_queries(stored, tmp_path):
-    result = invoke(stored, "query", "locality", "--run", "digits", "--layer", "1", "--format", "json")
+    result = invoke(stored, "query", "locality", "--run", "digits", "--layer", "0", "--format", "json")
     assert result.exit_code == 0, result.output
     frame = pd.read_json(io.StringIO(result.output))
     assert frame.in_degree.tolist()[:3] == [9, 9, 9] and len(frame) == 4
     result = invoke(stored, "query", "locality", "--run", "digits", "--summary", "--format", "csv")
-    assert result.exit_code == 0 and result.output.startswith("run,level,layer,units")
+    assert result.exit_code == 0 and result.output.startswith("run,level,layer,layer_name,units")
     out = tmp_path / "hist.parquet"
-    assert invoke(stored, "query", "displacements", "--run", "cifar", "--layer", "1", "-o", str(out)).exit_code == 0
+    assert invoke(stored, "query", "displacements", "--run", "cifar", "--layer", "fc1.weight", "-o", str(out)).exit_code == 0
     assert set(pd.read_parquet(out).columns) >= {"dx", "dy", "same_channel", "count", "expected"}
     result = invoke(stored, "query", "translations", "--run", "digits", "--format", "csv")
-    assert result.exit_code == 0 and "digits,0,1,0,3,9" in result.output
+    assert result.exit_code == 0 and "digits,0,0,fc1.weight,0,3,9" in result.output
     result = invoke(stored, "query", "pixels", "--run", "cifar", "--format", "csv")
     assert result.exit_code == 0 and len(result.output.splitlines()) == 1 + 48
 
@@ -346,3 +346,37 @@ def test_cli_missing_shape_and_set_input_shape(stored):
         assert archive.checkpoint("flat", 0).input_shape == (1, 3, 3)
         neurons = archive.cypher("MATCH (n:Neuron {run: 'flat', layer: 0}) RETURN n.channel, n.y, n.x ORDER BY n.`index`")
     assert neurons.values.tolist() == [[0, y, x] for y in range(3) for x in range(3)]
+
+
+# -- convolutional and residual networks ---------------------------------------------------------------
+def test_the_linear_layer_after_a_flatten_reads_the_feature_maps_pixels():
+    from netarchive.loaders.traced import from_module
+    from tests import models
+    from tests.test_traced import prune_randomly
+
+    model = prune_randomly(models.cnn(), density=0.3, seed=4)
+    net = from_module(model, run="r", level=0, input_shape=(1, 8, 8))  # conv1, conv2, flatten (6, 2, 2), fc
+    mask = model.fc.weight.detach().numpy() != 0
+    units = loc.unit_locality(net)  # every layer locality applies to: the fc alone
+    assert set(units.layer) == {2} and set(units.layer_name) == {"fc.weight"}
+    assert units.in_degree.tolist() == mask.sum(axis=1).tolist()
+    channel, y, x = np.unravel_index(np.arange(24), (6, 2, 2))  # torch.flatten of the 6 x 2 x 2 feature map
+    assert units.centroid_x.to_numpy() == pytest.approx((mask * x).sum(axis=1) / mask.sum(axis=1))
+    pixels = loc.pixel_out_degree(net)
+    assert pixels[["channel", "y", "x"]].values.tolist() == np.stack([channel, y, x], axis=1).tolist()
+    assert pixels.out_degree.tolist() == mask.sum(axis=0).tolist()
+    assert loc.unit_images(net, 2, [0]).shape == (1, 6, 2, 2)
+    with pytest.raises(InputError, match=r"^locality applies to Linear layers .*: layer 0 \(conv1.weight\) is a convolution$"):
+        loc.unit_locality(net, layers=["conv1.weight"])
+    with pytest.raises(InputError, match=r"no layer 5 in r/0: give a weight layer's index 0..2 or its tensor name \(conv1.weight, conv2"):
+        loc.unit_locality(net, layers=[5])
+
+
+def test_a_linear_layer_reading_a_residual_addition_is_refused_in_one_line():
+    from netarchive.loaders.traced import from_module
+    from tests import models
+
+    net = from_module(models.residual_mlp(), run="r", level=0, input_shape=(1, 2, 3))
+    assert loc.check_layers(net, None) == [0, 1]  # fc1 reads the pixels, fc2 reads fc1
+    with pytest.raises(InputError, match=r"layer 2 \(out.weight\) reads group 'add', which no weight layer makes"):
+        loc.receptive_fields(net, 2)

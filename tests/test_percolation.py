@@ -275,8 +275,8 @@ def test_degrees_match_networkx():
     assert frame["abs_strength"].to_numpy() == pytest.approx(np.abs(frame["strength"].to_numpy()))
     assert (frame["in_degree"] + frame["out_degree"]).tolist() == frame["degree"].tolist()
     assert frame["strength_in"].to_numpy() + frame["strength_out"].to_numpy() == pytest.approx(frame["strength"].to_numpy())
-    layer, index = frame["layer"].to_numpy(), frame["index"].to_numpy()
-    assert (checkpoint.offsets[layer] + index).tolist() == list(range(checkpoint.neurons))
+    group, index = frame["group"].to_numpy(), frame["index"].to_numpy()
+    assert (checkpoint.offsets[group] + index).tolist() == list(range(checkpoint.neurons))
 
 
 def test_summary_passes_powerlaw_through():
@@ -284,10 +284,10 @@ def test_summary_passes_powerlaw_through():
 
     checkpoint = random_checkpoint([40, 30, 20], density=0.4, seed=8)
     summary = D.degree_summary(checkpoint)
-    assert len(summary) == 2 * 4 and summary["layer"].isna().sum() == 2
+    assert len(summary) == 2 * 4 and summary["group"].isna().sum() == 2
     arrays = D.degree_arrays(checkpoint)
     for quantity, discrete in D.SUMMARY_QUANTITIES.items():
-        row = summary[summary["layer"].isna() & (summary["quantity"] == quantity)].iloc[0]
+        row = summary[summary["group"].isna() & (summary["quantity"] == quantity)].iloc[0]
         x = arrays[quantity].astype(float)
         assert row["mean"] == pytest.approx(x.mean()) and row["mean_sq"] == pytest.approx((x * x).mean())
         fit = powerlaw.Fit(x[x > 0], discrete=discrete, verbose=0)
@@ -352,7 +352,7 @@ def test_cli_degrees_write_back_and_summary(filled, tmp_path):
     assert [g["k"] for g in got] == table["degree"].tolist()
     assert [g["s"] for g in got] == pytest.approx(table["strength"].tolist())
     summary = invoke(filled, "query", "degrees", "--run", "r", "--summary", "--format", "csv")
-    assert summary.exit_code == 0 and summary.output.splitlines()[0].startswith("run,level,layer,quantity,n,mean,mean_sq,alpha")
+    assert summary.exit_code == 0 and summary.output.splitlines()[0].startswith("run,level,group,quantity,n,mean,mean_sq,alpha")
 
 
 def test_cli_percolation_threshold_and_formats(filled, tmp_path):

@@ -44,7 +44,7 @@ def test_summary_rows_equal_the_analyses(study):
     assert row.tccr == pytest.approx(tccr(checkpoint).query("scope == 'network'").tccr.item())
     whole = motifs(checkpoint).query("layer == 'all'").set_index("motif").z
     assert row.z_chain == pytest.approx(whole["chain"]) and row.z_converging == pytest.approx(whole["converging"])
-    assert 0 < row.locality_layer1
+    assert 0 < row.locality
 
 
 def test_cache_is_used_and_invalidated(study, monkeypatch):
@@ -74,6 +74,29 @@ def test_cache_is_used_and_invalidated(study, monkeypatch):
         assert folders == set(archive.store.versions().values())  # the old version's folder is gone
         archive.rm("s1")
         assert len(list(archive.store.cache_dir.iterdir())) == 2
+
+
+def test_tables_cached_by_another_tables_version_are_never_served(study, monkeypatch):
+    """An older netarchive's table (here: tccr with the old columns, layer = tensor name beside
+    layer_index) filed for the same checkpoint and options is computed again, never served, and pruned."""
+    import netarchive.cache as cache
+
+    with netarchive.open(study) as archive:
+        fresh = archive.analyze(tccr, "s0", 0)
+        old = fresh.rename(columns={"layer": "layer_index", "layer_name": "layer"})
+        version = archive.store.versions()[("s0", 0)]
+        monkeypatch.setattr(cache, "TABLES_VERSION", cache.TABLES_VERSION - 1)
+        archive.cache.store(version, "spanning.tccr", {}, old)
+        assert list(archive.analyze(tccr, "s0", 0).columns) == list(old.columns)  # what the older one saw
+        monkeypatch.undo()
+        for path in archive.cache.directory.joinpath(version).rglob("*.parquet"):  # and the layout before versions
+            shutil.copy(path, archive.cache.directory / version / path.name)
+        again = archive.analyze(tccr, "s0", 0)
+        assert list(again.columns) == list(fresh.columns)[:3] + ["layer", "layer_name"] + list(fresh.columns)[5:]
+        pd.testing.assert_frame_equal(again, fresh)
+        archive.rm("s1")  # prunes the cache
+        left = {path.name for path in (archive.cache.directory / version).iterdir()}
+    assert left == {f"tables-{cache.TABLES_VERSION}"}
 
 
 def test_parallel_summary_equals_serial(study):

@@ -1,8 +1,10 @@
 """Compare masks and weights: between runs at the same level (do different seeds converge to the same
 masks?) and across the levels of one run (which synapses does IMP keep?).
 
-Synapses are matched by position (layer, src, dst). Results are tidy long tables with one ``metric`` and
-``value`` per row, ready for ``pivot``.
+Synapses are matched by position: (layer, src, dst) for a Linear layer, (layer, src, dst, ky, kx) for a
+convolution, where a kernel weight is one synapse between an input and an output channel at its offset.
+``layer`` is the weight layer's forward index and ``layer_name`` its tensor name. Results are tidy long
+tables with one ``metric`` and ``value`` per row, ready for ``pivot``.
 
 Example::
 
@@ -26,8 +28,13 @@ from netarchive.model import Checkpoint, Layer
 
 
 def synapse_keys(layer: Layer) -> np.ndarray:
-    """One integer per synapse, equal for the same position in two checkpoints of one architecture."""
-    return layer.dst.astype(np.int64) * layer.inputs + layer.src
+    """One integer per synapse, equal for the same position in two checkpoints of one architecture: of
+    (dst, src) for a Linear layer, of (dst, src, ky, kx) for a convolution."""
+    key = layer.dst.astype(np.int64) * layer.inputs + layer.src
+    if layer.conv is not None:
+        kh, kw = layer.conv.kernel
+        key = (key * kh + layer.ky) * kw + layer.kx
+    return key
 
 
 def expected_jaccard(size_a: int, size_b: int, positions: int) -> float:
@@ -76,25 +83,31 @@ def _check_same_architecture(a: Checkpoint, b: Checkpoint) -> None:
             f"{a.run} level {a.level} ({'-'.join(map(str, a.widths))}) and {b.run} level {b.level} "
             f"({'-'.join(map(str, b.widths))}) do not have the same architecture"
         )
+    for x, y in zip(a.layers, b.layers):
+        if (x.weight_shape, x.conv, x.source, x.target) != (y.weight_shape, y.conv, y.source, y.target):
+            raise InputError(f"{a.run} level {a.level} and {b.run} level {b.level} do not have the same architecture: "
+                             f"their layers {x.name} {x.weight_shape} and {y.name} {y.weight_shape} differ")
 
 
-def _long(rows: list[dict], keys: dict) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{**keys, "layer": layer, "metric": metric, "value": value} for layer, row in rows for metric, value in row.items()]
-    )
+def _long(rows: list[tuple[int, Layer, dict]], keys: dict) -> pd.DataFrame:
+    return pd.DataFrame([
+        {**keys, "layer": l, "layer_name": layer.name, "metric": metric, "value": value}
+        for l, layer, row in rows for metric, value in row.items()
+    ])
 
 
 def compare_pair(a: Checkpoint, b: Checkpoint) -> pd.DataFrame:
-    """Per layer: ``jaccard`` of the masks and its expectation for random masks of the same densities,
-    ``weight_correlation`` on shared synapses, ``in_``/``out_degree_correlation`` (Pearson) of neurons."""
+    """Per weight layer (``layer``, ``layer_name``): ``jaccard`` of the masks and its expectation for random
+    masks of the same densities, ``weight_correlation`` on shared synapses, ``in_``/``out_degree_correlation``
+    (Pearson) of neurons (channels of a convolution, counting kernel weights)."""
     _check_same_architecture(a, b)
-    rows = [(l, layer_comparison(x, y)) for l, (x, y) in enumerate(zip(a.layers, b.layers))]
+    rows = [(l, x, layer_comparison(x, y)) for l, (x, y) in enumerate(zip(a.layers, b.layers))]
     return _long(rows, {"run_a": a.run, "run_b": b.run, "level_a": a.level, "level_b": b.level})
 
 
 def compare_runs(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:
     """:func:`compare_pair` for every pair of the given checkpoints of one level (one per run): columns
-    ``run_a, run_b, level, layer, metric, value``."""
+    ``run_a, run_b, level, layer, layer_name, metric, value``."""
     if len({c.run for c in checkpoints}) < 2:
         raise InputError("comparing runs needs at least two runs")
     if len({c.level for c in checkpoints}) != 1:
@@ -116,7 +129,8 @@ def somers_d(score: np.ndarray, positive: np.ndarray) -> float:
 
 
 def survival(levels: Iterable[Checkpoint]) -> pd.DataFrame:
-    """Across consecutive levels A -> B of one run, per layer: synapses ``kept``, the fraction of A's
+    """Across consecutive levels A -> B of one run, per weight layer (``layer``, ``layer_name``; synapses
+    matched as in :func:`synapse_keys`): synapses ``kept``, the fraction of A's
     ``|B|`` strongest synapses (by |w| at A) that survive to B, and ``rank_correlation``, Somers' D of
     survival on |w| at A: 1 when exactly the strongest survived (pure magnitude pruning), 0 for survival
     unrelated to magnitude, −1 when the weakest survived. ``levels`` may be a generator."""
@@ -132,6 +146,7 @@ def survival(levels: Iterable[Checkpoint]) -> pd.DataFrame:
                     "level_a": a.level,
                     "level_b": b.level,
                     "layer": l,
+                    "layer_name": x.name,
                     "edges_a": x.edges,
                     "edges_b": y.edges,
                     "kept": int(survived.sum()),

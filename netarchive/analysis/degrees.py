@@ -2,7 +2,11 @@
 
 A neuron's degree k is in-degree + out-degree over its surviving synapses; its strength S is the signed sum
 of the weights of all its synapses, and ``abs_strength`` is |S| (the quantity whose distribution the seed
-finds heavy-tailed). Fits follow Clauset, Shalizi & Newman (SIAM Review 51, 661, 2009) as implemented by the
+finds heavy-tailed). On the channel graph a channel's synapses are its kernel weights (a channel pair with
+five surviving kernel weights adds five to both degrees); with ``unroll`` the neurons are the (channel, y,
+x) units and their synapses the unrolled edges (:mod:`netarchive.analysis.graphs`). The weightless
+connections (residual additions, concatenations, flattens) are not synapses: they count in no degree or
+strength. Fits follow Clauset, Shalizi & Newman (SIAM Review 51, 661, 2009) as implemented by the
 ``powerlaw`` package, whose numbers are passed through unchanged.
 
 Example::
@@ -21,6 +25,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from netarchive.analysis.graphs import Graph, graph
 from netarchive.model import Checkpoint
 
 FIT_COLUMNS = ("alpha", "xmin", "sigma", "D", "R_lognormal", "p_lognormal", "R_exponential", "p_exponential")
@@ -28,10 +33,11 @@ FIT_COLUMNS = ("alpha", "xmin", "sigma", "D", "R_lognormal", "p_lognormal", "R_e
 normalised log-likelihood ratio R (> 0 favours the power law) with its p-value against each alternative."""
 
 
-def degree_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
-    """Per-neuron degrees and strengths in global neuron order (one ``bincount`` per quantity)."""
-    src, dst, w, _ = checkpoint.edge_list()
-    n = checkpoint.neurons
+def degree_arrays(checkpoint: Checkpoint | Graph, unroll: bool = False) -> dict[str, np.ndarray]:
+    """Per-neuron degrees and strengths in global neuron order (one ``bincount`` per quantity), of a
+    checkpoint's channel graph (its unit graph with ``unroll``) or of a :class:`Graph`."""
+    g = checkpoint if isinstance(checkpoint, Graph) else graph(checkpoint, unroll)
+    src, dst, w, n = g.src, g.dst, g.w, g.neurons
     out_degree = np.bincount(src, minlength=n)
     in_degree = np.bincount(dst, minlength=n)
     strength_out = np.bincount(src, weights=w, minlength=n)
@@ -48,20 +54,22 @@ def degree_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     }
 
 
-def degrees(checkpoint: Checkpoint) -> pd.DataFrame:
-    """One row per neuron: ``layer``, ``index``, ``in_degree``, ``out_degree``, ``degree``, ``strength_in``,
-    ``strength_out``, ``strength`` (signed) and ``abs_strength`` (= |strength|)."""
-    layer = checkpoint.neuron_layers()
-    frame = pd.DataFrame({"layer": layer, "index": np.arange(checkpoint.neurons) - checkpoint.offsets[layer]})
-    frame = frame.assign(**degree_arrays(checkpoint))
+def degrees(checkpoint: Checkpoint, unroll: bool = False) -> pd.DataFrame:
+    """One row per neuron: ``group`` (its neuron group, 0 = inputs), ``index`` (within the group; a unit of a
+    feature map with ``unroll``: c·H·W + y·W + x), ``in_degree``, ``out_degree``, ``degree``,
+    ``strength_in``, ``strength_out``, ``strength`` (signed) and ``abs_strength`` (= |strength|)."""
+    g = graph(checkpoint, unroll)
+    group = g.groups()
+    frame = pd.DataFrame({"group": group, "index": np.arange(g.neurons) - g.offsets[group]})
+    frame = frame.assign(**degree_arrays(g))
     frame.insert(0, "level", checkpoint.level)
     frame.insert(0, "run", checkpoint.run)
     return frame
 
 
-def degree_moments(checkpoint: Checkpoint) -> tuple[float, float]:
+def degree_moments(checkpoint: Checkpoint | Graph, unroll: bool = False) -> tuple[float, float]:
     """⟨k⟩ and ⟨k²⟩ over all neurons (isolated ones included), as the Molloy–Reed criterion uses them."""
-    k = degree_arrays(checkpoint)["degree"].astype(np.float64)
+    k = degree_arrays(checkpoint, unroll)["degree"].astype(np.float64)
     return float(k.mean()), float((k * k).mean())
 
 
@@ -103,22 +111,23 @@ SUMMARY_QUANTITIES = {"degree": True, "abs_strength": False}
 """The summarised quantities and whether each is fitted as a discrete distribution."""
 
 
-def degree_summary(checkpoint: Checkpoint) -> pd.DataFrame:
-    """Per layer and for the whole network (``layer`` = NA), for ``degree`` and ``abs_strength``: count ``n``,
-    ``mean`` (⟨k⟩ for degrees), ``mean_sq`` (⟨k²⟩) and the :func:`fit_heavy_tail` columns."""
-    arrays = degree_arrays(checkpoint)
-    layer = checkpoint.neuron_layers()
-    scopes = [(pd.NA, np.ones(checkpoint.neurons, dtype=bool))]
-    scopes += [(l, layer == l) for l in range(len(checkpoint.widths))]
+def degree_summary(checkpoint: Checkpoint, unroll: bool = False) -> pd.DataFrame:
+    """Per neuron group and for the whole network (``group`` = NA), for ``degree`` and ``abs_strength``:
+    count ``n``, ``mean`` (⟨k⟩ for degrees), ``mean_sq`` (⟨k²⟩) and the :func:`fit_heavy_tail` columns."""
+    g = graph(checkpoint, unroll)
+    arrays = degree_arrays(g)
+    group = g.groups()
+    scopes = [(pd.NA, np.ones(g.neurons, dtype=bool))]
+    scopes += [(l, group == l) for l in range(len(g.widths))]
     rows = []
     for scope, chosen in scopes:
         for quantity, discrete in SUMMARY_QUANTITIES.items():
             x = arrays[quantity][chosen].astype(np.float64)
             rows.append({
-                "run": checkpoint.run, "level": checkpoint.level, "layer": scope, "quantity": quantity,
+                "run": checkpoint.run, "level": checkpoint.level, "group": scope, "quantity": quantity,
                 "n": int(len(x)), "mean": float(x.mean()), "mean_sq": float((x * x).mean()),
                 **fit_heavy_tail(x, discrete=discrete),
             })
     frame = pd.DataFrame(rows)
-    frame["layer"] = frame["layer"].astype("Int64")
+    frame["group"] = frame["group"].astype("Int64")
     return frame

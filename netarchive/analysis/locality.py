@@ -3,15 +3,19 @@
 Iterative magnitude pruning of a fully connected network on images makes the first layers local: a
 surviving unit reads a compact patch of pixels, often the same shape at different places (Pellegrini &
 Biroli, "Neural network pruning denoises the features and makes local connectivity emerge in visual
-tasks", ICML 2022). This module measures that on an archived checkpoint whose inputs are pixels
-(``Checkpoint.input_shape = (C, H, W)``, inputs flattened row-major as ``torch.flatten`` does).
+tasks", ICML 2022). This module measures that on the Linear layers of an archived checkpoint that read pixels: its inputs,
+when they are pixels (``Checkpoint.input_shape = (C, H, W)``, flattened row-major as ``torch.flatten``
+does), or the units of a flattened feature map, whose coordinates are its (channel, y, x). ``layer`` is the
+weight layer's forward index (0 = the first), as in every analysis; ``layer_name`` its tensor name.
 
 Conventions:
 
-- a unit's *receptive field* is the set of input neurons ``(channel, y, x)`` it reaches through
-  surviving synapses (layer 1: its own synapses; layer l: through surviving paths, the boolean product
-  of the masks). Distances are spatial, in pixels; the channel only decides whether a pair of input
-  neurons is *same-channel* or *cross-channel*;
+- a unit's *receptive field* is the set of pixel neurons ``(channel, y, x)`` it reaches through surviving
+  synapses: a layer that reads pixels, its own synapses; a Linear layer after it (through Linear layers
+  only), its surviving paths, the boolean product of the masks. Convolutions, and Linear layers that read a
+  residual addition or a concatenation, have no such field: they are refused in one line. Distances are
+  spatial, in pixels; the channel only decides whether a pair of pixel neurons is *same-channel* or
+  *cross-channel*;
 - the random null places the same number ``k`` of input neurons uniformly at random, without
   replacement, among the ``N = m·H·W`` input neurons of the ``m`` channels the unit reaches
   (``within_channels=True``, the default) or among all ``C·H·W`` inputs (``within_channels=False``).
@@ -37,6 +41,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -49,7 +54,7 @@ CHUNK_VALUES = 1 << 22
 """Mask values (units × C × H × W) transformed at once: bounds the memory of the FFTs (~100 MB)."""
 
 
-# -- inputs and receptive fields ---------------------------------------------------------------
+# -- pixels and receptive fields ---------------------------------------------------------------
 def input_shape(checkpoint: Checkpoint) -> tuple[int, int, int]:
     """``(C, H, W)`` of the checkpoint's inputs, or an InputError that says how to record it."""
     if checkpoint.input_shape is None:
@@ -61,36 +66,84 @@ def input_shape(checkpoint: Checkpoint) -> tuple[int, int, int]:
     return checkpoint.input_shape
 
 
-def check_layers(checkpoint: Checkpoint, layers: Sequence[int] | None) -> list[int]:
-    """The hidden/output layers asked for (1 = first layer after the inputs), all of them by default."""
+@dataclass(frozen=True)
+class Pixels:
+    """The pixel units a layer's receptive fields lie in: group ``group`` of shape ``(C, H, W)``, its units'
+    ``channel``, ``y``, ``x``, and ``path``, the Linear layers from that group to the layer."""
+
+    group: int
+    shape: tuple[int, int, int]
+    channel: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    path: tuple[int, ...]
+
+
+def pixels(checkpoint: Checkpoint, layer: int) -> Pixels:
+    """The pixels the units of weight layer ``layer`` reach, back through Linear layers to a group of pixel
+    units; a one-line InputError for a layer that locality does not apply to."""
+    path = [layer]
+    while True:
+        current = checkpoint.layers[path[-1]]
+        name = f"layer {path[-1]} ({current.name})"
+        if current.conv is not None:
+            raise InputError(f"locality applies to Linear layers that read pixels (inputs given --input-shape, or a "
+                             f"flattened feature map), directly or through Linear layers: {name} is a convolution")
+        source = checkpoint.groups[current.source]
+        if source.coordinates is not None:
+            channel, y, x = checkpoint.coordinates(current.source)
+            return Pixels(current.source, source.coordinates, channel, y, x, tuple(reversed(path)))
+        if current.source == 0:
+            input_shape(checkpoint)  # the inputs have no shape: say how to give them one
+        feeding = [k for k, other in enumerate(checkpoint.layers) if other.target == current.source]
+        if not feeding:
+            raise InputError(f"locality applies to Linear layers that read pixels (inputs given --input-shape, or a "
+                             f"flattened feature map), directly or through Linear layers: {name} reads group "
+                             f"{source.name!r}, which no weight layer makes and which is not pixels")
+        path.append(feeding[0])
+
+
+def check_layers(checkpoint: Checkpoint, layers: Sequence[int | str] | None, every: bool = True) -> list[int]:
+    """The weight layers asked for (forward indices from 0, or tensor names), each checked to read pixels;
+    by default every layer locality applies to (only the first unless ``every``; an InputError when there
+    is none)."""
     count = len(checkpoint.layers)
     if layers is None:
-        return list(range(1, count + 1))
-    layers = [int(layer) for layer in layers]
-    bad = [layer for layer in layers if not 1 <= layer <= count]
-    if bad:
-        raise InputError(f"layer {bad[0]} does not exist: layers of units are 1..{count} (0 is the input)")
-    return layers
+        found = []
+        for l in range(count):
+            try:
+                pixels(checkpoint, l)
+            except InputError as error:
+                last = error
+                continue
+            found.append(l)
+        if not found:
+            raise last
+        return found if every else found[:1]
+    chosen = [checkpoint.layer_index(layer) for layer in layers]
+    for layer in chosen:
+        pixels(checkpoint, layer)
+    return chosen
 
 
 def receptive_fields(checkpoint: Checkpoint, layer: int, weighted: bool = False) -> sp.csr_matrix:
-    """The ``[units of layer, inputs]`` matrix of which input each unit reaches (sorted CSR).
+    """The ``[units of layer, pixels]`` matrix of which pixel each unit of weight layer ``layer`` reaches
+    (sorted CSR; pixels as :func:`pixels` gives them).
 
-    Boolean (as 0/1 floats) by default: ``R_1 = M_1``, ``R_l = [M_l R_{l−1} > 0]``, the inputs connected to
-    the unit through at least one surviving path. With ``weighted`` the entry is the sum over those paths
-    of the product of ``|w|`` along the path (``|W_l| |W_{l−1}| ... |W_1|``), which shows how strongly the
-    unit reads each pixel.
+    Boolean (as 0/1 floats) by default: ``R = M`` for a layer that reads pixels, ``R_l = [M_l R_{l−1} > 0]``
+    after it, the pixels connected to the unit through at least one surviving path. With ``weighted`` the
+    entry is the sum over those paths of the product of ``|w|`` along the path (``|W_l| |W_{l−1}| ...``),
+    which shows how strongly the unit reads each pixel.
 
     Example::
 
         >>> from netarchive.model import Layer
-        >>> ckpt = Checkpoint("r", 0, (Layer.from_dense("a", [[1, 1, 0]]), Layer.from_dense("b", [[2.0]])))
-        >>> receptive_fields(ckpt, 2, weighted=True).toarray()
+        >>> ckpt = Checkpoint("r", 0, (Layer.from_dense("a", [[1, 1, 0]]), Layer.from_dense("b", [[2.0]])), input_shape=(1, 1, 3))
+        >>> receptive_fields(ckpt, 1, weighted=True).toarray()
         array([[2., 2., 0.]])
     """
-    check_layers(checkpoint, [layer])
     field = None
-    for current in checkpoint.layers[:layer]:
+    for current in (checkpoint.layers[l] for l in pixels(checkpoint, checkpoint.layer_index(layer)).path):
         matrix = current.matrix().astype(np.float64)
         matrix.data = np.abs(matrix.data) if weighted else np.ones_like(matrix.data)
         field = matrix if field is None else (matrix @ field).tocsr()
@@ -102,10 +155,10 @@ def receptive_fields(checkpoint: Checkpoint, layer: int, weighted: bool = False)
     return field
 
 
-def _channels_reached(checkpoint: Checkpoint, field: sp.csr_matrix) -> np.ndarray:
-    """How many input channels each row of a receptive-field matrix touches."""
-    channel = np.asarray(checkpoint.input_coordinates()[0])
-    onehot = sp.csr_matrix((np.ones(len(channel)), (np.arange(len(channel)), channel)), shape=(len(channel), checkpoint.input_shape[0]))
+def _channels_reached(grid: Pixels, field: sp.csr_matrix) -> np.ndarray:
+    """How many pixel channels each row of a receptive-field matrix touches."""
+    channel = np.asarray(grid.channel)
+    onehot = sp.csr_matrix((np.ones(len(channel)), (np.arange(len(channel)), channel)), shape=(len(channel), grid.shape[0]))
     return np.asarray(((field @ onehot) > 0).sum(axis=1)).ravel()
 
 
@@ -162,7 +215,7 @@ def _null_pairs(k: np.ndarray, m: np.ndarray, shape, within_channels: bool):
 def unit_locality(checkpoint: Checkpoint, layers: Sequence[int] | None = None, within_channels: bool = True) -> pd.DataFrame:
     """One row per unit: how many inputs it reaches and how close together they are.
 
-    Columns: ``run, level, layer, index, in_degree, channels, centroid_x, centroid_y, spread,
+    Columns: ``run, level, layer, layer_name, index, in_degree, channels, centroid_x, centroid_y, spread,
     mean_pair_distance, expected_pair_distance, locality``. ``spread`` is the RMS distance of the unit's
     pixels from their centroid; ``mean_pair_distance`` averages the distance over pairs of its input
     neurons; ``expected_pair_distance`` is that mean for the same number of inputs placed at random
@@ -174,17 +227,18 @@ def unit_locality(checkpoint: Checkpoint, layers: Sequence[int] | None = None, w
         >>> frame = unit_locality(ckpt)                    # doctest: +SKIP
         >>> frame.groupby("layer").locality.median()       # doctest: +SKIP
     """
-    shape = input_shape(checkpoint)
-    _, height, width = shape
-    _, y, x = (axis.astype(np.float64) for axis in checkpoint.input_coordinates())
-    dy, dx = _displacement_grid(height, width)
-    distance = np.hypot(dx, dy)
-    pixel_distance_sum = float((pixel_pairs(height, width) * distance).sum())
     frames = []
     for layer in check_layers(checkpoint, layers):
+        grid = pixels(checkpoint, layer)
+        shape = grid.shape
+        _, height, width = shape
+        y, x = grid.y.astype(np.float64), grid.x.astype(np.float64)
+        dy, dx = _displacement_grid(height, width)
+        distance = np.hypot(dx, dy)
+        pixel_distance_sum = float((pixel_pairs(height, width) * distance).sum())
         field = receptive_fields(checkpoint, layer)
         k = np.asarray(field.sum(axis=1)).ravel()
-        m = _channels_reached(checkpoint, field)
+        m = _channels_reached(grid, field)
         with np.errstate(divide="ignore", invalid="ignore"):
             cx, cy = (field @ x) / k, (field @ y) / k
             spread = np.sqrt(np.maximum((field @ (x * x + y * y)) / k - cx * cx - cy * cy, 0.0))
@@ -205,6 +259,7 @@ def unit_locality(checkpoint: Checkpoint, layers: Sequence[int] | None = None, w
                     "run": checkpoint.run,
                     "level": checkpoint.level,
                     "layer": layer,
+                    "layer_name": checkpoint.layers[layer].name,
                     "index": np.arange(len(k)),
                     "in_degree": k.astype(np.int64),
                     "channels": m.astype(np.int64),
@@ -224,14 +279,14 @@ def locality_summary(units: pd.DataFrame, top: float = 0.1) -> pd.DataFrame:
     """Per layer, from :func:`unit_locality`: how many units are still connected, their in-degrees, and
     the mean locality of all units and of the ``top`` fraction most connected ones (ranked by in-degree).
 
-    Columns: ``run, level, layer, units, connected, connected_fraction, in_degree_mean, in_degree_min,
+    Columns: ``run, level, layer, layer_name, units, connected, connected_fraction, in_degree_mean, in_degree_min,
     in_degree_q25, in_degree_median, in_degree_q75, in_degree_max, locality_mean, top_units,
     locality_top``. In-degree statistics are over connected units.
     """
     if not 0 < top <= 1:
         raise InputError(f"--top {top} must be a fraction in (0, 1]")
     rows = []
-    for (run, level, layer), group in units.groupby(["run", "level", "layer"], sort=True):
+    for (run, level, layer, name), group in units.groupby(["run", "level", "layer", "layer_name"], sort=True):
         connected = group[group["in_degree"] > 0]
         degrees = connected["in_degree"].to_numpy(dtype=float)
         q = np.quantile(degrees, [0, 0.25, 0.5, 0.75, 1]) if len(degrees) else np.full(5, np.nan)
@@ -240,7 +295,8 @@ def locality_summary(units: pd.DataFrame, top: float = 0.1) -> pd.DataFrame:
         best = measured.sort_values(["in_degree", "index"], ascending=[False, True]).head(count)
         rows.append(
             {
-                "run": run, "level": level, "layer": layer, "units": len(group), "connected": len(connected),
+                "run": run, "level": level, "layer": layer, "layer_name": name, "units": len(group),
+                "connected": len(connected),
                 "connected_fraction": len(connected) / len(group),
                 "in_degree_mean": degrees.mean() if len(degrees) else np.nan,
                 "in_degree_min": q[0], "in_degree_q25": q[1], "in_degree_median": q[2],
@@ -269,28 +325,29 @@ def displacements(
     ``degree_bins`` (increasing in-degree edges, e.g. ``[2, 10, 100]``) units are summed per bin
     ``[lo, hi)`` (the last bin open-ended); units outside every bin are left out.
 
-    Columns: ``run, level, layer, [in_degree_bin,] same_channel, dy, dx, count, expected``.
+    Columns: ``run, level, layer, layer_name, [in_degree_bin,] same_channel, dy, dx, count, expected``.
 
     Example::
 
         >>> hist = displacements(ckpt, layers=[1])                         # doctest: +SKIP
         >>> hist[hist.same_channel].pivot(index="dy", columns="dx", values="count")  # doctest: +SKIP
     """
-    shape = input_shape(checkpoint)
-    _, height, width = shape
-    dy, dx = _displacement_grid(height, width)
-    pairs = pixel_pairs(height, width)
-    distinct = pairs.copy()
-    distinct[height - 1, width - 1] = 0.0
     if degree_bins is not None:
         edges = np.asarray(sorted(set(int(edge) for edge in degree_bins)), dtype=np.int64)
         if len(edges) == 0 or edges[0] < 0:
             raise InputError("--degree-bins must be non-negative in-degree edges, e.g. 2,10,100")
     frames = []
     for layer in check_layers(checkpoint, layers):
+        grid = pixels(checkpoint, layer)
+        shape = grid.shape
+        _, height, width = shape
+        dy, dx = _displacement_grid(height, width)
+        pairs = pixel_pairs(height, width)
+        distinct = pairs.copy()
+        distinct[height - 1, width - 1] = 0.0
         field = receptive_fields(checkpoint, layer)
         k = np.asarray(field.sum(axis=1)).ravel().astype(np.int64)
-        m = _channels_reached(checkpoint, field)
+        m = _channels_reached(grid, field)
         if degree_bins is None:
             labels, bin_of = ["all"], np.zeros(len(k), dtype=np.int64)
         else:
@@ -321,6 +378,7 @@ def displacements(
                         "run": checkpoint.run,
                         "level": checkpoint.level,
                         "layer": layer,
+                        "layer_name": checkpoint.layers[layer].name,
                         "in_degree_bin": label,
                         "same_channel": is_same,
                         "dy": dy.ravel(),
@@ -335,21 +393,21 @@ def displacements(
 
 
 # -- pixel map -------------------------------------------------------------------------------------
-def pixel_out_degree(checkpoint: Checkpoint, layers: Sequence[int] | None = (1,)) -> pd.DataFrame:
-    """Per input neuron (``channel, y, x``): how many units of the layer still reach it (``out_degree``).
+def pixel_out_degree(checkpoint: Checkpoint, layers: Sequence[int | str] | None = None) -> pd.DataFrame:
+    """Per pixel neuron (``channel, y, x``): how many units of the layer still reach it (``out_degree``).
 
-    Dead pixels (border pixels of MNIST, say) show up as 0. Columns: ``run, level, layer, channel, y, x,
-    out_degree``; the first layer by default.
+    Dead pixels (border pixels of MNIST, say) show up as 0. Columns: ``run, level, layer, layer_name,
+    channel, y, x, out_degree``; the first layer that reads pixels by default.
     """
-    input_shape(checkpoint)
-    channel, y, x = checkpoint.input_coordinates()
     frames = []
-    for layer in check_layers(checkpoint, layers):
+    for layer in check_layers(checkpoint, layers, every=False):
+        grid = pixels(checkpoint, layer)
         degree = np.asarray(receptive_fields(checkpoint, layer).sum(axis=0)).ravel().astype(np.int64)
         frames.append(
             pd.DataFrame(
                 {"run": checkpoint.run, "level": checkpoint.level, "layer": layer,
-                 "channel": channel, "y": y, "x": x, "out_degree": degree}
+                 "layer_name": checkpoint.layers[layer].name,
+                 "channel": grid.channel, "y": grid.y, "x": grid.x, "out_degree": degree}
             )
         )
     return pd.concat(frames, ignore_index=True)
@@ -358,7 +416,7 @@ def pixel_out_degree(checkpoint: Checkpoint, layers: Sequence[int] | None = (1,)
 # -- translation structure -------------------------------------------------------------------------
 def translation_groups(
     checkpoint: Checkpoint,
-    layers: Sequence[int] | None = (1,),
+    layers: Sequence[int | str] | None = None,
     min_degree: int = 2,
     min_size: int = 2,
     threshold: float = 1.0,
@@ -375,21 +433,22 @@ def translation_groups(
     Units reaching fewer than ``min_degree`` inputs are left out (every single pixel is a shift of every
     other); groups smaller than ``min_size`` are not reported.
 
-    Columns: ``run, level, layer, group`` (0 = largest), ``size``, ``in_degree``, ``index`` (the unit),
-    ``shift_x, shift_y`` (offset of its bounding box from that of the group's first unit: the shift, for
-    exact groups), ``x0, y0`` (its bounding-box corner).
+    Columns: ``run, level, layer, layer_name, pattern`` (the group's number, 0 = largest; not a neuron group),
+    ``size``, ``in_degree``, ``index`` (the unit), ``shift_x, shift_y`` (offset of its bounding box from that
+    of the group's first unit: the shift, for exact groups), ``x0, y0`` (its bounding-box corner).
 
     Example::
 
         >>> groups = translation_groups(ckpt)                                    # doctest: +SKIP
-        >>> groups.drop_duplicates(["layer", "group"])[["layer", "group", "size"]]  # doctest: +SKIP
+        >>> groups.drop_duplicates(["layer", "pattern"])[["layer", "pattern", "size"]]  # doctest: +SKIP
     """
     if not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold} must be in (0, 1] (1 = exactly the same shape)")
-    shape = input_shape(checkpoint)
-    _, y_of, x_of = (np.asarray(axis, dtype=np.int64) for axis in checkpoint.input_coordinates())
     frames = []
-    for layer in check_layers(checkpoint, layers):
+    for layer in check_layers(checkpoint, layers, every=False):
+        grid = pixels(checkpoint, layer)
+        shape = grid.shape
+        y_of, x_of = grid.y.astype(np.int64), grid.x.astype(np.int64)
         field = receptive_fields(checkpoint, layer)
         k = np.diff(field.indptr)
         units = np.flatnonzero(k >= max(1, min_degree))
@@ -410,14 +469,15 @@ def translation_groups(
             frames.append(
                 pd.DataFrame(
                     {
-                        "run": checkpoint.run, "level": checkpoint.level, "layer": layer, "group": number,
+                        "run": checkpoint.run, "level": checkpoint.level, "layer": layer,
+                        "layer_name": checkpoint.layers[layer].name, "pattern": number,
                         "size": len(members), "in_degree": k[units[members]].astype(np.int64),
                         "index": units[members], "shift_x": x0[members] - x0[members[0]],
                         "shift_y": y0[members] - y0[members[0]], "x0": x0[members], "y0": y0[members],
                     }
                 )
             )
-    columns = ["run", "level", "layer", "group", "size", "in_degree", "index", "shift_x", "shift_y", "x0", "y0"]
+    columns = ["run", "level", "layer", "layer_name", "pattern", "size", "in_degree", "index", "shift_x", "shift_y", "x0", "y0"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
@@ -461,6 +521,6 @@ def _similar_shapes(masks: sp.csr_matrix, shape, k: np.ndarray, threshold: float
 # -- images for plots ------------------------------------------------------------------------------
 def unit_images(checkpoint: Checkpoint, layer: int, units: Sequence[int], weighted: bool = False) -> np.ndarray:
     """The receptive fields of ``units`` as ``[units, C, H, W]`` arrays (0/1, or summed path weights)."""
-    channels, height, width = input_shape(checkpoint)
+    channels, height, width = pixels(checkpoint, layer).shape
     field = receptive_fields(checkpoint, layer, weighted=weighted)
     return field[np.asarray(units, dtype=np.int64)].toarray().reshape(-1, channels, height, width)

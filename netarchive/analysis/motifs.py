@@ -7,7 +7,8 @@ nulls add noise. In a strictly layered graph every motif count is a degree sum o
 layer masks M_l, and for the uniform nulls the mean and variance of every count have an exact closed form
 (see ``docs/motifs.md`` for the derivations), so z-scores of thousands of networks take seconds.
 
-Catalogue (layer = index of the weight layer; a motif spanning layers l..l+k is reported as ``"l-(l+k)"``):
+Catalogue (layer = index of the weight layer; a motif spanning layers l..l+k is reported as ``"l-(l+k)"``;
+in a network that is not a plain chain, as the list of its layers, ``"3-4-7"``):
 
 - ``edge`` (m_l), ``diverging`` (Σ_i C(out_i, 2)), ``converging`` (Σ_j C(in_j, 2)),
   ``diverging3``/``converging3`` (C(·, 3)), ``bifan`` (two sources both wired to the same two targets);
@@ -24,6 +25,11 @@ over them) and ``bernoulli`` (each slot kept independently with the layer's dens
 sign ratio) are exact; ``degree`` (curveball randomisation of each layer, keeping every neuron's in- and
 out-degree; Strona et al. 2014, Carstens et al. 2016) and ``study`` (live neurons only, each keeps one
 synapse, the rest uniform) are sampled (``samples``, ``seed``). ``sample=True`` samples an exact null too.
+
+Convolutional and residual networks are counted on their channel graph, a pair of channels connected when
+any kernel weight survives, motif chains running on through residual additions and concatenations
+(:mod:`netarchive.analysis.motif_chains`); the whole-network ``all`` rows of overlapping spans then take
+their SD from joint draws of the null (every layer drawn once per draw and shared by every span it is in).
 
 Example::
 
@@ -42,6 +48,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.special import gammaln
 
+from netarchive.analysis.motif_chains import Span, is_plain_chain, motif_spans
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
@@ -792,11 +799,17 @@ def motifs(
     frames = []
     by_shape: dict = {}
     position = {id(c): k for k, c in enumerate(checkpoints)}
+    networks = [c for c in checkpoints if not is_plain_chain(c)]
+    if networks and prune_dead:
+        raise InputError("removing dead neurons (--prune-dead) is defined for plain chains of Linear layers only")
     for c in checkpoints:
-        by_shape.setdefault(c.widths, []).append(c)
+        if is_plain_chain(c):
+            by_shape.setdefault(c.widths, []).append(c)
     for group in by_shape.values():
         for chunk in _chunks(group):
             frames.append(_motifs_of_shape(chunk, position, null, signed, chain_pairs, prune_dead, samples, seed, sample, motifs))
+    if networks:
+        frames.append(_motifs_of_networks(networks, position, null, signed, chain_pairs, samples, seed, sample, motifs))
     frame = pd.concat(frames, ignore_index=True).sort_values(["_checkpoint", "_order"], kind="stable")
     frame = frame.drop(columns=["_checkpoint", "_order"]).reset_index(drop=True)
     if not signed:
@@ -951,7 +964,10 @@ def _compact(one: Batch, alive: np.ndarray) -> Batch:
 def participation(checkpoint: Checkpoint, *, prune_dead: bool = False) -> pd.DataFrame:
     """Per-neuron motif participation: ``fan_in_pairs`` (converging motifs it closes, C(in, 2)),
     ``fan_out_pairs`` (diverging motifs it opens, C(out, 2)), ``chains_through`` (2-paths it is the
-    middle of, in·out), over global neuron indices (see ``Checkpoint.offsets``)."""
+    middle of, in·out), over global neuron indices (``neuron``, see ``Checkpoint.offsets``) with their
+    neuron ``group``. Plain chains only."""
+    if not is_plain_chain(checkpoint):
+        raise InputError("motif participation per neuron is defined for plain chains of Linear layers only")
     batch = Batch.of([checkpoint])
     if prune_dead:
         batch, _ = remove_dead(batch)
@@ -961,8 +977,115 @@ def participation(checkpoint: Checkpoint, *, prune_dead: bool = False) -> pd.Dat
     k_in, k_out = np.concatenate(ins), np.concatenate(outs)
     return pd.DataFrame({
         "run": checkpoint.run, "level": checkpoint.level,
-        "neuron": np.arange(checkpoint.neurons), "layer": checkpoint.neuron_layers(),
+        "neuron": np.arange(checkpoint.neurons), "group": checkpoint.neuron_groups(),
         "fan_in_pairs": (k_in * (k_in - 1) / 2).astype(np.int64),
         "fan_out_pairs": (k_out * (k_out - 1) / 2).astype(np.int64),
         "chains_through": (k_in * k_out).astype(np.int64),
     })
+
+
+# ----------------------------------------------------------------------------------------------------
+# Networks that are not plain chains: spans of their channel graph (netarchive.analysis.motif_chains)
+# ----------------------------------------------------------------------------------------------------
+
+def _motifs_of_networks(networks, position, null, signed, chain_pairs, samples, seed, sample, motifs_wanted):
+    """The rows of :func:`motifs` for networks that are not plain chains: each span counted as a chain (by
+    :func:`_motifs_of_shape`, spans of one shape together), its rows named by the network's layers, and the
+    network's ``all`` rows summed over the spans (see :func:`_network_totals`)."""
+    units, inner = [], {}
+    for c in networks:
+        spans, disjoint = motif_spans(c)
+        for span in spans:
+            names = tuple(m for m in motifs_wanted if disjoint or SPAN[m] == len(span.layers))
+            if names:
+                inner[id(span.chain)] = len(units)
+                units.append((c, span, disjoint, names))
+    by_shape: dict = {}
+    for c, span, disjoint, names in units:
+        by_shape.setdefault((span.chain.widths, names), []).append(span.chain)
+    counted = pd.concat([_motifs_of_shape(chunk, inner, null, signed, chain_pairs, False, samples, seed, sample, names)
+                         for (_, names), group in by_shape.items() for chunk in _chunks(group)], ignore_index=True)
+    unit = [units[k] for k in counted.pop("_checkpoint")]
+    counted = counted.drop(columns="_order").assign(
+        sparsity=[c.sparsity for c, *_ in unit], _checkpoint=[position[id(c)] for c, *_ in unit],
+        _span=[span.layers for _, span, *_ in unit])
+    total = (counted["layer"] == "all").to_numpy()
+    rows = counted[~total].copy()
+    rows["layer"] = [_global_label(layers, label) for layers, label in zip(rows["_span"], rows["layer"])]
+    totals = _network_totals(counted[total], networks, units, position, null, signed, chain_pairs, samples, seed)
+    table = pd.concat([rows, totals], ignore_index=True)
+    table = table.assign(_all=table["layer"] == "all", _motif=table["motif"].map(MOTIFS.index))
+    table = table.sort_values(["_checkpoint", "_motif", "sign", "_all", "_span"], kind="stable")
+    return table.assign(_order=np.arange(len(table)))[COLUMNS + ["_checkpoint", "_order"]]
+
+
+def _global_label(layers: tuple[int, ...], label: str) -> str:
+    """A span chain's layer label ("1", "0-2") in the network's layers: "first-last" when they are
+    consecutive (as in a plain chain), else every layer ("3-4-7")."""
+    first, _, last = label.partition("-")
+    chosen = layers[int(first): int(last or first) + 1]
+    if list(chosen) == list(range(chosen[0], chosen[0] + len(chosen))):
+        return _span_label(chosen[0], len(chosen))
+    return "-".join(map(str, chosen))
+
+
+def _network_totals(local, networks, units, position, null, signed, chain_pairs, samples, seed) -> pd.DataFrame:
+    """One ``all`` row per network, motif and sign: counts and expectations summed over its spans'
+    totals; variances summed too where the spans' counts do not covary: where no two spans share a layer
+    (disjoint chains, single-layer motifs, a motif of one span), and for chains under ``fixed``, where every
+    covariance between two spans is a multiple of the variance of a layer's synapse count, which is fixed
+    (docs/motifs.md); else the variance of the totals over joint draws of the null (:func:`_joint_totals`;
+    the expectation too when the spans' own is sampled)."""
+    disjoint = {position[id(c)]: d for c, _, d, _ in units}
+    by_place = {position[id(c)]: c for c in networks}
+    groups = list(local.groupby(["_checkpoint", "motif", "sign"], sort=False))
+    joint_motifs: dict = {}
+    for (place, motif, _), part in groups:
+        uncorrelated = null == "fixed" and motif == "chain" and not chain_pairs and part["method"].iloc[0] == "exact"
+        if not disjoint[place] and SPAN[motif] > 1 and len(part) > 1 and not uncorrelated:
+            joint_motifs.setdefault(place, set()).add(motif)
+    joint = {place: _joint_totals([u for u in units if position[id(u[0])] == place], place, tuple(sorted(wanted)), null,
+                                  signed, chain_pairs, samples, seed)
+             for place, wanted in joint_motifs.items()}
+    rows = []
+    for (place, motif, sign), part in groups:
+        c = by_place[place]
+        count, expected = int(part["count"].sum()), float(part["expected"].sum())
+        var, method, used = float((part["sd"] ** 2).sum()), part["method"].iloc[0], int(part["samples"].max())
+        if motif in joint_motifs.get(place, ()):
+            draws = joint[place][motif, sign]
+            var, used = float(draws.var(ddof=1)), samples
+            if method == "sampled":
+                expected = float(draws.mean())
+            else:
+                method = "E exact, sd sampled"
+        var = 0.0 if var <= 1e-11 * (expected * expected + 1.0) else var
+        sd = np.sqrt(var)
+        rows.append({"run": c.run, "level": c.level, "sparsity": c.sparsity, "layer": "all", "motif": motif, "sign": sign,
+                     "count": count, "expected": expected, "sd": sd, "z": (count - expected) / sd if sd > 0 else np.nan,
+                     "null": null, "samples": used, "method": method, "_checkpoint": place, "_span": ()})
+    return pd.DataFrame(rows)
+
+
+def _joint_totals(units, place, wanted, null, signed, chain_pairs, samples, seed) -> dict:
+    """{(motif, sign): (samples,) totals over one network's spans (``units``) of the ``wanted`` multi-layer
+    motifs} from ``samples`` draws of the null in which every piece of a layer
+    (:class:`~netarchive.analysis.motif_chains.Span`) is drawn once per draw and shared by every span it is
+    in, so that the totals have the covariances of overlapping spans."""
+    draws: dict = {}
+    totals: dict = {}
+    for _, span, _, names in units:
+        names = tuple(m for m in names if m in wanted and SPAN[m] == len(span.layers))
+        if not names:
+            continue
+        for piece, layer in zip(span.pieces, span.chain.layers):
+            if piece not in draws:
+                one = Batch((layer.inputs, layer.outputs), 1, (layer.src.astype(np.int64),), (layer.dst.astype(np.int64),),
+                            (layer.w < 0,), (np.zeros(layer.edges, np.int64),))
+                draws[piece] = sample_null(one, null, samples, None if seed is None else [seed, place, len(draws)])
+        pieces = [draws[piece] for piece in span.pieces]
+        batch = Batch(span.chain.widths, samples, *(tuple(getattr(p, name)[0] for p in pieces) for name in ("src", "dst", "neg", "sid")))
+        for (motif, start, sign), values in _count_in_parts(batch, signed=signed, chain_pairs=chain_pairs, motifs=names).items():
+            if start == 0:
+                totals[motif, sign] = totals.get((motif, sign), 0) + values
+    return totals

@@ -9,9 +9,17 @@ them, and they all come early (the giant component spans the network after ~1 % 
 So only a prefix of the order is sorted (a partial sort up to the last neuron's first edge, grown if a later
 edge still joins two components), a minimum spanning tree on rank weights picks the merging edges, and a
 Python union-find over those merges alone records S1, S2 and Σs² at every merge; the state after n edges is
-the state after the last merge at a position ≤ n. The whole curve costs about one connected-components
-call (bench/percolation.md). :func:`edge_order` and :func:`kept_points` are the orders and points that the
-robustness analyses share.
+the state after the last merge at a position ≤ n. The magnitude orders of a channel graph sort nothing:
+the merges are Kruskal's on the union of the layers' own spanning forests (:func:`magnitude_merges`). A
+whole curve costs one to three connected-components calls (bench/percolation.md). :func:`edge_order` and
+:func:`kept_points` are the orders and points that the robustness analyses share.
+
+Convolutional and residual networks (:mod:`netarchive.analysis.graphs`): the edges removed are the
+synapses, one per surviving kernel weight; the weightless connections of residual additions,
+concatenations and flattens are permanent — present at every point of every order, they merge their
+neurons' clusters before the first synapse — so curves follow the real data flow. ``unroll=True`` reads
+the unit graph of (channel, y, x), where a kernel weight enters (or leaves) with all its positions at once;
+kept fractions are of the checkpoint's synapses on both graphs.
 
 Example::
 
@@ -32,10 +40,15 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from netarchive.analysis.degrees import degree_moments
+from netarchive.analysis.graphs import Graph, graph
+from netarchive.analysis import spanning
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
 ORDERS = ("descending", "ascending", "random")
+MAGNITUDE_ORDERS = ("descending", "ascending")
+_CHUNK = 1 << 16
+"""Synapses per chunk of :func:`_random_key`: its eight-byte temporaries stay in the cache."""
 MAX_POINTS = 100_000
 """More points than this say nothing a plot can show, and would fill the memory."""
 QUANTITIES = ("giant_fraction", "second_fraction", "components", "mean_cluster_size")
@@ -71,11 +84,13 @@ def curve_points(points: int, kept, edges: int) -> tuple[np.ndarray, np.ndarray]
 
 def order_key(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
     """The sort key of an edge order over ``checkpoint.edge_list()``: edges enter by ascending key, ties by
-    global (src, dst), so the order never depends on how the edges happen to be stored.
+    global (src, dst) and for kernel weights by (ky, kx) (see :func:`edge_order`), so the order never depends
+    on how the edges happen to be stored.
 
-    ``random`` keys are a bijective 64-bit hash (splitmix64) of the edge's (src, dst) offset by the stream
-    ``SeedSequence(seed, spawn_key=(sample,))``: distinct for every edge, and ordering s of seed k is the same
-    in every analysis and from every store.
+    ``random`` keys are a 64-bit hash (splitmix64) of the edge's (src, dst), and for a kernel weight of its
+    (ky, kx), offset by the stream ``SeedSequence(seed, spawn_key=(sample,))``: each kernel weight of a
+    channel pair gets its own key (bijective, so distinct for every edge, on Linear layers), and ordering s
+    of seed k is the same in every analysis and from every store.
     """
     src, dst, w, _ = checkpoint.edge_list()
     if order == "descending":
@@ -83,34 +98,64 @@ def order_key(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0
     if order == "ascending":
         return np.abs(w)
     if order == "random":
-        return _random_key(src, dst, seed, sample)
+        return _random_key(src, dst, seed, sample, _kernel_offsets(checkpoint))
     raise InputError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")
 
 
-def _random_key(src: np.ndarray, dst: np.ndarray, seed: int, sample: int) -> np.ndarray:
-    offset = np.random.SeedSequence(int(seed), spawn_key=(int(sample),)).generate_state(1, np.uint64)
-    x = src.astype(np.uint64)
-    x <<= np.uint64(32)
-    x |= dst.astype(np.uint64)
-    x += offset                                   # wraps modulo 2**64, still one-to-one
-    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-        x ^= x >> np.uint64(shift)
-        x *= np.uint64(multiplier)
-    x ^= x >> np.uint64(31)
-    return x
+def _kernel_offsets(checkpoint: Checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ky, kx)`` of every synapse (−1 for Linear ones), or None when there is no convolution."""
+    if all(layer.conv is None for layer in checkpoint.layers):
+        return None
+    return checkpoint.kernel_offsets()
+
+
+def _random_key(src: np.ndarray, dst: np.ndarray, seed: int, sample: int,
+                kernel: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """splitmix64 of ``src << 32 | dst`` plus the stream's offset and, for a kernel weight, its
+    ``((ky + 1) << 16 | (kx + 1))`` times the golden ratio (0 for Linear synapses: their keys do not change),
+    computed a cache-sized chunk at a time (a dozen passes over 64-bit integers)."""
+    offset = np.random.SeedSequence(int(seed), spawn_key=(int(sample),)).generate_state(1, np.uint64)[0]
+    key = np.empty(len(src), dtype=np.uint64)
+    for start in range(0, len(src), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        x = key[part]
+        x[:] = src[part]
+        x <<= np.uint64(32)
+        x |= dst[part].astype(np.uint64)
+        x += offset                                   # wraps modulo 2**64, still one-to-one
+        if kernel is not None:
+            code = (kernel[0][part].astype(np.uint64) + np.uint64(1)) << np.uint64(16)
+            code |= (kernel[1][part].astype(np.int64) + 1).astype(np.uint64)
+            code *= np.uint64(0x9E3779B97F4A7C15)
+            x += code
+        for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            x ^= x >> np.uint64(shift)
+            x *= np.uint64(multiplier)
+        x ^= x >> np.uint64(31)
+    return key
 
 
 def edge_order(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
     """Indices into ``checkpoint.edge_list()`` in the order the edges are kept: the first ``edges_kept`` of
-    them (see :func:`kept_points`) are the network at that point of the curve."""
+    them (see :func:`kept_points`) are the network at that point of the curve. Ties are broken by global
+    (src, dst), then (kernel weights of one channel pair) by (ky, kx)."""
     src, dst, _, _ = checkpoint.edge_list()
-    return _in_order(np.arange(len(src)), order_key(checkpoint, order, seed, sample), src, dst)
+    kernel = () if _kernel_offsets(checkpoint) is None else checkpoint.kernel_offsets()[::-1]
+    return _in_order(np.arange(len(src)), order_key(checkpoint, order, seed, sample), src, dst, kernel)
 
 
-def _in_order(chosen: np.ndarray, key: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The edges ``chosen`` (all edges of key ≤ some cut) in the order: by key, ties by (src, dst). The same
-    as ``np.lexsort((dst, src, key))`` over ``chosen``, in about half the time: a plain (unstable) sort, then
-    only the runs of equal keys are ordered by (src, dst)."""
+def synapse_ranks(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> np.ndarray:
+    """The position (0-based) of every synapse of ``checkpoint.edge_list()`` in :func:`edge_order`."""
+    ordered = edge_order(checkpoint, order, seed, sample)
+    rank = np.empty(len(ordered), dtype=np.int64)
+    rank[ordered] = np.arange(len(ordered))
+    return rank
+
+
+def _in_order(chosen: np.ndarray, key: np.ndarray, src: np.ndarray, dst: np.ndarray, more=()) -> np.ndarray:
+    """The edges ``chosen`` (all edges of key ≤ some cut) in the order: by key, ties by (src, dst), then by
+    the arrays ``more`` (last one first). The same as ``np.lexsort((*more, dst, src, key))`` over ``chosen``,
+    in about half the time: a plain (unstable) sort, then only the runs of equal keys are re-sorted."""
     ordered = chosen[np.argsort(key[chosen])]
     k = key[ordered]
     tie = k[1:] == k[:-1]
@@ -120,7 +165,7 @@ def _in_order(chosen: np.ndarray, key: np.ndarray, src: np.ndarray, dst: np.ndar
         member[:-1] |= tie
         where = np.flatnonzero(member)
         runs = ordered[where]
-        ordered[where] = runs[np.lexsort((dst[runs], src[runs], key[runs]))]
+        ordered[where] = runs[np.lexsort((*(m[runs] for m in more), dst[runs], src[runs], key[runs]))]
     return ordered
 
 
@@ -129,7 +174,8 @@ def _in_order(chosen: np.ndarray, key: np.ndarray, src: np.ndarray, dst: np.ndar
 @dataclass(frozen=True)
 class Merges:
     """The curve of one ordering as a step function: state m (0 = no edge) holds from the ``position[m]``-th
-    edge (1-based; 0 for m = 0) until the next merge. ``s1``, ``s2``, ``sum_sq`` have one entry per state."""
+    edge (1-based; 0 for m = 0) until the next merge. ``s1``, ``s2``, ``sum_sq`` have one entry per state;
+    ``clusters`` is the number of clusters in state 0 (the neurons, less the merges of permanent edges)."""
 
     neurons: int
     edges: int
@@ -137,6 +183,11 @@ class Merges:
     s1: np.ndarray
     s2: np.ndarray
     sum_sq: np.ndarray
+    clusters: int | None = None
+
+    def __post_init__(self):
+        if self.clusters is None:
+            object.__setattr__(self, "clusters", self.neurons)
 
     def state(self, edges_kept) -> np.ndarray:
         """The state index after ``edges_kept`` edges of the order."""
@@ -153,45 +204,84 @@ class Merges:
         return {
             "giant_fraction": s1 / v,
             "second_fraction": s2 / v,
-            "components": (v - states).astype(np.float64),
+            "components": (self.clusters - states).astype(np.float64),
             "mean_cluster_size": mean_cluster,
         }
 
 
-def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, first: int | None = None) -> Merges:
+def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, first: int | None = None, *,
+           permanent: tuple[np.ndarray, np.ndarray] | None = None, synapses: int | None = None) -> Merges:
     """The exact curve of the graph (``neurons``, undirected edges ``src``–``dst``) with edges added by
     ascending ``key`` (ties by (src, dst)).
 
-    Only a prefix of the order is sorted. The first edge of every neuron always merges, so the prefix starts
-    as all edges up to the latest of those first edges (or the first ``first`` edges, when given); its
-    spanning forest (minimum spanning tree on rank weights) gives the merges, and the prefix doubles until no
-    later edge joins two of its components.
+    ``permanent`` edges (src, dst) are there from the start and never removed: their components are the
+    clusters of state 0. With ``synapses``, edges come in groups that enter together (the unrolled edges of
+    one kernel weight): ``key`` is each edge's group rank 0 … synapses − 1 and positions count groups.
+
+    Only a prefix of the order is sorted. The first edge of every cluster that leaves it always merges, so
+    the prefix starts as all edges up to the latest of those first edges (or the first ``first`` edges, when
+    given); its spanning forest (minimum spanning tree on rank weights) gives the merges, and the prefix
+    doubles until no later edge joins two of its components.
     """
     edges = len(key)
+    cluster, sizes = _clusters(neurons, permanent)
+    count = len(sizes)
+    a, b = (src, dst) if cluster is None else (cluster[src], cluster[dst])
+    crossing = None if cluster is None else a != b  # edges inside a permanent cluster never merge
     if first is None and edges:
         top = np.inf if key.dtype.kind == "f" else np.iinfo(key.dtype).max
-        earliest = np.full(neurons, top, dtype=key.dtype)
-        np.minimum.at(earliest, src, key)
-        np.minimum.at(earliest, dst, key)
-        touched = np.zeros(neurons, dtype=bool)
-        touched[src] = touched[dst] = True
-        chosen = np.flatnonzero(key <= earliest[touched].max())
+        leaving = key if crossing is None else np.where(crossing, key, top)
+        earliest = np.full(count, top, dtype=key.dtype)
+        np.minimum.at(earliest, a, leaving)
+        np.minimum.at(earliest, b, leaving)
+        # the latest first edge of a cluster (were one's first key ``top``, the prefix would double below)
+        reached = earliest[earliest < top]
+        chosen = np.flatnonzero(key <= reached.max()) if len(reached) else np.arange(edges)
     else:
         chosen = _first(key, min(edges, first or 1))
     while True:
-        prefix = _in_order(chosen, key, src, dst)
-        rank = sp.csr_matrix(
-            (np.arange(1, len(prefix) + 1, dtype=np.float64), (src[prefix], dst[prefix])), shape=(neurons, neurons)
-        )
-        forest = minimum_spanning_tree(rank).tocoo()
+        if synapses is None:
+            prefix = _in_order(chosen, key, src, dst)
+        else:  # the edges of one group enter together: their order among themselves changes no state after it
+            prefix = chosen[np.argsort(key[chosen], kind="stable")]
+        rank = np.arange(1, len(prefix) + 1, dtype=np.float64)
+        if crossing is not None:
+            rank, prefix_live = rank[crossing[prefix]], prefix[crossing[prefix]]
+        else:
+            prefix_live = prefix
+        forest = _forest(count, a[prefix_live], b[prefix_live], rank)
         if len(prefix) == edges:
             break
         _, labels = connected_components(forest, directed=False)
-        if np.array_equal(labels[src], labels[dst]):
+        if np.array_equal(labels[a], labels[b]):
             break
         chosen = _first(key, min(edges, 2 * len(prefix)))
     step = np.argsort(forest.data)
-    return _union_find(neurons, edges, forest.row[step], forest.col[step], forest.data[step].astype(np.int64))
+    position = forest.data[step].astype(np.int64)
+    if synapses is not None:  # the group's count, not the edge's place in the order
+        position = key[prefix[position - 1]].astype(np.int64) + 1
+    return _union_find(neurons, synapses if synapses is not None else edges, forest.row[step], forest.col[step],
+                       position, sizes)
+
+
+def _clusters(neurons: int, permanent) -> tuple[np.ndarray | None, np.ndarray]:
+    """The cluster of each neuron under the permanent edges (None: every neuron alone) and the sizes."""
+    if permanent is None or not len(permanent[0]):
+        return None, np.ones(neurons, dtype=np.int64)
+    src, dst = permanent
+    links = sp.csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(neurons, neurons))
+    _, cluster = connected_components(links, directed=False)
+    return cluster, np.bincount(cluster)
+
+
+def _forest(count: int, a: np.ndarray, b: np.ndarray, rank: np.ndarray) -> sp.coo_matrix:
+    """The minimum spanning forest of the edges a–b weighted by their (distinct) ranks. Parallel edges (kernel
+    weights of one channel pair, edges between two permanent clusters) stay separate entries of the CSR
+    matrix, built here without summing duplicates, so that Kruskal takes the earliest of them."""
+    by_row = np.argsort(a, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=count))])
+    graph_ = sp.csr_matrix((rank[by_row], b[by_row], indptr), shape=(count, count))
+    return minimum_spanning_tree(graph_).tocoo()
 
 
 def _first(key: np.ndarray, count: int) -> np.ndarray:
@@ -201,20 +291,22 @@ def _first(key: np.ndarray, count: int) -> np.ndarray:
     return np.flatnonzero(key <= np.partition(key, count - 1)[count - 1])
 
 
-def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position: np.ndarray) -> Merges:
-    """Merge the forest edges in order (union by size), recording S1, S2 and Σs² after each merge.
+def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position: np.ndarray,
+                sizes: np.ndarray) -> Merges:
+    """Merge the forest edges of the clusters of ``sizes`` in order (union by size), recording S1, S2 and Σs²
+    after each merge.
 
-    S2 comes from a count of clusters per size: after a merge it is the old S1 (if a cluster of that size is
-    left), the new cluster, or the old S2 or less, found by stepping down from there; the steps down are
-    paid for by the smaller sides of the merges, O(V log V) in all.
+    S2 comes from a count of clusters per size: after a merge it is the new cluster or the old S2 (when the
+    largest is untouched), the old S1 (when a cluster of that size is left), or else the old S2 or less,
+    found by stepping down from there; the steps down are paid for by the smaller sides of the merges,
+    O(V log V) in all.
     """
-    parent = list(range(neurons))
-    size = [1] * neurons
-    count = [0] * (neurons + 1)
-    if neurons:
-        count[1] = neurons
-    s1 = min(neurons, 1)
-    s2 = 1 if neurons > 1 else 0
+    parent = list(range(len(sizes)))
+    size = sizes.tolist()
+    count = np.bincount(sizes, minlength=neurons + 1).tolist()
+    ranked = np.sort(sizes)[::-1]
+    s1 = int(ranked[0]) if len(ranked) else 0
+    s2 = int(ranked[1]) if len(ranked) > 1 else 0
     first, second, grow = [s1], [s2], [0]
     for a, b in zip(u.tolist(), v.tolist()):
         while parent[a] != a:
@@ -235,12 +327,14 @@ def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position
             s1 = new
         if count[s1] >= 2:
             s2 = s1
-        elif old1 < s1 and count[old1]:
+        elif new < s1:  # the largest is untouched: the second is the new cluster or the old second
+            s2 = max(new, old2)
+        elif count[old1]:  # the new cluster is the largest, the old largest is still there
             s2 = old1
-        else:
+        else:  # the old largest merged into the new one: the next size down from the old second
             while old2 and not count[old2]:
                 old2 -= 1
-            s2 = new if old2 < new < s1 else old2
+            s2 = old2
         first.append(s1)
         second.append(s2)
         grow.append(2 * sa * sb)
@@ -250,14 +344,85 @@ def _union_find(neurons: int, edges: int, u: np.ndarray, v: np.ndarray, position
         position=np.concatenate([[0], position]).astype(np.int64),
         s1=np.array(first, dtype=np.float64),
         s2=np.array(second, dtype=np.float64),
-        sum_sq=neurons + np.cumsum(np.array(grow, dtype=np.float64)),
+        sum_sq=float((sizes.astype(np.float64) ** 2).sum()) + np.cumsum(np.array(grow, dtype=np.float64)),
+        clusters=len(sizes),
     )
 
 
-def checkpoint_merges(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0) -> Merges:
-    """The :class:`Merges` of one ordering of a checkpoint's edges (see :func:`order_key`)."""
-    src, dst, _, _ = checkpoint.edge_list()
-    return merges(checkpoint.neurons, src, dst, order_key(checkpoint, order, seed, sample))
+def magnitude_merges(checkpoint: Checkpoint, g: Graph, order: str) -> Merges:
+    """The :class:`Merges` of a magnitude order (``descending`` or ``ascending``) on the channel graph ``g``
+    of ``checkpoint``: the same as :func:`merges`, without sorting the synapses.
+
+    A magnitude order's prefix that holds every cluster's first edge is a large part of the graph when the
+    layers' weight scales differ (a deep layer's strongest weight comes after most of the first layer's),
+    so instead: an edge that closes a cycle of earlier edges within its own weight layer closes one in the
+    network, so only the edges of each layer's own spanning forest in that order can merge clusters (at
+    most one per channel pair; :func:`netarchive.analysis.spanning.filter_kruskal` on the layer, permanent
+    clusters contracted), and Kruskal on the union of those forests gives the merges. Their positions in
+    the whole order (ties by global (src, dst)) are counted by :func:`_positions`.
+    """
+    cluster, sizes = _clusters(g.neurons, (g.link_src, g.link_dst))
+    count = len(sizes)
+    a, b = (g.src, g.dst) if cluster is None else (cluster[g.src], cluster[g.dst])
+    descending = order == "descending"
+    bits = spanning.magnitude_bits(g.w, descending)
+    first = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])  # the layers' edges, in layer order
+    candidates = []
+    for layer, start, end in zip(checkpoint.layers, first, first[1:]):
+        if end - start <= 2 * count:  # no larger than a first batch of the filter: Kruskal below takes it whole
+            candidates.append(np.arange(start, end))
+            continue
+        key = spanning.order_key(layer, descending, bits[start:end])  # ties by its (src, dst): the global order
+        candidates.append(start + np.flatnonzero(spanning.filter_kruskal(key, (a[start:end], b[start:end]), count)))
+    candidates = np.concatenate(candidates)
+    candidates = candidates[np.lexsort((g.dst[candidates], g.src[candidates], bits[candidates]))]
+    forest = _forest(count, a[candidates], b[candidates], np.arange(1, len(candidates) + 1, dtype=np.float64))
+    step = np.argsort(forest.data)
+    merged = candidates[forest.data[step].astype(np.int64) - 1]
+    return _union_find(g.neurons, g.edges, forest.row[step], forest.col[step],
+                       _positions(bits, g.src, g.dst, merged), sizes)
+
+
+def _positions(bits: np.ndarray, src: np.ndarray, dst: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The 1-based positions of the edges ``chosen`` in the order of every edge by (``bits``, src, dst),
+    edges equal in all three counted from the first of them. Only the edges up to the last chosen one
+    matter (the merges of a curve come early). Their ``bits`` go into about as many histogram buckets as
+    there are edges: the edges of buckets below a chosen edge's and holding none are counted by a
+    cumulative sum, those in the buckets holding chosen edges are sorted exactly."""
+    if not len(chosen):
+        return np.zeros(0, dtype=np.int64)
+    early = np.flatnonzero(bits <= bits[chosen].max())
+    low = bits[early].min()
+    shift = np.uint32(max(0, int(np.ceil(np.log2(max(int(bits[early].max() - low), 1) / len(early))))))
+    bucket = (bits[early] - low) >> shift
+    counts = np.bincount(bucket)
+    mine = (bits[chosen] - low) >> shift
+    hit = np.zeros(len(counts), dtype=bool)
+    hit[mine] = True
+    outside_below = np.cumsum(np.where(hit, 0, counts))  # at a hit bucket: the edges of lower non-hit buckets
+    inside = early[hit[bucket]]
+    ordered = _in_order(inside, bits, src, dst)
+    keys = [column[ordered] for column in (bits, src, dst)]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = np.any([k[1:] != k[:-1] for k in keys], axis=0)
+    earlier = np.empty(len(inside), dtype=np.int64)  # per inside edge: those before the first equal to it
+    earlier[np.searchsorted(inside, ordered)] = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
+    return outside_below[mine] + earlier[np.searchsorted(inside, chosen)] + 1
+
+
+def checkpoint_merges(checkpoint: Checkpoint, order: str, seed: int = 0, sample: int = 0,
+                      unroll: bool | Graph = False) -> Merges:
+    """The :class:`Merges` of one ordering of a checkpoint's synapses (see :func:`order_key`) on its channel
+    graph, or on its unit graph with ``unroll`` (a :class:`Graph` of the checkpoint may be passed instead),
+    the connections permanent."""
+    g = unroll if isinstance(unroll, Graph) else graph(checkpoint, unroll)
+    links = (g.link_src, g.link_dst)
+    if g.synapse is None and order in MAGNITUDE_ORDERS:
+        return magnitude_merges(checkpoint, g, order)
+    if g.synapse is None:
+        return merges(g.neurons, g.src, g.dst, order_key(checkpoint, order, seed, sample), permanent=links)
+    rank = synapse_ranks(checkpoint, order, seed, sample)
+    return merges(g.neurons, g.src, g.dst, rank[g.synapse], permanent=links, synapses=checkpoint.edges)
 
 
 # --- curves ---------------------------------------------------------------------------------------------
@@ -270,11 +435,14 @@ def percolation(
     seed: int = 0,
     canonical: bool = False,
     kept=None,
+    unroll: bool = False,
 ) -> pd.DataFrame:
-    """The percolation curve at ``points`` evenly spaced kept fractions (or at the fractions ``kept``).
+    """The percolation curve at ``points`` evenly spaced kept fractions (or at the fractions ``kept``) of the
+    checkpoint's synapses, on its channel graph (``unroll``: its unit graph), connections always present.
 
-    Rows: ``kept``, ``edges_kept``, then :data:`QUANTITIES` (fractions of all neurons; ``mean_cluster_size``
-    = (Σs² − S1²)/(V − S1), 0 when no finite cluster is left). ``random`` averages ``samples`` orderings and
+    Rows: ``kept``, ``edges_kept`` (synapses), ``graph`` (channel or unrolled), ``connections`` (the
+    permanent weightless edges), then :data:`QUANTITIES` (fractions of all neurons; ``mean_cluster_size`` =
+    (Σs² − S1²)/(V − S1), 0 when no finite cluster is left). ``random`` averages ``samples`` orderings and
     adds ``*_std`` columns (standard deviation across orderings, ddof = 1). ``canonical`` (random only)
     turns the curve into one of occupation probability ``p`` by the binomial convolution
     Q(p) = Σ_n C(E,n) pⁿ(1−p)^(E−n) Q_n; the rows then have ``p`` and ``mean_edges`` = p·E instead.
@@ -285,14 +453,16 @@ def percolation(
     check_samples(samples)
     edges = checkpoint.edges
     fractions, edges_kept = curve_points(points, kept, edges)
-    runs = [checkpoint_merges(checkpoint, order, seed, s) for s in range(samples if order == "random" else 1)]
+    g = graph(checkpoint, unroll)
+    runs = [checkpoint_merges(checkpoint, order, seed, s, g) for s in range(samples if order == "random" else 1)]
     if canonical:
         values = [canonical_curve(m, fractions) for m in runs]
         head = {"p": fractions, "mean_edges": fractions * edges}
     else:
         values = [m.quantities(m.state(edges_kept)) for m in runs]
         head = {"kept": fractions, "edges_kept": edges_kept}
-    frame = pd.DataFrame({"run": checkpoint.run, "level": checkpoint.level, "order": order, **head})
+    frame = pd.DataFrame({"run": checkpoint.run, "level": checkpoint.level, "order": order, **head,
+                          "graph": g.kind, "connections": g.connections})
     stacked = {name: np.stack([v[name] for v in values]) for name in QUANTITIES}
     for name in QUANTITIES:
         frame[name] = stacked[name].mean(axis=0)
@@ -332,37 +502,56 @@ def canonical_curve(run: Merges, p) -> dict[str, np.ndarray]:
 
 # --- thresholds -----------------------------------------------------------------------------------------
 
-def thresholds(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> pd.DataFrame:
-    """One row of percolation thresholds, each a kept fraction of the checkpoint's own edges.
+def thresholds(checkpoint: Checkpoint, samples: int = 10, seed: int = 0, unroll: bool = False) -> pd.DataFrame:
+    """One row of percolation thresholds, each a kept fraction of the edges, on the channel graph (with
+    ``unroll`` the unit graph). The analytic ones count synapses only and take each edge of the graph as
+    kept independently; the measured one removes synapses, the connections permanent.
 
     - ``p_c_molloy_reed``: ⟨k⟩/(⟨k²⟩ − ⟨k⟩) (Molloy & Reed 1995; Cohen et al., PRL 85, 4626, 2000);
-    - ``p_c_branching``: 1/λ_max of the tridiagonal layer matrix K_{l,l+1} = e_l/√(n_l n_{l+1}) (e_l synapses
-      of layer l; √(n_l n_{l+1}) when dense), the mean-field threshold of a layered network;
+    - ``p_c_branching``: 1/λ_max of the group matrix K_{g,h} = e_{gh}/√(n_g n_h) (e_{gh} synapses between
+      groups g and h; tridiagonal for a chain, √(n_l n_{l+1}) when dense), the mean-field threshold of a
+      layered network;
     - ``p_c_measured``: where the mean finite-cluster size, averaged over ``samples`` random orderings, peaks;
-    - ``p_c_seed``: the seed's 1/(2N − 1) for equal hidden widths N (NaN otherwise), times dense/own edges.
+    - ``p_c_seed``: the seed's 1/(2N − 1) for a chain of Linear layers of equal hidden widths N (NaN
+      otherwise), times dense/own edges.
     """
     check_samples(samples)
-    k1, k2 = degree_moments(checkpoint)
-    widths = np.array(checkpoint.widths, dtype=np.float64)
+    g = graph(checkpoint, unroll)
+    k1, k2 = degree_moments(g)
     edges = checkpoint.edges
-    coupling = np.array([layer.edges for layer in checkpoint.layers]) / np.sqrt(widths[:-1] * widths[1:])
-    lam = float(np.linalg.eigvalsh(np.diag(coupling, 1) + np.diag(coupling, -1))[-1])
+    lam = float(np.linalg.eigvalsh(_group_matrix(checkpoint, g))[-1])
     hidden = checkpoint.widths[1:-1]
-    seed_dense = 1 / (2 * hidden[0] - 1) if hidden and len(set(hidden)) == 1 else np.nan
+    chain = not checkpoint.connections and all(
+        layer.conv is None and (layer.source, layer.target) == (l, l + 1) for l, layer in enumerate(checkpoint.layers))
+    seed_dense = 1 / (2 * hidden[0] - 1) if chain and hidden and len(set(hidden)) == 1 else np.nan
     return pd.DataFrame([{
         "run": checkpoint.run,
         "level": checkpoint.level,
+        "graph": g.kind,
         "p_c_molloy_reed": k1 / (k2 - k1) if k2 > k1 else np.nan,
         "p_c_branching": 1 / lam if lam > 0 else np.nan,
-        "p_c_measured": measured_threshold(checkpoint, samples, seed) if edges else np.nan,
+        "p_c_measured": measured_threshold(checkpoint, samples, seed, g) if edges else np.nan,
         "p_c_seed": seed_dense * checkpoint.dense_edges / edges if edges else np.nan,
     }])
 
 
-def measured_threshold(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> float:
+def _group_matrix(checkpoint: Checkpoint, g: Graph) -> np.ndarray:
+    """The symmetric matrix K_{g,h} = e_{gh}/√(n_g n_h) over neuron groups, e_{gh} the edges of the layers
+    between g and h in ``g`` (the branching matrix B_{gh} = e_{gh}/n_g, symmetrised: same spectrum)."""
+    widths = np.array(g.widths, dtype=np.float64)
+    per_layer = np.bincount(g.layer, minlength=len(checkpoint.layers))
+    counts = np.zeros((len(widths), len(widths)))
+    for layer, edges in zip(checkpoint.layers, per_layer):
+        counts[layer.source, layer.target] += edges
+    coupling = counts / np.sqrt(np.outer(widths, widths))
+    return coupling + coupling.T
+
+
+def measured_threshold(checkpoint: Checkpoint, samples: int = 10, seed: int = 0, unroll: bool | Graph = False) -> float:
     """Kept fraction n/E where the mean finite-cluster size averaged over random orderings peaks (exact: the
     averaged curve is evaluated at every merge of every ordering)."""
-    runs = [checkpoint_merges(checkpoint, "random", seed, s) for s in range(samples)]
+    g = unroll if isinstance(unroll, Graph) else graph(checkpoint, unroll)
+    runs = [checkpoint_merges(checkpoint, "random", seed, s, g) for s in range(samples)]
     steps = np.unique(np.concatenate([m.position for m in runs]))
     curve = np.mean([m.quantities(m.state(steps))["mean_cluster_size"] for m in runs], axis=0)
     return float(steps[int(np.argmax(curve))] / checkpoint.edges)

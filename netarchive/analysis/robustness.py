@@ -7,10 +7,16 @@ The network at kept fraction f is the first round(f·E) synapses of the order (s
 ``descending``, as magnitude pruning keeps them; weakest first for ``ascending``; seeded random orders for
 ``random``, averaged over ``samples``). Each point is one forward pass on the surviving synapses (sparse or
 dense by density, batched), so the curve costs about as many forward passes as it has points: the points are
-visited in increasing order and a layer's dense matrix is built once and only receives the synapses kept
-since the previous point, and ``inputs_connected`` at every point comes from one backward pass (the
-bottleneck rank of each input's best path). The results are those of :func:`forward` and
-:func:`netarchive.analysis.components.reachable` on each subnetwork (bench/robustness.md).
+visited in increasing order and a Linear layer's dense matrix is built once and only receives the synapses
+kept since the previous point (a convolution's kernel is rebuilt at each point), and ``inputs_connected`` at
+every point comes from one backward pass (the bottleneck rank of each input's best path). The results are
+those of :func:`forward` and :func:`netarchive.analysis.components.reachable` on each subnetwork
+(bench/robustness.md).
+
+Convolutional and residual networks: the synapses removed are kernel weights; the giant fraction and the
+inputs still connected follow the real data flow, through residual additions, concatenations and
+flattens, which are never removed (:mod:`netarchive.analysis.graphs`); the accuracy is the forward pass
+of the program (batch norms, pools, additions) on the synapses kept.
 
 Example::
 
@@ -28,36 +34,25 @@ import pandas as pd
 
 from netarchive.analysis import forward as forward_module
 from netarchive.analysis.forward import apply, check_inputs, layer_operator, scores
+from netarchive.analysis.graphs import Graph, bottleneck_to_outputs, graph
 from netarchive.analysis.percolation import check_order, check_samples, checkpoint_merges, curve_points, edge_order
 from netarchive.model import Checkpoint
 
 
-def _one_ordering(checkpoint: Checkpoint, x, y, order: str, seed: int, sample: int, edges_kept) -> pd.DataFrame:
-    merges = checkpoint_merges(checkpoint, order, seed, sample)
+def _one_ordering(checkpoint: Checkpoint, g: Graph, x, y, order: str, seed: int, sample: int, edges_kept) -> pd.DataFrame:
+    merges = checkpoint_merges(checkpoint, order, seed, sample, g)
     giant = merges.quantities(merges.state(edges_kept))["giant_fraction"]
     ordered = edge_order(checkpoint, order, seed, sample)
     rank = np.empty(checkpoint.edges, dtype=np.int64)
     rank[ordered] = np.arange(checkpoint.edges)
-    joins = _inputs_join(checkpoint, rank)
+    # an input reaches an output once the first n synapses are kept iff its bottleneck rank is < n: one
+    # backward pass gives inputs_connected at every point
+    joins = bottleneck_to_outputs(g, rank)[: g.widths[0]]
     outputs = _outputs(checkpoint, x, ordered, rank, edges_kept)
     return pd.DataFrame([
-        {"giant_fraction": g, "inputs_connected": float((joins < n).mean()), **scores(out, y)}
-        for n, g, out in zip(edges_kept, giant, outputs)
+        {"giant_fraction": giant_, "inputs_connected": float((joins < n).mean()), **scores(out, y)}
+        for n, giant_, out in zip(edges_kept, giant, outputs)
     ])
-
-
-def _inputs_join(checkpoint: Checkpoint, rank: np.ndarray) -> np.ndarray:
-    """For each input neuron, the smallest largest rank along its paths to the outputs (a bottleneck path,
-    one backward pass over the synapses): it reaches an output once the first n edges are kept iff this is
-    < n, so one pass gives ``inputs_connected`` at every point (E when it never does)."""
-    bounds = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])
-    join = np.full(checkpoint.widths[-1], -1, dtype=np.int64)
-    for l in range(len(checkpoint.layers) - 1, -1, -1):
-        layer = checkpoint.layers[l]
-        upstream = np.full(layer.inputs, checkpoint.edges, dtype=np.int64)
-        np.minimum.at(upstream, layer.src, np.maximum(rank[bounds[l] : bounds[l + 1]], join[layer.dst]))
-        join = upstream
-    return join
 
 
 def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, edges_kept) -> list[np.ndarray]:
@@ -75,6 +70,9 @@ def _outputs(checkpoint: Checkpoint, x, ordered: np.ndarray, rank: np.ndarray, e
         new = ordered[filled:n]
         operators = []
         for l, layer in enumerate(layers):
+            if layer.conv is not None:  # a kernel is small: rebuilt from the synapses kept
+                operators.append(layer_operator(layer, rank[bounds[l] : bounds[l + 1]] < n))
+                continue
             if dense[l] is not None:
                 chosen = new[(new >= bounds[l]) & (new < bounds[l + 1])] - bounds[l]
                 dense[l][layer.dst[chosen], layer.src[chosen]] = layer.w[chosen]
@@ -108,7 +106,7 @@ def robustness(
     seed: int = 0,
     kept=None,
 ) -> pd.DataFrame:
-    """Rows ``kept``, ``edges_kept``, ``giant_fraction``, ``inputs_connected`` and ``accuracy`` and ``loss``
+    """Rows ``kept``, ``edges_kept`` (synapses), ``giant_fraction``, ``inputs_connected`` and ``accuracy`` and ``loss``
     (class labels) or ``mse`` (float targets); for ``random`` the mean over ``samples`` orderings, with
     ``samples`` and ``*_std`` columns (ddof = 1). At kept fraction 1 the scores are those of ``eval``; at 0
     the network outputs its biases alone. ``kept`` gives the fractions explicitly instead of ``points``."""
@@ -116,8 +114,9 @@ def robustness(
     check_samples(samples)
     check_inputs(checkpoint, x)
     fractions, edges_kept = curve_points(points, kept, checkpoint.edges)
+    g = graph(checkpoint)
     orderings = [
-        _one_ordering(checkpoint, x, y, order, seed, sample, edges_kept)
+        _one_ordering(checkpoint, g, x, y, order, seed, sample, edges_kept)
         for sample in range(samples if order == "random" else 1)
     ]
     stacked = np.stack([frame.to_numpy() for frame in orderings])

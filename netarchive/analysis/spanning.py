@@ -1,15 +1,24 @@
-"""Maximum spanning forests per layer, the topologically critical compression ratio (TCCR), forest/top-k
-overlap and topological pruning masks (Balwani & Krzyston, arXiv 2206.06563, seed 002).
+"""Maximum spanning forests per weight layer, the topologically critical compression ratio (TCCR),
+forest/top-k overlap and topological pruning masks (Balwani & Krzyston, arXiv 2206.06563, seed 002).
 
-Each layer is the bipartite graph between its ``m`` input and ``n`` output neurons whose edges are the
-surviving synapses weighted by ``|w|``. Its *maximum spanning forest* (MSF) holds the edges that carry the
-layer's zeroth-order topology: the points of its neural persistence diagram (Rieck et al., ICLR 2019) and
-the weights T-IMP keeps first.
+Each weight layer is a bipartite graph whose edges are its surviving synapses weighted by ``|w|``:
 
-Ties are broken deterministically: edges are totally ordered by ``(-|w|, src, dst)`` (largest magnitude
-first, then input index, then output index), so every forest, top-k set and mask is the unique one of
-that order. The order is a single ``uint64`` key per edge (the bits of the float32 ``|w|``, which sort
-like the values, above ``src * n + dst``), which needs ``m * n < 2**32`` per layer.
+- a Linear layer: between its ``m`` input and ``n`` output neurons;
+- a convolution, by default the **channel graph**: between its input and output channels, one edge per
+  surviving kernel weight, so a channel pair carries up to ``kh·kw`` parallel edges and its forest edge is
+  the pair's largest ``|w|`` (grouped convolutions join only the channels of a group);
+- a convolution **unrolled** (``unroll=True``): between the ``(channel, y, x)`` units it reads and those it
+  writes, one edge per kernel weight and output position (:func:`netarchive.model.unrolled_layer`); a
+  kernel weight then carries as many forest edges as positions where it merges two components.
+
+Its *maximum spanning forest* (MSF) holds the edges that carry the layer's zeroth-order topology: the
+points of its neural persistence diagram (Rieck et al., ICLR 2019) and the weights T-IMP keeps first.
+
+Ties are broken deterministically: synapses are totally ordered by ``(-|w|, src, dst, ky, kx)`` (largest
+magnitude first, then input index, output index and kernel offset), so every forest, top-k set and mask
+is the unique one of that order. The order is a single ``uint64`` key per synapse (the bits of the float32
+``|w|``, which sort like the values, above the synapse's place in the ``src × dst × ky × kx`` grid), which
+needs ``m·n·kh·kw < 2**32`` per layer.
 
 Algorithm: filter-Kruskal (Osipov, Sanders & Singler, ALENEX 2009) on that key. The ``2V`` best edges are
 selected with ``argpartition``, sorted, and their forest found by
@@ -36,152 +45,315 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from netarchive.errors import InputError
-from netarchive.model import Checkpoint, Layer
+from netarchive.model import UNROLL_MAX_EDGES, Checkpoint, Layer, kernel_positions, unrolled_layer
 
 METHODS = ("magnitude", "topological")
 SCOPES = ("layer", "global")
+CONVENTIONS = ("geometry", "seed")
+"""TCCR conventions: the real unrolled geometry of every layer (default), or seed 002's tables."""
 _INF_BITS = np.uint32(0x7F800000)
 
 
-def order_key(layer: Layer) -> np.ndarray:
-    """One ``uint64`` per edge, ascending in the order ``(-|w|, src, dst)`` (all keys distinct)."""
-    if layer.dense_size >= 2**32:
-        raise InputError(f"layer {layer.name} has {layer.dense_size:,} weights: at most 2**32 are supported")
-    high = (_INF_BITS - np.abs(layer.w).view(np.uint32)).astype(np.uint64) << np.uint64(32)
-    return high | (layer.src.astype(np.uint64) * np.uint64(layer.outputs) + layer.dst.astype(np.uint64))
+# -- order and forests ----------------------------------------------------------------------------
+def synapse_code(layer: Layer) -> np.ndarray:
+    """One ``uint32`` per synapse, ascending in ``(src, dst, ky, kx)``: its place in the layer's grid of
+    channel (neuron) pairs and kernel offsets, the same for the same synapse at every level of a run."""
+    kh, kw = layer.conv.kernel if layer.conv is not None else (1, 1)
+    if layer.inputs * layer.outputs * kh * kw >= 2**32:
+        raise InputError(f"layer {layer.name} has {layer.inputs} x {layer.outputs} neurons and {kh}x{kw} kernel "
+                         "offsets: at most 2**32 synapse places are supported")
+    code = layer.src.astype(np.uint32)  # in place: every partial value is at most the final one, below 2**32
+    code *= np.uint32(layer.outputs)
+    code += layer.dst.view(np.uint32)
+    if layer.conv is not None:
+        code *= np.uint32(kh)
+        code += layer.ky.view(np.uint16)
+        code *= np.uint32(kw)
+        code += layer.kx.view(np.uint16)
+    return code
+
+
+def magnitude_bits(w: np.ndarray, descending: bool = True) -> np.ndarray:
+    """One ``uint32`` per weight, ascending in ``-|w|`` (or with ``descending=False`` in ``|w|``): the bits
+    of the float32 ``|w|``, which sort like the values, taken from infinity's when descending."""
+    magnitude = np.abs(w).astype(np.float32, copy=False).view(np.uint32)
+    return _INF_BITS - magnitude if descending else magnitude
+
+
+def order_key(layer: Layer, descending: bool = True, bits: np.ndarray | None = None) -> np.ndarray:
+    """One ``uint64`` per synapse, ascending in the order ``(-|w|, src, dst, ky, kx)`` (all keys distinct;
+    ``descending=False``: in ``(|w|, src, dst, ky, kx)``); ``bits``: the layer's :func:`magnitude_bits`
+    when they are at hand."""
+    key = (magnitude_bits(layer.w, descending) if bits is None else bits).astype(np.uint64)
+    key <<= np.uint64(32)
+    key |= synapse_code(layer)
+    return key
 
 
 def forest_mask(layer: Layer) -> np.ndarray:
-    """Which edges of ``layer`` form its maximum spanning forest under ``|w|`` (boolean, one per edge).
+    """Which synapses of ``layer`` form its maximum spanning forest under ``|w|`` (boolean, one per synapse),
+    on the layer's neurons, or channels for a convolution (a channel pair's forest edge is its largest |w|).
 
     The forest has ``m + n - c`` edges for ``c`` components (isolated neurons count as components).
     """
-    key = order_key(layer)
-    ends = (layer.src.astype(np.int64), layer.dst.astype(np.int64) + layer.inputs)
-    return _filter_kruskal(key, ends, layer.inputs + layer.outputs)
+    return filter_kruskal(order_key(layer), (layer.src, layer.dst + np.int32(layer.inputs)), layer.inputs + layer.outputs)
 
 
-def _filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int) -> np.ndarray:
+def unrolled_forest(layer: Layer, max_edges: int = UNROLL_MAX_EDGES) -> np.ndarray:
+    """How many edges of the maximum spanning forest of the *unrolled* layer each synapse carries (int64).
+
+    The unrolled layer joins the ``(channel, y, x)`` units a convolution reads to those it writes, one edge
+    per kernel weight and output position, each of weight ``|w|`` (:func:`netarchive.model.unrolled_layer`);
+    the counts sum to its forest size ``V - c``. A Linear layer is its own unrolled layer (counts 0 or 1).
+    Refused (InputError) beyond ``max_edges`` edges.
+    """
+    if layer.conv is None:
+        return forest_mask(layer).astype(np.int64)
+    inputs, outputs, edges = graph_size(layer, unroll=True)
+    if edges > max_edges:
+        raise InputError(f"layer {layer.name}: its unrolled graph would have {edges:,} edges, more than the bound "
+                         f"of {max_edges:,}: use its channel graph (without --unroll)")
+    src, dst, synapse = unrolled_layer(layer)
+    rank = np.empty(layer.edges, dtype=np.uint64)
+    rank[np.argsort(order_key(layer))] = np.arange(layer.edges, dtype=np.uint64)
+    area = int(np.prod(layer.conv.out_spatial))
+    key = rank[synapse] * np.uint64(area) + (dst % area).astype(np.uint64)  # the kernel weight's rank, then position
+    chosen = filter_kruskal(key, (src, dst + inputs), inputs + outputs)
+    return np.bincount(synapse[chosen], minlength=layer.edges).astype(np.int64)
+
+
+def graph_size(layer: Layer, unroll: bool = False) -> tuple[int, int, int]:
+    """``(inputs, outputs, edges)`` of the graph a layer is analysed as: its neurons (channels) and synapses,
+    or with ``unroll`` a convolution's units and its edges at every output position (counted, not built)."""
+    if not unroll or layer.conv is None:
+        return layer.inputs, layer.outputs, layer.edges
+    kw = layer.conv.kernel[1]
+    per_offset = np.bincount(layer.ky.astype(np.int64) * kw + layer.kx, minlength=layer.conv.kernel[0] * kw)
+    edges = sum(int(n) * len(kernel_positions(layer.conv, o // kw, o % kw)[0]) for o, n in enumerate(per_offset) if n)
+    in_area, out_area = (int(np.prod(size)) for size in (layer.conv.in_spatial, layer.conv.out_spatial))
+    return layer.inputs * in_area, layer.outputs * out_area, edges
+
+
+def filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int) -> np.ndarray:
+    """Which edges ``ends[0][i]``–``ends[1][i]`` (vertices ``0 … vertices − 1``) form the minimum spanning
+    forest under the distinct keys ``key`` (boolean per edge; the module docstring has the algorithm)."""
     chosen = np.zeros(len(key), dtype=bool)
-    label = np.arange(vertices)
-    remaining = np.arange(len(key))
+    label = np.arange(vertices, dtype=np.int32)
+    remaining = None  # every edge: the first round reads the arrays themselves, without an index array
     batch = 2 * vertices
-    while remaining.size:
-        if remaining.size > batch:
-            part = np.argpartition(key[remaining], batch - 1)
-            take, remaining = remaining[part[:batch]], remaining[part[batch:]]
-        else:
-            take, remaining = remaining, remaining[:0]
+    while remaining is None or remaining.size:
+        keys = key if remaining is None else key[remaining]
+        take = np.argpartition(keys, batch - 1)[:batch] if len(keys) > batch else np.arange(len(keys))
+        take = take if remaining is None else remaining[take]
         take = take[np.argsort(key[take])]
-        a, b = label[ends[0][take]], label[ends[1][take]]
+        a, b = label[ends[0][take]].astype(np.int64), label[ends[1][take]].astype(np.int64)
         # Kruskal on the contracted batch: keep the best edge between two components, rank weights 1, 2, ...
         low, high = np.minimum(a, b), np.maximum(a, b)
         _, first = np.unique(low * vertices + high, return_index=True)
         first = first[low[first] != high[first]]
         if first.size:
             ranks = sp.csr_matrix((first + 1.0, (low[first], high[first])), shape=(vertices, vertices))
-            tree = minimum_spanning_tree(ranks).tocoo()
-            picked = tree.data.astype(np.int64) - 1
-            chosen[take[picked]] = True
-            merged = sp.csr_matrix((np.ones(len(picked)), (low[picked], high[picked])), shape=(vertices, vertices))
-            label = connected_components(merged, directed=False)[1][label]
-        remaining = remaining[label[ends[0][remaining]] != label[ends[1][remaining]]]
+            tree = minimum_spanning_tree(ranks)
+            chosen[take[tree.data.astype(np.int64) - 1]] = True
+            if len(take) == len(keys):  # the batch held every remaining edge: the forest is complete
+                break
+            label = connected_components(tree, directed=False)[1][label]
+        # every edge of the batch now lies inside one component, so this drops it too
+        if remaining is None:
+            remaining = np.flatnonzero(label[ends[0]] != label[ends[1]])
+        else:
+            remaining = remaining[label[ends[0][remaining]] != label[ends[1][remaining]]]
         batch *= 2
     return chosen
 
 
-def spanning_forests(checkpoint: Checkpoint) -> list[np.ndarray]:
-    """The forest mask of every layer (see :func:`forest_mask`), in layer order."""
-    return [forest_mask(layer) for layer in checkpoint.layers]
+def spanning_forests(checkpoint: Checkpoint, unroll: bool = False, max_edges: int = UNROLL_MAX_EDGES) -> list[np.ndarray]:
+    """The forest of every weight layer, in layer order: the boolean :func:`forest_mask`, or with ``unroll``
+    the per-synapse counts of :func:`unrolled_forest`. Either is "forest edges per synapse"."""
+    return [layer_forest(layer, unroll, max_edges) for layer in checkpoint.layers]
 
 
-def forest_synapses(checkpoint: Checkpoint, forests: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The forest edges of every layer as arrays ``(layer index, src, dst)``, as ``Store.set_synapse_flag`` takes them."""
-    which = np.concatenate([np.full(int(f.sum()), l) for l, f in enumerate(forests)])
-    src = np.concatenate([layer.src[f] for layer, f in zip(checkpoint.layers, forests)])
-    dst = np.concatenate([layer.dst[f] for layer, f in zip(checkpoint.layers, forests)])
-    return which, src, dst
+def layer_forest(layer: Layer, unroll: bool = False, max_edges: int = UNROLL_MAX_EDGES) -> np.ndarray:
+    """One layer's forest edges per synapse: :func:`forest_mask`, or with ``unroll`` :func:`unrolled_forest`."""
+    return unrolled_forest(layer, max_edges) if unroll else forest_mask(layer)
+
+
+def forest_synapses(checkpoint: Checkpoint, forests: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The synapses that carry forest edges, as arrays ``(layer index, src, dst, ky, kx)`` (``ky = kx = -1``
+    for Linear layers): what ``--write`` marks ``in_msf``, a kernel weight identified by its offset."""
+    kept = [np.asarray(f) > 0 for f in forests]
+    ky, kx = checkpoint.kernel_offsets()
+    every = np.concatenate(kept)
+    which = np.repeat(np.arange(len(kept)), [int(k.sum()) for k in kept])
+    src = np.concatenate([layer.src[k] for layer, k in zip(checkpoint.layers, kept)])
+    dst = np.concatenate([layer.dst[k] for layer, k in zip(checkpoint.layers, kept)])
+    return which, src, dst, ky[every], kx[every]
 
 
 def forest_edges(checkpoint: Checkpoint, forests: list[np.ndarray] | None = None) -> pd.DataFrame:
-    """The maximum spanning forest of every layer as a tidy table: run, level, layer, src, dst, w.
-
-    ``layer`` is the layer name; src/dst index the neurons within their layers.
-    """
+    """The maximum spanning forest of every weight layer as a tidy table: run, level, layer (forward index),
+    layer_name (tensor name), src, dst (indices within their groups), ky, kx (-1 for Linear layers), w and, for
+    unrolled forests, ``forest_edges`` (how many of the forest's edges the kernel weight carries)."""
     forests = forests if forests is not None else spanning_forests(checkpoint)
-    frames = [
-        pd.DataFrame({"layer": layer.name, "src": layer.src[f], "dst": layer.dst[f], "w": layer.w[f]})
-        for layer, f in zip(checkpoint.layers, forests)
-    ]
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(0, "level", checkpoint.level)
-    table.insert(0, "run", checkpoint.run)
+    which, src, dst, ky, kx = forest_synapses(checkpoint, forests)
+    kept = [np.asarray(f) > 0 for f in forests]
+    table = pd.DataFrame({
+        "run": checkpoint.run, "level": checkpoint.level, "layer": which,
+        "layer_name": np.array(checkpoint.layer_names, dtype=object)[which], "src": src, "dst": dst, "ky": ky, "kx": kx,
+        "w": np.concatenate([layer.w[k] for layer, k in zip(checkpoint.layers, kept)]),
+    })
+    if any(np.asarray(f).dtype != bool for f in forests):
+        table["forest_edges"] = np.concatenate([np.asarray(f)[k] for f, k in zip(forests, kept)])
     return table
 
 
+# -- tables ---------------------------------------------------------------------------------------
 def _network_row(frame: pd.DataFrame, checkpoint: Checkpoint, values: dict) -> pd.DataFrame:
-    """Append the ``scope = network`` row (``layer`` empty) to a per-layer table; integer columns stay
-    integers (nullable where the network row has no value)."""
+    """Append the ``scope = network`` row (``layer`` empty, ``layer_name`` and ``kind`` blank) to a per-layer
+    table; integer columns stay integers (nullable where the network row has no value)."""
     integers = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c]) and c != "level"]
-    row = pd.DataFrame([{"run": checkpoint.run, "level": checkpoint.level, "scope": "network", "layer": "", **values}])
-    frame = pd.concat([frame, row], ignore_index=True)
+    head = {"run": checkpoint.run, "level": checkpoint.level, "scope": "network", "layer": pd.NA, "layer_name": "", "kind": ""}
+    frame = pd.concat([frame, pd.DataFrame([{**head, **values}])], ignore_index=True)
     return frame.astype({column: "Int64" for column in integers})
 
 
 def _layer_frame(checkpoint: Checkpoint, columns: dict) -> pd.DataFrame:
+    """One row per weight layer, identified by its forward index (``layer``) and tensor name (``layer_name``),
+    with its kind."""
     head = {
         "run": checkpoint.run,
         "level": checkpoint.level,
         "scope": "layer",
-        "layer": list(checkpoint.layer_names),
+        "layer": np.arange(len(checkpoint.layers)),
+        "layer_name": list(checkpoint.layer_names),
+        "kind": [layer.kind for layer in checkpoint.layers],
     }
     return pd.DataFrame({**head, **columns})
 
 
-def tccr(checkpoint: Checkpoint) -> pd.DataFrame:
-    """Topologically critical compression ratio of each dense layer and of the network (seed 002, Def. 3.1).
+# -- critical compression -------------------------------------------------------------------------
+TCCR_CONVENTIONS = {
+    "geometry": "TCCR = edges / spanning-forest size of each layer's dense graph; convolutions unrolled over "
+                "their real channels, stride, padding, dilation and groups",
+    "seed": "TCCR as seed 002's tables: one k×k Toeplitz graph per convolution at its output size, "
+            "1×1 projection shortcuts left out",
+}
+"""One line per TCCR convention, the title of its table."""
 
-    A dense ``m x n`` layer needs at least its spanning tree, ``m + n - 1`` weights, to stay connected, so
-    it cannot be compressed beyond ``m n / (m + n - 1)`` without losing zeroth-order topology; the network
-    ratio is total weights over the sum of the tree sizes. ``compression`` is the checkpoint's own
-    (dense weights / surviving synapses); ``past_critical`` means the layer is necessarily disconnected.
+
+def tccr(checkpoint: Checkpoint, convention: str = "geometry") -> pd.DataFrame:
+    """Topologically critical compression ratio of each weight layer and of the network (seed 002, Def. 3.1).
+
+    A layer whose graph has ``E`` edges on ``V`` vertices in ``c`` components needs at least a spanning
+    forest, ``V - c`` edges, to keep its zeroth-order topology: ``tccr = E / (V - c)``; the network's is
+    ``ΣE / Σ(V - c)``. A dense ``m × n`` Linear layer gives ``m·n / (m + n - 1)`` in both conventions.
+    For a convolution:
+
+    - ``geometry`` (default): the dense unrolled layer, all channels, stride, padding, dilation and groups:
+      ``V`` = input units + output units (padding has none), ``E`` = one edge per kernel weight and output
+      position it reaches, ``c`` computed exactly from the spatial pattern of the kernel;
+    - ``seed``: seed 002's tables: one 2-D Toeplitz graph per convolution whatever its channels,
+      ``E = kh·kw·H_out·W_out`` and ``V - c = (H_out + 2p)(W_out + 2p) + H_out·W_out - 1`` at the layer's
+      output size; 1×1 projection shortcuts are left out of the network (``counted`` false).
+
+    ``compression`` is the checkpoint's own (dense weights / surviving synapses); ``past_critical`` means
+    it is compressed beyond the critical ratio (for a Linear layer: necessarily disconnected).
 
     Example: the MNIST FCN 784-100-100-100-100-100-10 gives 88.78822, 50.25126 (x4), 9.17431, network 66.77852.
     """
-    m = np.array([layer.inputs for layer in checkpoint.layers], dtype=np.int64)
-    n = np.array([layer.outputs for layer in checkpoint.layers], dtype=np.int64)
+    if convention not in CONVENTIONS:
+        raise InputError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+    left_out = _projection_shortcuts(checkpoint) if convention == "seed" else set()
+    graph = _seed_graph if convention == "seed" else _dense_graph
+    inputs, outputs, components, dense = (
+        np.array(column, dtype=np.int64) for column in zip(*(graph(layer) for layer in checkpoint.layers))
+    )
+    tree = inputs + outputs - components
+    weights = np.array([layer.dense_size for layer in checkpoint.layers], dtype=np.int64)
     edges = np.array([layer.edges for layer in checkpoint.layers], dtype=np.int64)
-    tree = m + n - 1
-    frame = _layer_frame(
-        checkpoint,
-        {
-            "inputs": m,
-            "outputs": n,
-            "dense_weights": m * n,
-            "tree_edges": tree,
-            "edges": edges,
-            "tccr": m * n / tree,
-            "critical_sparsity": 1 - tree / (m * n),
-            "compression": _ratio(m * n, edges),
-            "sparsity": 1 - edges / (m * n),
-            "past_critical": edges < tree,
-        },
-    )
-    dense, trees, kept = int((m * n).sum()), int(tree.sum()), int(edges.sum())
-    return _network_row(
-        frame,
-        checkpoint,
-        {
-            "dense_weights": dense,
-            "tree_edges": trees,
-            "edges": kept,
-            "tccr": dense / trees,
-            "critical_sparsity": 1 - trees / dense,
-            "compression": float(_ratio(dense, kept)),
-            "sparsity": 1 - kept / dense,
-            "past_critical": kept < trees,
-        },
-    )
+    counted = np.array([l not in left_out for l in range(len(checkpoint.layers))])
+    frame = _layer_frame(checkpoint, {
+        "convention": convention, "counted": counted, "inputs": inputs, "outputs": outputs, "components": components,
+        "dense_edges": dense, "tree_edges": tree, **_critical_columns(dense, tree, weights, edges),
+    })
+    sums = [int(column[counted].sum()) for column in (dense, tree, weights, edges)]
+    network = {key: value[0].item() for key, value in _critical_columns(*(np.array([n]) for n in sums)).items()}
+    row = {"convention": convention, "counted": True, "dense_edges": sums[0], "tree_edges": sums[1], **network}
+    frame = _network_row(frame, checkpoint, row).astype({"past_critical": "boolean"})
+    frame.loc[np.flatnonzero(~counted), ["inputs", "outputs", "components", "dense_edges", "tree_edges", "tccr",
+                                         "critical_sparsity", "past_critical"]] = pd.NA  # not a graph of the seed's
+    frame.attrs["convention"] = TCCR_CONVENTIONS[convention]
+    return frame
+
+
+def _critical_columns(dense, tree, weights, edges) -> dict:
+    ratio = dense / tree
+    compression = _ratio(weights, edges)
+    return {
+        "tccr": ratio,
+        "critical_sparsity": 1 - tree / dense,
+        "dense_weights": weights,
+        "edges": edges,
+        "compression": compression,
+        "sparsity": 1 - edges / weights,
+        "past_critical": compression > ratio,
+    }
+
+
+def _dense_graph(layer: Layer) -> tuple[int, int, int, int]:
+    """(input vertices, output vertices, components, edges) of the dense layer's graph, unrolled for a
+    convolution. A dense kernel joins every input channel of a group to every output channel of it at each
+    spatial pair (input position, output position) that some offset joins, so each component of that
+    spatial pattern with an edge is one component per group, and a position no offset reaches leaves every
+    channel's unit there alone."""
+    if layer.conv is None:
+        return layer.inputs, layer.outputs, 1, layer.inputs * layer.outputs
+    conv = layer.conv
+    p_in, p_out = (int(np.prod(size)) for size in (conv.in_spatial, conv.out_spatial))
+    pairs = [kernel_positions(conv, ky, kx) for ky in range(conv.kernel[0]) for kx in range(conv.kernel[1])]
+    q_in, q_out = (np.concatenate(column) for column in zip(*pairs))
+    pattern = sp.csr_matrix((np.ones(len(q_in)), (q_in, p_in + q_out)), shape=(p_in + p_out, p_in + p_out))
+    spatial = connected_components(pattern, directed=False)[0]
+    alone_in = p_in - len(np.unique(q_in))
+    alone_out = p_out - len(np.unique(q_out))
+    components = conv.groups * (spatial - alone_in - alone_out) + alone_in * layer.inputs + alone_out * layer.outputs
+    edges = layer.outputs * (layer.inputs // conv.groups) * len(q_in)
+    return layer.inputs * p_in, layer.outputs * p_out, components, edges
+
+
+def _seed_graph(layer: Layer) -> tuple[int, int, int, int]:
+    """Seed 002's graph of a layer: a Linear layer's own; for a convolution one Toeplitz graph of its kernel
+    over the padded output-size input and the output, ``E = kh·kw·H_out·W_out`` (channels and stride ignored)."""
+    if layer.conv is None:
+        return _dense_graph(layer)
+    (kh, kw), (h, w), (ph, pw) = layer.conv.kernel, layer.conv.out_spatial, layer.conv.padding
+    return (h + 2 * ph) * (w + 2 * pw), h * w, 1, kh * kw * h * w
+
+
+def _projection_shortcuts(checkpoint: Checkpoint) -> set[int]:
+    """The weight layers that are 1×1 projection shortcuts: a 1×1 convolution whose value reaches a residual
+    addition through batch norms alone, while another input of that addition depends on what it reads."""
+    program = checkpoint.program
+    ancestors = []  # bit q of ancestors[p]: op p depends on the value of op q (or is it)
+    for position, op in enumerate(program):
+        bits = 1 << position
+        for i in op.inputs:
+            bits |= ancestors[i]
+        ancestors.append(bits)
+    found = set()
+    for op in program:
+        for branch in op.inputs if op.kind == "add" else ():
+            producer = branch
+            while program[producer].kind == "batchnorm":
+                producer = program[producer].inputs[0]
+            layer = program[producer]
+            conv = checkpoint.layers[layer.index].conv if layer.kind == "layer" else None
+            if conv is None or conv.kernel != (1, 1):
+                continue
+            read = 1 << layer.inputs[0]
+            if any(ancestors[other] & read for other in op.inputs if other != branch):
+                found.add(layer.index)
+    return found
 
 
 def _ratio(numerator, denominator):
@@ -200,7 +372,8 @@ def _top_k(key: np.ndarray, k: int) -> np.ndarray:
 
 
 def overlap(checkpoint: Checkpoint, forests: list[np.ndarray] | None = None) -> pd.DataFrame:
-    """How many of the top-k synapses by |w| (k = forest size) lie in the layer's maximum spanning forest.
+    """How many of the top-k synapses by |w| (k = forest size) lie in the layer's maximum spanning forest
+    (on the channel graph of a convolution: kernel weights, ties in the order ``(-|w|, src, dst, ky, kx)``).
 
     Magnitude pruning down to the critical ratio keeps exactly the top-k; ``overlap_fraction`` says how much
     of the zeroth-order topology it would keep (seed 002, Sec. 3.3). ``random_overlap`` is the exact
@@ -255,8 +428,8 @@ def _hypergeometric(population: int, successes: int, draws: int) -> tuple[float,
 def forest_survival(reference: Checkpoint, checkpoint: Checkpoint, reference_forests: list[np.ndarray] | None = None) -> pd.DataFrame:
     """How much of the forest of ``reference`` (an earlier level) survives in ``checkpoint`` (a later one).
 
-    Did iterative magnitude pruning keep the topology? ``survived`` counts the reference forest's synapses
-    still present, ``still_in_forest`` those that are also in the later level's forest, and
+    Did iterative magnitude pruning keep the topology? A synapse is the same at both levels when its
+    (layer, src, dst, ky, kx) are. ``survived`` counts the reference forest's synapses still present, ``still_in_forest`` those that are also in the later level's forest, and
     ``random_survived_fraction`` is what pruning the same number of the reference's synapses at random
     would keep on average (later edges / reference edges).
     """
@@ -264,9 +437,9 @@ def forest_survival(reference: Checkpoint, checkpoint: Checkpoint, reference_for
     reference_forests = reference_forests if reference_forests is not None else spanning_forests(reference)
     columns = {name: [] for name in ("reference_edges", "edges", "msf_edges", "survived", "still_in_forest")}
     for old, new, forest in zip(reference.layers, checkpoint.layers, reference_forests):
-        wanted = _pair_code(old)[forest]
-        present = np.isin(wanted, _pair_code(new))
-        in_forest = np.isin(wanted, _pair_code(new)[forest_mask(new)])
+        wanted = synapse_code(old)[forest]
+        present = np.isin(wanted, synapse_code(new))
+        in_forest = np.isin(wanted, synapse_code(new)[forest_mask(new)])
         for name, value in zip(columns, (old.edges, new.edges, forest.sum(), present.sum(), in_forest.sum())):
             columns[name].append(int(value))
     values = {name: np.array(column, dtype=np.int64) for name, column in columns.items()}
@@ -284,28 +457,27 @@ def _add_survival_fractions(frame: pd.DataFrame) -> None:
     frame["random_survived_fraction"] = frame["edges"].astype(float) / frame["reference_edges"].astype(float)
 
 
-def _pair_code(layer: Layer) -> np.ndarray:
-    return layer.src.astype(np.int64) * layer.outputs + layer.dst.astype(np.int64)
-
-
 def _check_same_shapes(reference: Checkpoint, checkpoint: Checkpoint) -> None:
-    if reference.widths != checkpoint.widths:
+    shapes = [[layer.weight_shape for layer in each.layers] for each in (reference, checkpoint)]
+    if reference.widths != checkpoint.widths or shapes[0] != shapes[1]:
         raise InputError(
             f"levels {reference.level} and {checkpoint.level} of run {checkpoint.run!r} have different layer "
-            f"widths ({reference.widths} and {checkpoint.widths}): their synapses cannot be matched"
+            f"widths or weight shapes ({reference.widths} and {checkpoint.widths}): their synapses cannot be matched"
         )
 
 
 def pruning_masks(
     checkpoint: Checkpoint, sparsity: float, method: str = "topological", scope: str = "layer"
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Keep-masks (``[outputs, inputs]`` booleans, keyed by weight name) at the requested ``sparsity``.
+    """Keep-masks at the requested ``sparsity``, keyed by weight name and shaped like each weight tensor
+    (``[outputs, inputs]``, ``[C_out, C_in / groups, kh, kw]``: what ``torch.nn.utils.prune.custom_from_mask``
+    takes).
 
     ``magnitude`` keeps the largest |w|; ``topological`` keeps each layer's maximum spanning forest first
     and fills the rest of the budget by magnitude (T-IMP, seed 002 Sec. 3.4), so no layer loses a
-    connection between its components. ``scope`` ``layer`` prunes every layer to ``sparsity``, ``global``
+    connection between its components (forests of the channel graph for convolutions). ``scope`` ``layer`` prunes every layer to ``sparsity``, ``global``
     ranks all weights together. Budgets are ``round((1 - sparsity) * dense weights)``; ties follow the
-    order ``(-|w|, src, dst)`` (and layer order across layers). Returns the masks and a summary per layer.
+    order ``(-|w|, src, dst, ky, kx)`` (and layer order across layers). Returns the masks and a summary per layer.
     Refuses a sparsity the checkpoint cannot reach (fewer synapses survive) and, for ``topological``,
     one past the critical ratio (the budget cannot hold the forests). The summary says how much of each
     forest was kept (``msf_kept``) and the components before and after (``components``, ``components_kept``).
@@ -323,9 +495,7 @@ def pruning_masks(
         keeps = _global_keep(checkpoint, first, sparsity)
     masks, rows = {}, []
     for layer, keep, forest in zip(layers, keeps, forests):
-        mask = np.zeros((layer.outputs, layer.inputs), dtype=bool)
-        mask[layer.dst[keep], layer.src[keep]] = True
-        masks[layer.name] = mask
+        masks[layer.name] = layer.subset(keep).mask()
         vertices = layer.inputs + layer.outputs
         rows.append((layer.dense_size, keep.sum(), forest.sum(), (keep & forest).sum(), vertices - forest.sum(), _components(layer, keep)))
     names = ("dense_weights", "kept", "msf_edges", "msf_kept", "components", "components_kept")
@@ -335,12 +505,12 @@ def pruning_masks(
         table["sparsity"] = 1 - table["kept"] / table["dense_weights"]
     frame = _layer_frame(checkpoint, {"method": method, "ranking": scope, **values})
     summary = _network_row(frame, checkpoint, {"method": method, "ranking": scope, **totals})
-    order = [*summary.columns[:8], "sparsity", *names[2:]]
+    order = [*summary.columns[: summary.columns.get_loc("kept") + 1], "sparsity", *names[2:]]
     return masks, summary[order]
 
 
 def _components(layer: Layer, keep: np.ndarray) -> int:
-    """Connected components of the layer's neurons joined by the kept synapses."""
+    """Connected components of the layer's neurons (channels) joined by the kept synapses."""
     vertices = layer.inputs + layer.outputs
     graph = sp.csr_matrix(
         (np.ones(int(keep.sum())), (layer.src[keep], layer.inputs + layer.dst[keep].astype(np.int64))), shape=(vertices, vertices)
@@ -390,7 +560,8 @@ def _global_keep(checkpoint: Checkpoint, forests: list[np.ndarray], sparsity: fl
     which = np.repeat(np.arange(len(checkpoint.layers)), [layer.edges for layer in checkpoint.layers])
     src = np.concatenate([layer.src for layer in checkpoint.layers])
     dst = np.concatenate([layer.dst for layer in checkpoint.layers])
-    order = np.lexsort((dst, src, which, -magnitude, ~in_forest))
+    ky, kx = checkpoint.kernel_offsets()
+    order = np.lexsort((kx, ky, dst, src, which, -magnitude, ~in_forest))
     keep = np.zeros(len(order), dtype=bool)
     keep[order[:k]] = True
     return np.split(keep, np.cumsum([layer.edges for layer in checkpoint.layers])[:-1])

@@ -49,8 +49,12 @@ def _metrics(path: str | None) -> dict:
 @click.option("--level", type=int, help="Pruning level of a single checkpoint file (default: from the file name).")
 @click.option("--replace", is_flag=True, help="Overwrite levels of the run that are already archived.")
 @click.option("--mask", type=click.Path(), help="A separate mask file (same keys as the weights, 0/1).")
+@click.option("--model", "model_spec", metavar="SPEC",
+              help="The architecture: package.module:factory or path/to/file.py:factory, a callable returning the "
+                   "nn.Module (traced; default: the Linear weights read as a chain, architecture assumed sequential).")
 @click.option("--layers", help="Comma-separated weight names, in forward order (default: state_dict order).")
-@click.option("--input-shape", help="C,H,W of the input pixels, for locality analyses (e.g. 1,28,28).")
+@click.option("--input-shape", help="C,H,W (or C,L) of one input sample: needed to trace convolutions; "
+                                    "gives MLP inputs pixel coordinates (e.g. 1,28,28).")
 @click.option("--metrics", "metrics_file", type=click.Path(), help="JSON object of numbers (accuracy, loss, ...).")
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="A label of the run (seed, dataset, ...).")
 @click.option("--which", type=click.Choice(["end", "start"]), default="end", show_default=True,
@@ -58,13 +62,16 @@ def _metrics(path: str | None) -> dict:
 @click.option("--activation", type=click.Choice(ACTIVATIONS), default="relu", show_default=True,
               help="Nonlinearity between hidden layers, for forward passes (`eval`).")
 @output_options
-def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, meta, which, activation, fmt, output):
+def ingest(paths, run, level, replace, model_spec, mask, layers, input_shape, metrics_file, meta, which, activation, fmt,
+           output):
     """Archive checkpoint files or an IMP run directory (OpenLTH layout) as run RUN.
 
     PATHS are .pt/.pth state_dicts (torch.nn.utils.prune checkpoints included), .safetensors or .npz files,
-    or directories of them.
+    or directories of them. With --model each one's weights are loaded into the traced architecture of
+    SPEC (e.g. --model netarchive.zoo.openlth:cifar_resnet_20 --input-shape 3,32,32).
     """
     options = dict(
+        model=model_spec,
         mask=mask,
         layers=[name.strip() for name in layers.split(",")] if layers else None,
         input_shape=parse_input_shape(input_shape),
@@ -82,7 +89,7 @@ def ingest(paths, run, level, replace, mask, layers, input_shape, metrics_file, 
 @click.option("--run", help="Only this run.")
 @output_options
 def ls(run, fmt, output):
-    """List the archived checkpoints: run, level, layers, neurons, edges, sparsity, metrics."""
+    """List the archived checkpoints: run, level, layers, neurons, edges, sparsity, architecture source, metrics."""
     with open_archive() as archive:
         listing = archive.checkpoints(run)
         if run is not None and listing.empty:

@@ -78,14 +78,14 @@ def run_names(run: str | None, runs: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
-    """``C,H,W`` to a tuple (None stays None)."""
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``C,H,W`` (or ``C,L`` for 1-D inputs) to a tuple (None stays None)."""
     if text is None:
         return None
     try:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError:
         shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise InputError(f"--input-shape {text!r} must be C,H,W, e.g. 1,28,28 or 3,32,32")
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise InputError(f"--input-shape {text!r} must be C,H,W (or C,L for 1-D inputs), e.g. 1,28,28 or 3,32,32")
     return shape

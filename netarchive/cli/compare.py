@@ -8,7 +8,7 @@ import pandas as pd
 from netarchive.analysis.compare import compare_runs, survival
 from netarchive.cli.common import each_checkpoint, open_archive, run_names
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
@@ -65,7 +65,8 @@ def plot_compare(runs_text, level, output):
     runs = split_runs(runs_text)
     with open_archive() as archive:
         [level] = common_levels(archive, runs, level, False)
-        table = compare_runs([archive.checkpoint(run, level) for run in runs])
+        checkpoints = [archive.checkpoint(run, level) for run in runs]
+    table = compare_runs(checkpoints)
     jaccard = table[table.metric == "jaccard"]
     chance = table[table.metric == "jaccard_expected"].groupby("layer").value.mean()
     layers = sorted(jaccard.layer.unique())
@@ -76,7 +77,7 @@ def plot_compare(runs_text, level, output):
             i, j = runs.index(row.run_a), runs.index(row.run_b)
             matrix[i, j] = matrix[j, i] = row.value
         image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(f"layer {layer}  (chance {chance[layer]:.2f})", fontsize=9)
+        ax.set_title(f"{layer_label(checkpoints[0].layers[layer], layer)}  (chance {chance[layer]:.2f})", fontsize=9)
         ax.set_xticks(range(len(runs)), runs, rotation=90, fontsize=7)
         ax.set_yticks(range(len(runs)), runs if ax is axes[0][0] else [], fontsize=7)
     figure.colorbar(image, ax=axes[0].tolist(), label="mask Jaccard")

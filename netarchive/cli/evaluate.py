@@ -14,6 +14,7 @@ from netarchive.cli.percolation import THRESHOLD_MARKS, mark_threshold
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.loaders.datasets import load_dataset
+from netarchive.model import ASSUMED_SEQUENTIAL
 
 SCORES = ("accuracy", "loss", "mse")
 
@@ -27,12 +28,16 @@ def eval_command(run, level, data, store_metrics, fmt, output):
     """Evaluate checkpoints of a run on a dataset: accuracy and loss (class labels) or MSE (float targets)."""
     x, y = load_dataset(data)
     with open_archive(read_only=not store_metrics) as archive:
-        table = evaluate(list(each_checkpoint(archive, run, level)), x, y)
+        checkpoints = list(each_checkpoint(archive, run, level))
+        table = evaluate(checkpoints, x, y)
         if store_metrics:
             for row in table.to_dict("records"):
                 archive.set_metrics(row["run"], row["level"], {k: row[k] for k in SCORES if k in row})
     for row in table[table.biases != "stored"].itertuples():
         click.echo(f"note: level {row.level} of {row.run!r} was archived without biases; zeros were used", err=True)
+    if any(checkpoint.architecture_source == ASSUMED_SEQUENTIAL for checkpoint in checkpoints):
+        click.echo(f"note: the architecture of {run!r} was assumed sequential (its Linear weights in state_dict order); "
+                   "ingest with --model to trace the real one", err=True)
     emit(table, fmt, output)
 
 

@@ -10,13 +10,14 @@ from netarchive.analysis import locality as loc
 from netarchive.cli import cli
 from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive, parse_input_shape
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
 
-def _layer_option(default=None, help_text="Layer of units (1 = first after the inputs; default: every layer)."):
-    return click.option("--layer", type=int, default=default, show_default=default is not None, help=help_text)
+def _layer_option(help_text="Weight layer whose units are measured: its index (0 = first) or tensor name "
+                             "(default: every Linear layer that reads pixels)."):
+    return click.option("--layer", default=None, help=help_text)
 
 
 _null_option = click.option(
@@ -73,16 +74,16 @@ def displacements_command(run, level, layer, degree_bins, nonzero, null, fmt, ou
 
 @query.command("pixels")
 @checkpoint_options
-@_layer_option(1, "Layer of units whose reach is counted.")
+@_layer_option("Weight layer whose units' reach is counted: index or tensor name (default: the first that reads pixels).")
 @output_options
 def pixels_command(run, level, layer, fmt, output):
-    """Out-degree of every input pixel and channel: how many units of the layer still read it."""
-    emit(_per_checkpoint(run, level, lambda c: loc.pixel_out_degree(c, [layer])), fmt, output)
+    """Out-degree of every pixel and channel: how many units of the layer still read it."""
+    emit(_per_checkpoint(run, level, lambda c: loc.pixel_out_degree(c, _layers(layer))), fmt, output)
 
 
 @query.command("translations")
 @checkpoint_options
-@_layer_option(1)
+@_layer_option("Weight layer: index or tensor name (default: the first that reads pixels).")
 @click.option("--min-degree", type=int, default=2, show_default=True, help="Leave out units reaching fewer inputs.")
 @click.option("--min-size", type=int, default=2, show_default=True, help="Report groups of at least this many units.")
 @click.option("--threshold", type=float, default=1.0, show_default=True,
@@ -90,9 +91,10 @@ def pixels_command(run, level, layer, fmt, output):
                    "below 1 compares every pair of units: slower).")
 @output_options
 def translations_command(run, level, layer, min_degree, min_size, threshold, fmt, output):
-    """Groups of units whose masks are one shape at different places (equal, or similar, up to a shift)."""
+    """Groups of units whose masks are one shape at different places (equal, or similar, up to a shift);
+    column pattern numbers the groups from the largest."""
     def compute(checkpoint):
-        return loc.translation_groups(checkpoint, [layer], min_degree, min_size, threshold)
+        return loc.translation_groups(checkpoint, _layers(layer), min_degree, min_size, threshold)
 
     emit(_per_checkpoint(run, level, compute), fmt, output)
 
@@ -123,7 +125,7 @@ def _integers(text: str, option: str) -> list[int]:
 @plot.command("locality")
 @click.option("--run", required=True, help="Name of the archived run.")
 @click.option("--level", type=int, default=None, help="Level to draw (default: the most pruned, i.e. the last).")
-@_layer_option(1)
+@_layer_option("Weight layer: index or tensor name (default: the first that reads pixels).")
 @click.option("--units", "count", type=int, default=16, show_default=True, help="How many of the most-connected units to draw.")
 @_null_option
 @output_file_option
@@ -135,7 +137,7 @@ def plot_locality(run, level, layer, count, null, output):
     with open_archive() as archive:
         level = archive.levels(run)[-1] if level is None else level
         checkpoint = archive.checkpoint(run, level)
-    loc.input_shape(checkpoint)  # the clear error before any work
+    [layer] = loc.check_layers(checkpoint, _layers(layer), every=False)  # the clear error before any work
     units = loc.unit_locality(checkpoint, [layer], within_channels=null == "reached")
     top = units.sort_values(["in_degree", "index"], ascending=[False, True]).head(count)
     top = top[top.in_degree > 0]
@@ -147,7 +149,7 @@ def plot_locality(run, level, layer, count, null, output):
 def _draw(checkpoint, layer, top, hist, pixels, output):
     from matplotlib.gridspec import GridSpec, GridSpecFromSubplotSpec
 
-    channels, height, width = checkpoint.input_shape
+    channels, height, width = loc.pixels(checkpoint, layer).shape
     shown = top["index"].to_numpy()
     columns = max(1, min(8, len(shown)))
     rows = max(1, -(-len(shown) // columns))
@@ -190,8 +192,8 @@ def _draw(checkpoint, layer, top, hist, pixels, output):
     axes.set_yticks([])
     figure.colorbar(shown_image, ax=axes, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
     figure.suptitle(
-        f"{checkpoint.run} level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%}), layer {layer}: "
-        f"{len(shown)} most-connected units", fontsize=10,
+        f"{checkpoint.run} level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%}), "
+        f"{layer_label(checkpoint.layers[layer], layer)}: {len(shown)} most-connected units", fontsize=10,
     )
     save_figure(figure, output)
 

@@ -1,4 +1,8 @@
-"""``query components|percolation|threshold|degrees`` and ``plot percolation|degrees`` (see docs/percolation.md)."""
+"""``query components|percolation|threshold|degrees`` and ``plot percolation|degrees`` (see docs/percolation.md).
+
+Each reads the channel graph (a convolution's neurons are its channels, one synapse per kernel weight;
+residual additions, concatenations and flattens are permanent edges), or with ``--unroll`` the unit graph
+of (channel, y, x) (:mod:`netarchive.analysis.graphs`)."""
 from __future__ import annotations
 
 import click
@@ -12,6 +16,20 @@ from netarchive.cli.common import analysis_table, checkpoint_options, each_check
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
+from netarchive.errors import InputError
+from netarchive.model import UNROLL_MAX_EDGES
+
+
+def _unroll_option(command):
+    return click.option(
+        "--unroll", is_flag=True,
+        help=f"On the unit graph of (channel, y, x) with its Toeplitz edges instead of the channel graph "
+             f"(up to {UNROLL_MAX_EDGES:,} edges).")(command)
+
+
+def _refuse_unrolled_write(write: bool, unroll: bool) -> None:
+    if write and unroll:
+        raise InputError("--write stores values on the archived neurons (channels): it cannot be used with --unroll")
 
 
 def _random_options(command):
@@ -49,10 +67,14 @@ def _write_degrees(archive, checkpoint):
 @query.command("components")
 @checkpoint_options
 @click.option("--write", is_flag=True, help="Store Neuron.component (0 = giant component) on the graph.")
+@_unroll_option
 @output_options
-def components(run, level, write, fmt, output):
-    """Connected components of each checkpoint, and whether its inputs still reach its outputs."""
-    frame = _table(run, level, components_analysis.components, write=_write_components if write else None)
+def components(run, level, write, unroll, fmt, output):
+    """Connected components of each checkpoint, and whether its inputs still reach its outputs (through
+    synapses and the connections of residual additions, concatenations and flattens)."""
+    _refuse_unrolled_write(write, unroll)
+    frame = _table(run, level, components_analysis.components, write=_write_components if write else None,
+                   unroll=unroll)
     emit(frame, fmt, output)
 
 
@@ -63,33 +85,39 @@ def components(run, level, write, fmt, output):
 @click.option("--points", type=int, default=101, show_default=True, help="Evenly spaced kept fractions 0 … 1.")
 @_random_options
 @click.option("--canonical", is_flag=True, help="Random order only: curve against occupation probability p.")
+@_unroll_option
 @output_options
-def percolation(run, level, order, points, samples, seed, canonical, fmt, output):
-    """Giant component as the edges are added back in an order (exact at each kept fraction)."""
+def percolation(run, level, order, points, samples, seed, canonical, unroll, fmt, output):
+    """Giant component as the synapses are added back in an order (exact at each kept fraction); the
+    connections of residual additions, concatenations and flattens are always there."""
     percolation_analysis.kept_points(points, 0)  # refuse bad --points before reading anything
     frame = _table(run, level, percolation_analysis.percolation, order=order, points=points, samples=samples,
-                   seed=seed, canonical=canonical)
+                   seed=seed, canonical=canonical, unroll=unroll)
     emit(frame, fmt, output)
 
 
 @query.command("threshold")
 @checkpoint_options
 @_random_options
+@_unroll_option
 @output_options
-def threshold(run, level, samples, seed, fmt, output):
+def threshold(run, level, samples, seed, unroll, fmt, output):
     """Percolation thresholds: Molloy–Reed, branching, measured (random orders) and the seed's 1/(2N−1)."""
-    emit(_table(run, level, percolation_analysis.thresholds, samples=samples, seed=seed), fmt, output)
+    emit(_table(run, level, percolation_analysis.thresholds, samples=samples, seed=seed, unroll=unroll), fmt, output)
 
 
 @query.command("degrees")
 @checkpoint_options
 @click.option("--summary", is_flag=True, help="Per layer and network: <k>, <k^2> and power-law fits.")
 @click.option("--write", is_flag=True, help="Store Neuron.degree and Neuron.strength on the graph.")
+@_unroll_option
 @output_options
-def degrees(run, level, summary, write, fmt, output):
-    """Degree and strength of every neuron (or, with --summary, their moments and heavy-tail fits)."""
+def degrees(run, level, summary, write, unroll, fmt, output):
+    """Degree and strength of every neuron (or, with --summary, their moments and heavy-tail fits), over
+    synapses (kernel weights); connections are not synapses."""
+    _refuse_unrolled_write(write, unroll)
     analysis = degrees_analysis.degree_summary if summary else degrees_analysis.degrees
-    emit(_table(run, level, analysis, write=_write_degrees if write else None), fmt, output)
+    emit(_table(run, level, analysis, write=_write_degrees if write else None, unroll=unroll), fmt, output)
 
 
 # --- plots ----------------------------------------------------------------------------------------------
@@ -120,11 +148,22 @@ def _colours(checkpoints):
     return [cmap(norm(s)) for s in sparsities], matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
 
 
+def _graph_note(checkpoint, unroll: bool, connections: bool = True) -> str:
+    """Which graph a figure shows, for networks other than plain MLPs: " (channel graph, connections always
+    present)" (``connections``: say that they are, where the figure follows them)."""
+    convolutional = any(layer.conv is not None for layer in checkpoint.layers)
+    if not (unroll or convolutional or checkpoint.connections):
+        return ""
+    kept = ", connections always present" if connections and checkpoint.connections else ""
+    return f" ({'unrolled unit graph' if unroll else 'channel graph'}{kept})"
+
+
 @plot.command("percolation")
 @checkpoint_options
 @_random_options
+@_unroll_option
 @output_file_option
-def plot_percolation(run, level, samples, seed, output):
+def plot_percolation(run, level, samples, seed, unroll, output):
     """Giant fraction against kept fraction for the three orders (log axis), thresholds marked."""
     checkpoints = _checkpoints(run, level)
     figure, axis = new_figure(figsize=(8, 5))
@@ -134,11 +173,11 @@ def plot_percolation(run, level, samples, seed, output):
     for checkpoint, colour in zip(checkpoints, colours):
         kept = np.geomspace(1 / max(checkpoint.edges, 1), 1, 300)
         for i, order in enumerate(percolation_analysis.ORDERS):
-            curve = percolation_analysis.percolation(checkpoint, order, samples=samples, seed=seed, kept=kept)
+            curve = percolation_analysis.percolation(checkpoint, order, samples=samples, seed=seed, kept=kept, unroll=unroll)
             label = order if single else (order if checkpoint is checkpoints[0] else None)
             axis.plot(curve["kept"], curve["giant_fraction"], _STYLES[order], color=f"C{i}" if single else colour,
                       label=label, drawstyle="steps-post")
-        marks = percolation_analysis.thresholds(checkpoint, samples=samples, seed=seed).iloc[0]
+        marks = percolation_analysis.thresholds(checkpoint, samples=samples, seed=seed, unroll=unroll).iloc[0]
         finite = [v for v in marks[list(THRESHOLD_MARKS)].astype(float) if np.isfinite(v) and v > 0]
         lows.append(max(kept[0], min(finite, default=1) / 10))
         for j, (column, (name, marker)) in enumerate(THRESHOLD_MARKS.items()):
@@ -152,11 +191,11 @@ def plot_percolation(run, level, samples, seed, output):
                           label=name if checkpoint is checkpoints[0] else None)
     axis.set_xscale("log")
     axis.set_xlim(min(lows), 1.05)
-    axis.set_xlabel("kept fraction of the checkpoint's edges")
+    axis.set_xlabel("kept fraction of the checkpoint's synapses")
     axis.set_ylabel("giant component / neurons")
     axis.set_ylim(0, 1.05)
     title = f"{run} level {checkpoints[0].level}" if single else f"{run}, {len(checkpoints)} levels"
-    axis.set_title(f"percolation: {title}")
+    axis.set_title(f"percolation: {title}{_graph_note(checkpoints[0], unroll)}")
     axis.legend(fontsize="small", loc="upper left")
     if not single:
         figure.colorbar(mappable, ax=axis, label="sparsity")
@@ -180,15 +219,16 @@ def _ccdf(axis, values, colour, label, fit):
 
 @plot.command("degrees")
 @checkpoint_options
+@_unroll_option
 @output_file_option
-def plot_degrees(run, level, output):
+def plot_degrees(run, level, unroll, output):
     """Complementary CDFs of degree and |strength| (log–log) with the fitted power laws."""
     checkpoints = _checkpoints(run, level)
     figure, axes = new_figure(1, 2, figsize=(10, 4.5))
     colours, mappable = _colours(checkpoints)
     single = len(checkpoints) == 1
     for checkpoint, colour in zip(checkpoints, colours):
-        arrays = degrees_analysis.degree_arrays(checkpoint)
+        arrays = degrees_analysis.degree_arrays(checkpoint, unroll)
         for axis, (quantity, discrete) in zip(axes, degrees_analysis.SUMMARY_QUANTITIES.items()):
             values = arrays[quantity].astype(np.float64)
             fit = degrees_analysis.fit_heavy_tail(values, discrete=discrete)
@@ -201,7 +241,7 @@ def plot_degrees(run, level, output):
         if single and axis.get_legend_handles_labels()[0]:  # nothing drawn for a checkpoint without synapses
             axis.legend(fontsize="small")
     title = f"{run} level {checkpoints[0].level}" if single else f"{run}, {len(checkpoints)} levels"
-    figure.suptitle(f"degree and strength distributions: {title}")
+    figure.suptitle(f"degree and strength distributions: {title}{_graph_note(checkpoints[0], unroll, False)}")
     if not single:
         figure.colorbar(mappable, ax=axes[-1], label="sparsity")
     save_figure(figure, output)

@@ -45,3 +45,19 @@ def output_file_option(command):
         return command(*args, output=output, **kwargs)
 
     return click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")(checked)
+
+
+def layer_label(layer, index: int, shape: bool = False) -> str:
+    """How every figure names weight layer ``index``: by its forward index and module, ``layer 1 (fc1)``
+    in titles; with ``shape`` (legends listing many layers) by index, module and geometry,
+    ``7 blocks.3.conv1 (conv 3×3, 16→32, stride 2)``, ``21 fc (linear 64→10)``."""
+    module = layer.name.removesuffix(".weight") or layer.name
+    if not shape:
+        return f"layer {index} ({module})"
+    if layer.conv is None:
+        return f"{index} {module} (linear {layer.inputs}→{layer.outputs})"
+    conv = layer.conv
+    kernel = f"conv {conv.kernel[0]}×{conv.kernel[1]}" if conv.dims == 2 else f"conv1d {conv.kernel[1]}"
+    stride = str(conv.stride[1]) if conv.dims == 1 or conv.stride[0] == conv.stride[1] else "×".join(map(str, conv.stride))
+    extra = ([f", stride {stride}"] if max(conv.stride) > 1 else []) + ([f", groups {conv.groups}"] if conv.groups > 1 else [])
+    return f"{index} {module} ({kernel}, {layer.inputs}→{layer.outputs}{''.join(extra)})"

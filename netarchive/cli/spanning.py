@@ -10,9 +10,10 @@ from netarchive.analysis.persistence import NORMALIZATIONS, neural_persistence, 
 from netarchive.cli import cli
 from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
+from netarchive.model import Checkpoint
 
 FLAG = "in_msf"
 
@@ -24,23 +25,32 @@ def _normalize_option(command):
     )(command)
 
 
+def _unroll_option(command):
+    return click.option(
+        "--unroll", is_flag=True,
+        help="Convolutions as their unrolled (channel, y, x) units instead of the channel graph (one edge per kernel weight).",
+    )(command)
+
+
 @query.command("persistence")
 @checkpoint_options
 @_normalize_option
+@_unroll_option
 @click.option("--p", "p", type=float, default=2.0, show_default=True, help="Order of the norm of the diagram.")
 @click.option("--write", is_flag=True, help=f"Mark the forest on the graph: SYNAPSE.{FLAG} = true (false elsewhere).")
 @output_options
-def persistence(run, level, normalize, p, write, fmt, output):
-    """Neural persistence of each layer (Rieck et al. 2019) and of the network.
+def persistence(run, level, normalize, unroll, p, write, fmt, output):
+    """Neural persistence of each weight layer (Rieck et al. 2019) and of the network.
 
-    Columns: scope (layer | network), layer, inputs, outputs, edges, components, msf_edges, np,
-    np_normalized; the network row has np_total (sum) and np_normalized_mean (mean over layers).
+    Columns: scope (layer | network), layer (forward index), layer_name (tensor name), kind, graph (neurons |
+    channels | unrolled), inputs, outputs, edges, components, msf_edges, np, np_normalized; the network row has
+    np_total (sum) and np_normalized_mean (mean over layers).
     """
     frames = []
     with open_archive(read_only=not write) as archive:
         for checkpoint in each_checkpoint(archive, run, level):
-            forests = spanning.spanning_forests(checkpoint)
-            frames.append(neural_persistence(checkpoint, p=p, normalize=normalize, forests=forests))
+            forests = spanning.spanning_forests(checkpoint, unroll=unroll)
+            frames.append(neural_persistence(checkpoint, p=p, normalize=normalize, forests=forests, unroll=unroll))
             if write:
                 _write_forest(archive, checkpoint, forests)
     table = pd.concat(frames, ignore_index=True)
@@ -48,22 +58,28 @@ def persistence(run, level, normalize, p, write, fmt, output):
 
 
 def _write_forest(archive, checkpoint, forests) -> None:
-    which, src, dst = spanning.forest_synapses(checkpoint, forests)
+    which, src, dst, ky, kx = spanning.forest_synapses(checkpoint, forests)
+    # (ky, kx) tell a convolution's kernel weights apart; the stores hold chains of Linear layers (all -1) until
+    # they hold convolutions, and then take them as set_synapse_flag(..., ky=ky, kx=kx)
     archive.set_synapse_flag(checkpoint.run, checkpoint.level, FLAG, which, src, dst)
 
 
 @query.command("tccr")
 @checkpoint_options
+@click.option("--convention", type=click.Choice(spanning.CONVENTIONS), default="geometry", show_default=True,
+              help="geometry: each layer's real unrolled graph; seed: seed 002's tables (one Toeplitz graph per "
+                   "convolution at its output size, 1×1 projection shortcuts left out).")
 @output_options
-def tccr(run, level, fmt, output):
-    """Topologically critical compression ratio per layer and network (Balwani & Krzyston 2022).
+def tccr(run, level, convention, fmt, output):
+    """Topologically critical compression ratio per weight layer and network (Balwani & Krzyston 2022).
 
-    tccr = m·n/(m+n−1) for a dense layer, total weights / Σ tree sizes for the network; compression is
-    the checkpoint's (dense / surviving); past_critical: the layer is necessarily disconnected.
+    tccr = dense_edges / tree_edges of the layer's dense graph (m·n/(m+n−1) for a Linear layer),
+    ΣE / Σtree for the network; compression is the checkpoint's (dense weights / surviving);
+    past_critical: compressed beyond the critical ratio.
     """
     with open_archive() as archive:
-        table = analysis_table(archive, run, level, spanning.tccr)
-    emit(table, fmt, output)
+        table = analysis_table(archive, run, level, spanning.tccr, convention=convention)
+    emit(table, fmt, output, title=spanning.TCCR_CONVENTIONS[convention])
 
 
 @query.command("overlap")
@@ -123,43 +139,65 @@ def prune(run, level, sparsity, method, scope, output, fmt):
 
 @plot.command("persistence")
 @click.option("--run", required=True, help="Name of the archived run.")
-@click.option("--layer", default=None, help="Draw the persistence diagram of this layer (name or index) instead.")
+@click.option("--layer", default=None, help="Draw the persistence diagram of this weight layer (tensor name or forward index) instead.")
 @click.option("--level", type=int, default=None, help="Level of the diagram (default: the last level).")
 @_normalize_option
+@_unroll_option
 @output_file_option
-def plot_persistence(run, layer, level, normalize, output):
-    """Normalised neural persistence of each layer against sparsity over the levels of a run, or (with
-    --layer) the persistence diagram of one layer."""
+def plot_persistence(run, layer, level, normalize, unroll, output):
+    """Normalised neural persistence of each weight layer against sparsity over the levels of a run, or
+    (with --layer) the persistence diagram of one layer."""
     with open_archive() as archive:
         if layer is not None:
             checkpoint = archive.checkpoint(run, level if level is not None else archive.levels(run)[-1])
-            _draw_diagram(persistence_diagram(checkpoint, layer, normalize=normalize), output)
+            index = checkpoint.layer_index(layer)
+            diagram = persistence_diagram(checkpoint, index, normalize=normalize, unroll=unroll)
+            draw_diagram(diagram, output, layer_label(checkpoint.layers[index], index))
             return
         if level is not None:
             raise InputError("--level only applies to the diagram of one layer: add --layer")
-        tables = []
-        for checkpoint in each_checkpoint(archive, run, None):
-            table = neural_persistence(checkpoint, normalize=normalize)
-            table["sparsity"] = checkpoint.sparsity
-            tables.append(table)
-    _draw_curves(pd.concat(tables, ignore_index=True), run, output)
+        draw_curves(list(each_checkpoint(archive, run, None)), output, normalize=normalize, unroll=unroll)
 
 
-def _draw_curves(table: pd.DataFrame, run: str, output: str) -> None:
-    figure, axes = new_figure(figsize=(7, 4.5))
+def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "global", unroll: bool = False) -> None:
+    """Normalised NP of every weight layer of ``checkpoints`` (the levels of one run) against their sparsity."""
+    tables = []
+    for checkpoint in checkpoints:
+        table = neural_persistence(checkpoint, normalize=normalize, unroll=unroll)
+        table["sparsity"] = checkpoint.sparsity
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    first = checkpoints[0]
+    count = len(first.layers)
+    figure, axes = new_figure(figsize=(8, 4.5) if count <= 8 else (11, max(4.5, 0.2 * count + 1)))
+    colours = _layer_colours(count)
     layers = table[table["scope"] == "layer"]
-    for name, rows in layers.groupby("layer", sort=False):
-        axes.plot(rows["sparsity"], rows["np_normalized"], marker="o", label=name)
+    for (index, rows), colour in zip(layers.groupby("layer", sort=True), colours):
+        axes.plot(rows["sparsity"], rows["np_normalized"], marker="o", ms=3, lw=1.2, color=colour,
+                  label=layer_label(first.layers[int(index)], int(index), shape=True))
     network = table[table["scope"] == "network"]
     axes.plot(network["sparsity"], network["np_normalized_mean"], "k--", marker="s", label="mean over layers")
     axes.set_xlabel("sparsity of the checkpoint")
     axes.set_ylabel("normalised neural persistence")
-    axes.set_title(f"run {run}: neural persistence per layer")
-    axes.legend(fontsize="small")
+    kernels = " (convolutions unrolled)" if unroll and any(l.conv is not None for l in first.layers) else ""
+    axes.set_title(f"run {first.run}: neural persistence per weight layer{kernels}")
+    axes.legend(fontsize="x-small" if count > 8 else "small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                ncol=2 if count > 30 else 1, frameon=False)
     save_figure(figure, output)
 
 
-def _draw_diagram(diagram: pd.DataFrame, output: str) -> None:
+def _layer_colours(count: int) -> list:
+    """Distinct colours for a few layers; a sequential map (shallow to deep) for many."""
+    import matplotlib
+
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    return [matplotlib.colormaps["viridis"](i / (count - 1)) for i in range(count)]
+
+
+def draw_diagram(diagram: pd.DataFrame, output: str, label: str) -> None:
+    """The persistence diagram of one layer (:func:`persistence_diagram`) and the histogram of its
+    persistences; ``label`` names the layer (:func:`~netarchive.cli.plot.layer_label`)."""
     figure, (left, right) = new_figure(1, 2, figsize=(9, 4))
     forest = diagram[diagram["src"].notna()]
     left.scatter(forest["birth"], forest["death"], s=8, alpha=0.5, label=f"forest edges ({len(forest)})")
@@ -172,5 +210,6 @@ def _draw_diagram(diagram: pd.DataFrame, output: str) -> None:
     right.hist(diagram["persistence"], bins=40)
     right.set_xlabel("persistence = 1 − death"), right.set_ylabel("points")
     row = diagram.iloc[0]
-    figure.suptitle(f"persistence diagram of {row['layer']} ({row['run']}, level {row['level']})")
+    graph = {"neurons": "", "channels": ", channel graph", "unrolled": ", unrolled"}[row["graph"]]
+    figure.suptitle(f"persistence diagram of {label}{graph}: {row['run']}, level {row['level']}")
     save_figure(figure, output)

@@ -22,7 +22,7 @@ PANELS = (
     ("inputs_connected", "inputs reaching an output"),
     ("np_normalized_mean", "normalised neural persistence"),
     ("z_chain", "z-score of chains (fixed null)"),
-    ("locality_layer1", "locality of layer 1"),
+    ("locality", "locality of the first layer reading pixels"),
 )
 
 
@@ -141,7 +141,7 @@ def _per_run_figures(table, run):
     last = int(table[table.run == run].level.max())
     yield "percolation.png", f"Percolation of {run}, level {last}", plot_percolation, {"run": run, "level": last}
     yield "persistence.png", f"Neural persistence of {run}", plot_persistence, {"run": run}
-    if table[table.run == run].locality_layer1.notna().any():
+    if table[table.run == run].locality.notna().any():
         yield "locality.png", f"First-layer masks of {run}, level {last}", plot_locality, {"run": run, "level": last}
 
 

@@ -2,7 +2,10 @@
 
 :func:`load` is the one entry point: it detects the format of every path (a PyTorch state_dict,
 safetensors, npz, an OpenLTH run directory, or a plain directory of such files) and returns the
-checkpoints, fully checked, before anything is written to an archive.
+checkpoints, fully checked, before anything is written to an archive. With a ``model`` (an ``nn.Module``
+or a ``--model`` SPEC, :mod:`netarchive.loaders.factory`) the architecture is traced from it once
+(:mod:`netarchive.loaders.traced`) and each file's weights fill it by name; without one, the Linear weights
+of a state_dict are read as a chain in state_dict order, recorded as ``assumed sequential``.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 from netarchive.errors import InputError
 from netarchive.loaders import npz_file, openlth, safetensors_file, torch_file
 from netarchive.loaders.stack import effective_weights, layer_stack
-from netarchive.model import Checkpoint
+from netarchive.model import ASSUMED_SEQUENTIAL, Checkpoint, sample_shape
 
 READERS = {suffix: module.read for module in (torch_file, safetensors_file, npz_file) for suffix in module.SUFFIXES}
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
@@ -38,19 +41,23 @@ def load(
     level: int | None = None,
     mask: str | os.PathLike | None = None,
     layers: Sequence[str] | None = None,
-    input_shape: tuple[int, int, int] | None = None,
+    input_shape: Sequence[int] | None = None,
     metrics: Mapping[str, float] | None = None,
     meta: Mapping[str, str] | None = None,
     which: str = "end",
     activation: str = "relu",
+    model=None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Checkpoint]:
     """Load every checkpoint found under ``paths`` as levels of run ``run``, sorted by level.
 
     A file's level is ``level`` when one file is given, else the last number in its name
     (``level_3.pt`` -> 3); an OpenLTH directory gives one checkpoint per ``level_<L>`` folder with its
-    logged test accuracy and loss as metrics. ``mask`` is a separate mask file applied to every file;
-    ``activation`` is the run's nonlinearity between hidden layers, kept for forward passes.
+    logged test accuracy and loss as metrics. ``mask`` is a separate mask file applied to every file.
+    ``model`` (an ``nn.Module`` or a SPEC ``package.module:factory`` / ``file.py:factory``) gives the
+    architecture, traced on samples of ``input_shape`` (C,H,W or C,L; needed for convolutions). Without
+    it the Linear weights (``layers``, default all, in state_dict order) form a chain with ``activation``
+    between hidden layers; ``input_shape`` then gives the inputs pixel coordinates.
     """
     step = progress or (lambda _: None)
     if not run:
@@ -59,26 +66,42 @@ def load(
         raise InputError(f"--level {level}: a level counts pruning rounds, so it is 0 or more")
     sources = _sources([Path(p) for p in paths], level, which)
     external_mask = read_tensors(mask) if mask else None
+    build = _chain(layers, input_shape, activation) if model is None else _traced(model, layers, input_shape, step)
     checkpoints = []
     for source_level, weights_path, mask_tensors, logged in sources:
         step(f"reading {weights_path.name}")
         weights = effective_weights(read_tensors(weights_path), _merge(mask_tensors, external_mask))
-        checkpoints.append(
-            Checkpoint(
-                run=run,
-                level=source_level,
-                layers=layer_stack(weights, layers, str(weights_path)),
-                input_shape=input_shape,
-                metrics={**logged, **(metrics or {})},
-                meta=dict(meta or {}),
-                activation=activation,
-            )
-        )
+        checkpoints.append(build(weights, run=run, level=source_level, origin=str(weights_path),
+                                 metrics={**logged, **(metrics or {})}, meta=dict(meta or {})))
     levels = [c.level for c in checkpoints]
     duplicated = sorted({l for l in levels if levels.count(l) > 1})
     if duplicated:
         raise InputError(f"several files give level {duplicated[0]} of run {run!r}: give one file per level")
     return sorted(checkpoints, key=lambda c: c.level)
+
+
+def _chain(layers: Sequence[str] | None, input_shape, activation: str):
+    """How a state_dict without a model becomes a checkpoint: its Linear weights as a chain."""
+    shape = sample_shape(input_shape)
+
+    def build(weights, *, run, level, origin, metrics, meta) -> Checkpoint:
+        return Checkpoint(run, level, layer_stack(weights, layers, origin), shape, metrics, meta, activation,
+                          architecture_source=ASSUMED_SEQUENTIAL)
+
+    return build
+
+
+def _traced(model, layers: Sequence[str] | None, input_shape, step):
+    """How a state_dict becomes a checkpoint of ``model``: the structure traced once, filled by name."""
+    from netarchive.loaders import traced
+    from netarchive.loaders.factory import load_factory
+
+    if layers:
+        raise InputError("--layers does not apply with --model: the model says which tensors are its layers")
+    step("tracing the model")
+    if isinstance(model, str):
+        return traced.trace(load_factory(model), input_shape, model).checkpoint
+    return traced.trace(model, input_shape).checkpoint
 
 
 def _merge(first, second):

@@ -23,15 +23,21 @@ def effective_weights(tensors: Mapping[str, np.ndarray], masks: Mapping[str, np.
     """Weights with every mask applied, keyed ``X.weight``, in state_dict order."""
     weights: dict[str, np.ndarray] = {}
     for name, value in tensors.items():
-        if name.endswith("_mask"):
+        base = effective_name(name)
+        if base is None:
             continue
-        base = name.removesuffix("_orig")
         mask = tensors.get(base + "_mask")
         weights[base] = _apply(value, mask, base) if mask is not None else value
     for name, mask in (masks or {}).items():
         base = _mask_target(name, weights)
         weights[base] = _apply(weights[base], mask, base)
     return weights
+
+
+def effective_name(name: str) -> str | None:
+    """The name a tensor of a state_dict has once masks are applied (``X.weight_orig`` -> ``X.weight``);
+    None for a mask buffer."""
+    return None if name.endswith("_mask") else name.removesuffix("_orig")
 
 
 def _mask_target(name: str, weights: Mapping) -> str:
@@ -56,7 +62,8 @@ def _is_weight(name: str) -> bool:
 def layer_stack(weights: Mapping[str, np.ndarray], names: Sequence[str] | None, source: str) -> tuple[Layer, ...]:
     """The fully connected layers, in forward order: ``names`` if given, else every 2-D ``*weight`` in order.
 
-    Refuses convolutional kernels (not supported yet) and stacks whose shapes do not chain.
+    Refuses convolution kernels and batch norms (a chain cannot hold them: the architecture must come from
+    ``--model``) and stacks whose shapes do not chain.
     """
     if names:
         chosen = [_find(name, weights, source) for name in names]
@@ -71,14 +78,18 @@ def layer_stack(weights: Mapping[str, np.ndarray], names: Sequence[str] | None, 
         value = weights[name]
         if value.ndim != 2:
             raise InputError(
-                f"{source}: {name} has shape {tuple(value.shape)}: convolutional layers are not supported yet "
-                "(give --layers with the fully connected weights only)"
+                f"{source}: {name} has shape {tuple(value.shape)}, a convolution kernel: give the architecture with "
+                "--model package.module:factory (or file.py:factory) and --input-shape C,H,W"
             )
         if not np.issubdtype(value.dtype, np.number):
             raise InputError(f"{source}: {name} is not numeric ({value.dtype})")
         if not np.isfinite(value).all():
             raise InputError(f"{source}: {name} contains NaN or inf weights")
         layers.append(Layer.from_dense(name, value, _bias(name, weights, source)))
+    statistics = next((name for name in weights if name.endswith(("running_mean", "running_var"))), None)
+    if statistics is not None and not names:
+        raise InputError(f"{source}: {statistics} is a BatchNorm statistic: give the architecture with "
+                         "--model package.module:factory (or file.py:factory)")
     for a, b in zip(layers, layers[1:]):
         if a.outputs != b.inputs:
             raise InputError(

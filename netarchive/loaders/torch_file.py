@@ -17,7 +17,7 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
 def read(path: Path) -> dict[str, np.ndarray]:
     """The named tensors of the checkpoint at ``path`` as numpy arrays, in state_dict order."""
-    return _tensors(_unwrap(safe_load(path), path), path)
+    return arrays(_unwrap(safe_load(path), path), path)
 
 
 def safe_load(path: Path):
@@ -49,14 +49,15 @@ def _unwrap(loaded, path: Path) -> Mapping:
     return loaded
 
 
-def _tensors(state: Mapping, path: Path) -> dict[str, np.ndarray]:
+def arrays(state: Mapping, origin) -> dict[str, np.ndarray]:
+    """The tensors of a state_dict as float32 (or integer) numpy arrays, in order; ``origin`` names it in errors."""
     import torch
 
-    arrays = {}
+    found = {}
     for name, value in state.items():
         if isinstance(value, torch.Tensor):
-            value = value.detach()
-            arrays[str(name)] = (value.float() if value.is_floating_point() else value).numpy()
-    if not arrays:
-        raise InputError(f"{path} contains no tensors")
-    return arrays
+            value = value.detach().cpu()
+            found[str(name)] = (value.float() if value.is_floating_point() else value).numpy()
+    if not found:
+        raise InputError(f"{origin} contains no tensors")
+    return found

@@ -25,13 +25,25 @@ import numpy as np
 import pandas as pd
 
 from netarchive.errors import DamagedArchive, InputError, NotFound
-from netarchive.model import Checkpoint
+from netarchive.model import ASSUMED_SEQUENTIAL, Checkpoint
 
 Progress = Callable[[str], None]
 """Called with a short description of each step of a long write (``"synapses"``, ``"commit"``, ...)."""
 
-CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity")
+CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity", "architecture_source")
 """The columns every checkpoint listing starts with; the stored metrics follow."""
+OLD_ARCHITECTURE_SOURCE = ASSUMED_SEQUENTIAL
+"""The ``architecture_source`` of checkpoints archived before it was recorded: all were read as chains."""
+
+
+def check_storable(checkpoint: Checkpoint) -> None:
+    """Refuse a network the archive's schema cannot hold yet: anything but a plain chain of Linear layers."""
+    if not checkpoint.is_sequential:
+        raise InputError(
+            f"run {checkpoint.run!r} level {checkpoint.level}: the network ({checkpoint.architecture_source}) has "
+            "convolutions, batch norms, pooling or residual/concatenation connections, which this archive "
+            "cannot store yet (only plain chains of Linear layers)"
+        )
 
 CHECK_FIELDS = ("problem", "run", "level", "detail", "repair", "repaired")
 """The columns of ``check``: one row per problem found, what ``--repair`` does about it (empty when it

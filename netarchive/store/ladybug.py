@@ -47,7 +47,8 @@ from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store import faults
 from netarchive.store.archive_lock import ArchiveLock, read_wait
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name, damaged, recorded_counts, verify_counts,
+    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Progress, Store, check_input_shape, check_property_name, check_storable, damaged,
+    recorded_counts, verify_counts,
 )
 from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
 
@@ -78,7 +79,7 @@ _NODE_TABLES = {
     "Checkpoint": (
         "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
         "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING, layer_synapses INT64[], "
-        "incomplete BOOL"
+        "incomplete BOOL, architecture_source STRING"
     ),
     "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
     "Counter": "name STRING PRIMARY KEY, value INT64",
@@ -87,11 +88,12 @@ _REL_TABLES = {"HAS_CHECKPOINT": "FROM Run TO Checkpoint", "SYNAPSE": "FROM Neur
 _SCHEMA = [f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, columns in _NODE_TABLES.items()] + [
     f"CREATE REL TABLE IF NOT EXISTS {name}({columns})" for name, columns in _REL_TABLES.items()
 ]
+"""Upgrades an archive written before ``architecture_source`` was recorded (a constant statement)."""
 _TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in (*_NODE_TABLES, *_REL_TABLES)}
 """Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
 _CHECKPOINT_COLUMNS = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
-     "layer_synapses", "incomplete"}
+     "layer_synapses", "incomplete", "architecture_source"}
 )
 _RUN_COLUMNS = frozenset({"name", "run", "activation"})
 _NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -388,6 +390,7 @@ class LadybugStore(Store):
         """Two phases (module docstring): the checkpoint copied in marked incomplete and made durable,
         then published in a small commit that also removes the checkpoint it replaces."""
         step = progress or (lambda _: None)
+        check_storable(checkpoint)
         self._writable()
         with self._operation():
             self._remove_leftovers(step)
@@ -456,7 +459,7 @@ class LadybugStore(Store):
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
             "SET c.run = $run, c.level = $level, c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, "
             "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written, "
-            "c.layer_synapses = $layer_synapses, c.incomplete = true",
+            "c.layer_synapses = $layer_synapses, c.incomplete = true, c.architecture_source = $architecture_source",
             {
                 "run": checkpoint.run,
                 "id": checkpoint_id,
@@ -469,6 +472,7 @@ class LadybugStore(Store):
                 "input_shape": list(checkpoint.input_shape) if checkpoint.input_shape else None,
                 "written": uuid.uuid4().hex,
                 "layer_synapses": counts["layer_synapses"],
+                "architecture_source": checkpoint.architecture_source,
             },
         )
         self._write_metrics(checkpoint_id, checkpoint.metrics)
@@ -507,6 +511,7 @@ class LadybugStore(Store):
         table.columns = [column.removeprefix("c.") for column in table.columns]
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
         metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_COLUMNS)  # as on Neo4j
+        table["architecture_source"] = table["architecture_source"].fillna(OLD_ARCHITECTURE_SOURCE)  # archived before it was recorded
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
     def unfinished(self) -> pd.DataFrame:
@@ -566,7 +571,8 @@ class LadybugStore(Store):
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
         activation = meta.pop("activation", None) or "relu"
-        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation)
+        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation,
+                          architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE)
 
     def _global_index(self, checkpoint_id: int):
         """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices

@@ -1,7 +1,7 @@
 """The server archive: the same schema on a Neo4j 5 server, over Bolt with the official driver.
 
 Schema (cypher/schema.md): ``(:Run {name, activation, ...meta})-[:HAS_CHECKPOINT]->(:Checkpoint {run, level,
-neurons, edges, sparsity, layer_names, widths, input_shape, ...metrics})`` and ``(:Neuron {run, level, layer,
+neurons, edges, sparsity, layer_names, widths, input_shape, architecture_source, ...metrics})`` and ``(:Neuron {run, level, layer,
 index, channel, y, x, bias})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a composite uniqueness constraint on
 ``(run, level, layer, index)`` (Community edition has no NODE KEY), which also serves the index seeks of
 the synapse batches; checkpoints by ``(run, level)``.
@@ -41,8 +41,8 @@ import pandas as pd
 from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, Problem, Progress, Store, check_input_shape, check_property_name, damaged_problem, layer_mismatches,
-    problem_table, recorded_counts, unfinished_problem, verify_counts,
+    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Problem, Progress, Store, check_input_shape, check_property_name,
+    check_storable, damaged_problem, layer_mismatches, problem_table, recorded_counts, unfinished_problem, verify_counts,
 )
 
 SYNAPSE_BATCH = 20_000
@@ -185,7 +185,7 @@ SET_SYNAPSE_FLAG_CYPHER = (
 
 _CHECKPOINT_PROPERTIES = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete",
-     "written", "layer_synapses"}
+     "written", "layer_synapses", "architecture_source"}
 )
 _RUN_PROPERTIES = frozenset({"name", "run", "activation"})
 _NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -339,6 +339,7 @@ class Neo4jStore(Store):
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
         step = progress or (lambda _: None)
         self._writable()
+        check_storable(checkpoint)
         if not self._schema_ready:
             self.init()
         self._clean_incomplete(step)
@@ -404,6 +405,9 @@ class Neo4jStore(Store):
         if table.empty:
             return pd.DataFrame(columns=list(CHECKPOINT_FIELDS))
         table["layers"] = [len(names) for names in table["layer_names"]]
+        if "architecture_source" not in table:
+            table["architecture_source"] = OLD_ARCHITECTURE_SOURCE
+        table["architecture_source"] = table["architecture_source"].fillna(OLD_ARCHITECTURE_SOURCE)
         metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_PROPERTIES)
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
@@ -448,7 +452,8 @@ class Neo4jStore(Store):
         metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
         activation = meta.pop("activation", None) or "relu"
-        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta, activation)
+        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta, activation,
+                          architecture_source=props.get("architecture_source") or OLD_ARCHITECTURE_SOURCE)
 
     def _biases(self, run: str, level: int, widths: list[int]) -> list[np.ndarray | None]:
         """The biases of each layer's neurons (None for a layer without any; missing ones are 0)."""
@@ -659,6 +664,7 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
         "layer_names": list(checkpoint.layer_names),
         "widths": [int(w) for w in checkpoint.widths],
         "written": uuid.uuid4().hex,
+        "architecture_source": checkpoint.architecture_source,
     }
     if checkpoint.input_shape is not None:
         properties["input_shape"] = [int(s) for s in checkpoint.input_shape]
