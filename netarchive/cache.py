@@ -73,21 +73,22 @@ class AnalysisCache:
                 temporary.unlink()
 
     def problems(self, live: Iterable[str]) -> list[Problem]:
-        """Folders of versions no longer archived, and tables that cannot be read (``check``)."""
+        """Tables no netarchive of this version serves (of checkpoints no longer archived, or of other
+        tables versions), and tables that cannot be read (``check``)."""
         if not self.directory.is_dir():
             return []
         live = set(live)
+        folders = [folder for folder in self.directory.iterdir() if folder.is_dir()]
+        stale = [folder for folder in folders if folder.name not in live]
+        stale += [entry for folder in folders if folder.name in live for entry in folder.iterdir() if entry.name != _tables_folder()]
         problems = []
-        stale = [folder for folder in self.directory.iterdir() if folder.is_dir() and folder.name not in live]
         if stale:
             problems.append(Problem(
-                "stale-cache", f"{len(stale)} folder(s) of cached analyses of checkpoints no longer archived in "
-                f"{self.directory}", "delete them", lambda: self.prune(live),
+                "stale-cache", f"{len(stale)} folder(s) of cached analyses no longer served (checkpoints no longer "
+                f"archived, or older tables versions) in {self.directory}", "delete them", lambda: self.prune(live),
             ))
-        for folder in sorted(self.directory.iterdir()):
-            if folder.name not in live:
-                continue
-            for path in sorted(entry for entry in folder.iterdir() if entry.is_file()):
+        for folder in sorted(folder for folder in folders if folder.name in live):
+            for path in sorted(entry for entry in (folder / _tables_folder()).glob("*") if entry.is_file()):
                 try:
                     pq.read_metadata(path)
                 except (OSError, ValueError):

@@ -133,7 +133,7 @@ def test_cached_analyses(store):
 
     with netarchive.open(store) as archive:
         archive.analyze(components, "r", 0)
-        cached = next(archive.cache.directory.glob("*/*.parquet"))
+        cached = next(archive.cache.directory.glob("*/*/*.parquet"))
         (archive.cache.directory / "0123456789abcdef").mkdir()  # a version no longer archived
     cached.write_bytes(b"garbage")
     assert sorted(problem for problem, *_ in problems(store)) == ["damaged-cache", "stale-cache"]
