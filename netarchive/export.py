@@ -33,7 +33,6 @@ from netarchive.analysis.motifs import motifs
 from netarchive.analysis.percolation import ORDERS, percolation, thresholds
 from netarchive.analysis.persistence import neural_persistence
 from netarchive.analysis.spanning import overlap, tccr
-from netarchive.analysis.summary import summary_row
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
 
@@ -100,7 +99,6 @@ def percolation_curves(checkpoint: Checkpoint) -> pd.DataFrame:
 
 
 EXPORTED_ANALYSES = {
-    "summary": (summary_row, {}),
     "components": (components, {}),
     "percolation": (percolation_curves, {}),
     "thresholds": (thresholds, {}),
@@ -111,12 +109,16 @@ EXPORTED_ANALYSES = {
     "motifs": (motifs, {}),
     "locality": (unit_locality, {}),
 }
-"""What ``export --analyses`` writes: name -> (analysis, options), each with its command's defaults."""
+"""What ``export --analyses`` writes besides ``summary``: name -> (analysis, options), each with its command's
+defaults."""
 
 
-def _export_analyses(archive, base: Path, run: str, level: int) -> None:
-    """Each analysis's tidy table under ``base/<name>/<run>/`` (cached, so a re-export is quick);
-    one that does not apply to the checkpoint (locality without pixel inputs) is left out."""
+def _export_analyses(archive, base: Path, run: str, level: int, summary: pd.DataFrame) -> None:
+    """The checkpoint's row of ``summary`` (that of ``query summary``, stored metrics included) and each
+    analysis's tidy table under ``base/<name>/<run>/`` (cached, so a re-export is quick); one that does not
+    apply to the checkpoint (locality without pixel inputs) is left out."""
+    row = summary[(summary["run"] == run) & (summary["level"] == level)]
+    _write_checkpoint_file(pa.Table.from_pandas(row, preserve_index=False), base / "summary", run, level)
     for name, (function, options) in EXPORTED_ANALYSES.items():
         try:
             table = archive.analyze(function, run, level, **options)
@@ -129,12 +131,14 @@ def export_parquet(
     archive, directory: str | os.PathLike, run: str | None = None, progress=None, analyses: bool = False
 ) -> pd.DataFrame:
     """Export every checkpoint (or those of ``run``) of ``archive`` under ``directory``; returns the listing.
-    With ``analyses``, also every analysis of :data:`EXPORTED_ANALYSES` under ``directory/analyses``."""
+    With ``analyses``, also the summary and every analysis of :data:`EXPORTED_ANALYSES` under
+    ``directory/analyses``."""
     base = Path(directory)
     listing = archive.checkpoints(run)
     if run is not None and listing.empty:
         archive.levels(run)  # raises NotFound for an unknown run
     base.mkdir(parents=True, exist_ok=True)
+    summary = archive.summary(sorted(set(listing["run"]))) if analyses and not listing.empty else None
     for row in listing.itertuples():
         if progress:
             progress(f"{row.run} level {row.level}")
@@ -142,7 +146,7 @@ def export_parquet(
         _write_checkpoint_file(edge_table(checkpoint), base / "edges", row.run, row.level)
         _write_checkpoint_file(neuron_table(checkpoint), base / "neurons", row.run, row.level)
         if analyses:
-            _export_analyses(archive, base / "analyses", row.run, row.level)
+            _export_analyses(archive, base / "analyses", row.run, row.level, summary)
     listing_file = base / "checkpoints.parquet"
     if listing_file.exists():
         earlier = pd.read_parquet(listing_file)

@@ -54,3 +54,12 @@ def test_one_schema_with_and_without_pixel_inputs(exported):
 def test_filters_read_one_run(exported):
     edges = pd.read_parquet(exported / "edges", filters=[("run", "==", "a/b=c")])
     assert set(edges.run) == {"a/b=c"} and set(edges.level) == {3}
+
+
+def test_summary_of_the_export_is_that_of_query_summary(exported, tmp_path):
+    exported_summary = pd.read_parquet(exported / "analyses" / "summary").sort_values(["run", "level"], ignore_index=True)
+    with netarchive.open(tmp_path / "archive", read_only=True) as archive:
+        asked = archive.summary().sort_values(["run", "level"], ignore_index=True)
+    assert "accuracy" in exported_summary.columns
+    assert exported_summary[exported_summary.run == "seed0"].accuracy.tolist() == pytest.approx([0.5 + l / 100 for l in range(LEVELS)])
+    pd.testing.assert_frame_equal(exported_summary, asked[exported_summary.columns])
