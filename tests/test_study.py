@@ -138,3 +138,23 @@ def test_summary_run_and_runs_together_give_both(study):
     result = CliRunner().invoke(cli, ["--store", str(study), "query", "summary", "--run", "s1", "--runs", "s0,s1", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert [(row["run"], row["level"]) for row in json.loads(result.output)] == [("s0", 0), ("s0", 1), ("s1", 0), ("s1", 1)]
+
+
+def test_parallel_summary_from_a_plain_script(study, tmp_path):
+    """The README's example saved as a script, without an `if __name__ == "__main__":` guard."""
+    import os
+    import sys
+
+    script = tmp_path / "study.py"
+    script.write_text(
+        "import netarchive\n"
+        "print('script ran')\n"
+        f"archive = netarchive.open({str(study)!r})\n"  # read-write, as the README's example
+        "table = archive.summary(jobs=2)\n"
+        "print(len(table), 'rows')\n"
+        "archive.close()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script ran", "4 rows"]  # the script ran once, not again in each worker
