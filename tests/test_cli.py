@@ -54,6 +54,18 @@ def test_output_to_files(run_cli, tmp_path):
     assert pd.read_parquet(tmp_path / "ls.parquet").edges.tolist() == [6]
     result = run_cli("ls", "--format", "parquet")
     assert result.exit_code == 1 and "give -o FILE.parquet" in result.output
+    assert run_cli("ls", "-o", tmp_path / "ls.txt").exit_code == 0
+    assert "run ┃ level ┃ layers" in (tmp_path / "ls.txt").read_text()  # the table, as printed
+
+
+def test_an_output_suffix_without_a_format_is_refused(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    for name in ("ls.xlsx", "ls"):
+        one_line_error(run_cli("ls", "-o", tmp_path / name), f"cannot tell the format of {tmp_path / name}")
+        assert not (tmp_path / name).exists()
+    one_line_error(run_cli("query", "components", "--run", "r", "-o", tmp_path / "c.xlsx"), "use .csv, .json")
+    assert run_cli("ls", "--format", "csv", "-o", tmp_path / "ls.xlsx").exit_code == 0  # asked for explicitly
 
 
 def one_line_error(result, expected):

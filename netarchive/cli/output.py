@@ -15,6 +15,8 @@ import pandas as pd
 from netarchive.errors import InputError
 
 FORMATS = ("table", "json", "csv", "parquet")
+SUFFIXES = {"json": "json", "csv": "csv", "parquet": "parquet", "pq": "parquet", "txt": "table"}
+"""The format an output file's suffix asks for (when ``--format`` is not given)."""
 
 
 def output_options(command):
@@ -30,7 +32,7 @@ def output_options(command):
 
     checked = click.option(
         "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-        help="Write the table to FILE instead of the terminal.",
+        help="Write the table to FILE (.csv, .json, .parquet or .txt) instead of the terminal.",
     )(checked)
     return click.option(
         "--format", "fmt", type=click.Choice(FORMATS), default=None,
@@ -53,10 +55,16 @@ def emit(frame: pd.DataFrame, fmt: str | None, output: str | None, *, title: str
 
 
 def check_output(fmt: str | None, output: str | None) -> None:
-    """Refuse ``--format parquet`` to the terminal (Parquet is a binary file format) and an output file in
-    a directory that does not exist."""
+    """Refuse ``--format parquet`` to the terminal (Parquet is a binary file format), an output file whose
+    suffix names no format (``-o ls.xlsx`` would get a text table) and one in a directory that does not
+    exist."""
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet writes a binary file: give -o FILE.parquet")
+    if output is not None and fmt is None and _format_from_suffix(output) is None:
+        raise InputError(
+            f"cannot tell the format of {output} from its suffix: use .csv, .json, .parquet or .txt (a table), "
+            "or give --format"
+        )
     check_parent(output)
 
 
@@ -69,7 +77,7 @@ def check_parent(output: str | None) -> None:
 
 def _format_from_suffix(output: str | None) -> str | None:
     suffix = Path(output).suffix.lower().lstrip(".") if output else ""
-    return {"json": "json", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(suffix)
+    return SUFFIXES.get(suffix)
 
 
 def _plain(value):
