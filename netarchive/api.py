@@ -24,6 +24,7 @@ from functools import partial
 import pandas as pd
 
 from netarchive import loaders
+from netarchive.analysis.percolation import RANDOM_ORDERS
 from netarchive.analysis.summary import COLUMNS, summary_row
 from netarchive.cache import AnalysisCache
 from netarchive.errors import AlreadyArchived
@@ -146,7 +147,7 @@ class Archive:
         runs: Sequence[str] | None = None,
         *,
         jobs: int = 1,
-        samples: int = 10,
+        samples: int = RANDOM_ORDERS,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:

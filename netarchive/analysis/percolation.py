@@ -39,6 +39,10 @@ ORDERS = ("descending", "ascending", "random")
 MAX_POINTS = 100_000
 """More points than this say nothing a plot can show, and would fill the memory."""
 QUANTITIES = ("giant_fraction", "second_fraction", "components", "mean_cluster_size")
+RANDOM_ORDERS = 10
+"""Random orderings averaged when none are asked for: by the measured threshold (``query threshold``, the
+marks of ``plot percolation`` and ``plot robustness``, ``query summary``) and by random-order curves, so
+that a figure and a table of the same checkpoint give the same threshold."""
 
 
 # --- orders and points (shared with the functional-robustness analyses) -------------------------------
@@ -266,7 +270,7 @@ def percolation(
     checkpoint: Checkpoint,
     order: str = "descending",
     points: int = 101,
-    samples: int = 10,
+    samples: int = RANDOM_ORDERS,
     seed: int = 0,
     canonical: bool = False,
     kept=None,
@@ -332,7 +336,7 @@ def canonical_curve(run: Merges, p) -> dict[str, np.ndarray]:
 
 # --- thresholds -----------------------------------------------------------------------------------------
 
-def thresholds(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> pd.DataFrame:
+def thresholds(checkpoint: Checkpoint, samples: int = RANDOM_ORDERS, seed: int = 0) -> pd.DataFrame:
     """One row of percolation thresholds, each a kept fraction of the checkpoint's own edges.
 
     - ``p_c_molloy_reed``: ⟨k⟩/(⟨k²⟩ − ⟨k⟩) (Molloy & Reed 1995; Cohen et al., PRL 85, 4626, 2000);
@@ -359,7 +363,7 @@ def thresholds(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> pd.D
     }])
 
 
-def measured_threshold(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> float:
+def measured_threshold(checkpoint: Checkpoint, samples: int = RANDOM_ORDERS, seed: int = 0) -> float:
     """Kept fraction n/E where the mean finite-cluster size averaged over random orderings peaks (exact: the
     averaged curve is evaluated at every merge of every ordering)."""
     runs = [checkpoint_merges(checkpoint, "random", seed, s) for s in range(samples)]

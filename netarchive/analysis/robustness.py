@@ -28,7 +28,9 @@ import pandas as pd
 
 from netarchive.analysis import forward as forward_module
 from netarchive.analysis.forward import apply, check_inputs, layer_operator, scores
-from netarchive.analysis.percolation import check_order, check_samples, checkpoint_merges, curve_points, edge_order
+from netarchive.analysis.percolation import (
+    RANDOM_ORDERS, check_order, check_samples, checkpoint_merges, curve_points, edge_order,
+)
 from netarchive.model import Checkpoint
 
 
@@ -104,7 +106,7 @@ def robustness(
     y: np.ndarray,
     order: str = "descending",
     points: int = 21,
-    samples: int = 5,
+    samples: int = RANDOM_ORDERS,
     seed: int = 0,
     kept=None,
 ) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 from netarchive.analysis.components import components
 from netarchive.analysis.locality import unit_locality
 from netarchive.analysis.motifs import motifs
-from netarchive.analysis.percolation import thresholds
+from netarchive.analysis.percolation import RANDOM_ORDERS, thresholds
 from netarchive.analysis.persistence import neural_persistence
 from netarchive.analysis.spanning import tccr
 from netarchive.model import Checkpoint
@@ -31,7 +31,7 @@ COLUMNS = (
 )
 
 
-def summary_row(checkpoint: Checkpoint, samples: int = 10, seed: int = 0) -> pd.DataFrame:
+def summary_row(checkpoint: Checkpoint, samples: int = RANDOM_ORDERS, seed: int = 0) -> pd.DataFrame:
     """The scalars of one checkpoint (see the module docstring), one row with ``run``, ``level``,
     ``sparsity`` first; ``samples`` and ``seed`` are those of the measured percolation threshold."""
     row = {"run": checkpoint.run, "level": checkpoint.level, "sparsity": checkpoint.sparsity}

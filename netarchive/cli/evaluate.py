@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from netarchive.analysis.forward import evaluate
-from netarchive.analysis.percolation import ORDERS, thresholds
+from netarchive.analysis.percolation import ORDERS, RANDOM_ORDERS, thresholds
 from netarchive.analysis.robustness import robustness
 from netarchive.cli import cli
 from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
@@ -41,7 +41,8 @@ def _robustness_options(command):
         click.option("--run", required=True, help="Name of the archived run."),
         click.option("--level", type=int, required=True, help="Level of the run."),
         click.option("--data", required=True, type=click.Path(), help=".npz with arrays x, y (or .pt with tensors x, y)."),
-        click.option("--samples", type=int, default=5, show_default=True, help="Random orderings averaged."),
+        click.option("--samples", type=int, default=RANDOM_ORDERS, show_default=True,
+                     help="Random orderings averaged (random-order curves and the measured threshold)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random orderings."),
     ]):
         command = decorator(command)
@@ -70,6 +71,7 @@ def plot_robustness(run, level, data, samples, seed, output):
     x, y = load_dataset(data)
     with open_archive() as archive:
         checkpoint = archive.checkpoint(run, level)
+        marks = archive.analyze(thresholds, run, level, samples=samples, seed=seed).iloc[0]  # = query threshold
     kept = np.concatenate([[0.0], np.geomspace(1 / max(checkpoint.edges, 1), 1, 40)])
     score = "accuracy" if np.issubdtype(y.dtype, np.integer) else "mse"
     figure, axis = new_figure(figsize=(8, 5))
@@ -77,7 +79,6 @@ def plot_robustness(run, level, data, samples, seed, output):
         curve = robustness(checkpoint, x, y, order, samples=samples, seed=seed, kept=kept)[1:]
         axis.plot(curve.kept, curve.giant_fraction, "-", color=f"C{i}", label=f"giant fraction, {order}")
         axis.plot(curve.kept, curve[score], "--", color=f"C{i}", marker=".", label=f"{score}, {order}")
-    marks = thresholds(checkpoint, samples=samples, seed=seed).iloc[0]
     for j, (column, (name, _)) in enumerate(THRESHOLD_MARKS.items()):
         if np.isfinite(marks[column]):
             mark_threshold(axis, j, name, marks[column])

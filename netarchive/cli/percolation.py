@@ -16,7 +16,7 @@ from netarchive.cli.query import query
 
 def _random_options(command):
     command = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random orderings.")(command)
-    return click.option("--samples", type=int, default=10, show_default=True,
+    return click.option("--samples", type=int, default=percolation_analysis.RANDOM_ORDERS, show_default=True,
                         help="Random orderings averaged (order random, measured threshold).")(command)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from netarchive.analysis.percolation import RANDOM_ORDERS
 from netarchive.cli import cli
 from netarchive.cli.common import open_archive, run_names
 from netarchive.cli.compare import plot_compare
@@ -51,7 +52,7 @@ def _summary(archive, run, runs_text, jobs, samples):
 
 
 def _selection(command):
-    command = click.option("--samples", type=int, default=10, show_default=True,
+    command = click.option("--samples", type=int, default=RANDOM_ORDERS, show_default=True,
                            help="Random orderings for the measured percolation threshold.")(command)
     command = click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes.")(command)
     command = click.option("--runs", "runs_text", help="Comma-separated runs (default: every run).")(command)
