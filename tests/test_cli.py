@@ -96,7 +96,8 @@ def test_bad_inputs_are_one_line_errors_and_change_nothing(run_cli, tmp_path):
         (("rm", "--run", "nope", "--yes"), "no run named 'nope'"),
         (("rm", "--run", "r", "--level", "9", "--yes"), "run 'r' has no level 9"),
         (("query", "cypher", "MATCH (n RETURN n"), "Parser exception"),
-        (("query", "cypher", "MATCH (n:Neuron) DETACH DELETE n"), "read-only"),
+        (("query", "cypher", "MATCH (n:Neuron) DETACH DELETE n"), "Cypher runs read-only here"),
+        (("query", "cypher", "CREATE (:Run {name: 'x'})"), "use an analysis's --write"),
         (("query", "cypher", "RETURN $x", "--param", "x"), "is not KEY=VALUE"),
         (("export", tmp_path / "out", "--run", "nope"), "no run named 'nope'"),
     ]

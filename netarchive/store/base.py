@@ -26,6 +26,13 @@ Progress = Callable[[str], None]
 CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity")
 """The columns every checkpoint listing starts with; the stored metrics follow."""
 
+READ_ONLY_CYPHER = (
+    "Cypher runs read-only here (it cannot create, change or delete anything); to put analysis results on the "
+    "graph use an analysis's --write (e.g. `netarchive query components --write`), to change the archive "
+    "`ingest`, `rm` or `set-activation`"
+)
+"""What both backends say, in netarchive's words, when a Cypher statement tries to write."""
+
 
 class Store(ABC):
     """An archive of checkpoints, opened for reading or writing."""
@@ -65,7 +72,8 @@ class Store(ABC):
 
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
-        """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher."""
+        """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher, and
+        StoreError(READ_ONLY_CYPHER) on a statement that writes."""
 
     @abstractmethod
     def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:

@@ -36,7 +36,9 @@ import pandas as pd
 
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
+from netarchive.store.base import (
+    CHECKPOINT_FIELDS, READ_ONLY_CYPHER, Progress, Store, check_input_shape, check_property_name,
+)
 
 SYNAPSE_BATCH = 20_000
 """Synapse rows per UNWIND statement. Batches of 10-50 k rows keep a statement's parameters a few hundred
@@ -402,8 +404,15 @@ class Neo4jStore(Store):
             keys = list(result.keys())
             return pd.DataFrame([[_plain(value) for value in record.values()] for record in result], columns=keys)
 
+        from neo4j import exceptions as ex
+
         with self._session("READ") as session:
-            return session.execute_read(work)
+            try:
+                return session.execute_read(work)
+            except ex.ClientError as error:
+                if error.code == "Neo.ClientError.Statement.AccessMode":  # "Writing in read access mode not allowed"
+                    raise StoreError(READ_ONLY_CYPHER) from None
+                raise
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, run: str, level: int | None = None) -> int:
