@@ -101,6 +101,9 @@ def _json(frame: pd.DataFrame, _title) -> str:
 
 
 def _csv(frame: pd.DataFrame, _title) -> str:
+    frame = frame.copy()
+    for column in frame.columns[frame.dtypes == object]:  # nodes, relationships, lists: as the table shows them
+        frame[column] = frame[column].map(lambda value: _cell(value) if isinstance(value, (dict, list)) else value)
     return frame.to_csv(index=False)
 
 
@@ -122,6 +125,11 @@ def _table(frame: pd.DataFrame, title) -> str:
     return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"
 
 
+KEY_PROPERTIES = {"Run": ("name",), "Checkpoint": ("run", "level"), "Neuron": ("run", "level", "layer", "index"),
+                  "SYNAPSE": ("w",), "HAS_CHECKPOINT": ()}
+"""What a node or relationship of each label shows in a table: its key (other labels show every property)."""
+
+
 def _cell(value) -> str:
     value = _plain(value)
     if value is None:
@@ -130,4 +138,33 @@ def _cell(value) -> str:
         return f"{value:.6g}"
     if isinstance(value, list):
         return "[" + ", ".join(_cell(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return _graph_text(value)
     return str(value)
+
+
+def _graph_text(value: dict) -> str:
+    """A node ``(:Neuron {run: 'r', level: 3, layer: 1, index: 7})``, a relationship ``[:SYNAPSE {w: 0.25}]``,
+    a path of them, or a map, in Cypher's own notation (values as :meth:`Store.cypher` gives them)."""
+    if "_path" in value:
+        return "-".join(_graph_text(item) for item in value["_path"])
+    for kind, brackets in (("_label", "()"), ("_type", "[]")):
+        if kind in value:
+            label = value[kind]
+            keys = KEY_PROPERTIES.get(label, [k for k in value if k != kind])
+            shown = ", ".join(f"{key}: {_literal(value[key])}" for key in keys if key in value)
+            return f"{brackets[0]}:{label}{' {' + shown + '}' if shown else ''}{brackets[1]}"
+    return "{" + ", ".join(f"{key}: {_literal(item)}" for key, item in value.items()) + "}"
+
+
+def cypher_literal(value, number=repr) -> str:
+    """``value`` as a Cypher literal: strings quoted and escaped, true/false/null, numbers by ``number``."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return number(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _literal(value) -> str:
+    return cypher_literal(value, number=_cell) if not isinstance(value, (list, dict)) else _cell(value)

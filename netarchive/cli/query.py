@@ -8,7 +8,7 @@ import click
 
 from netarchive.cli import cli
 from netarchive.cli.common import open_archive, parse_number, parse_pairs
-from netarchive.cli.output import emit, output_options
+from netarchive.cli.output import cypher_literal, emit, output_options
 from netarchive.errors import InputError
 
 
@@ -98,14 +98,7 @@ def browser_link_for(statement: str, params: dict, browser_url: str) -> str:
     """A Neo4j Browser link (``?cmd=edit&arg=...``) that opens ``:param`` lines and the statement in the editor."""
     from urllib.parse import quote
 
-    lines = [f":param {name} => {_cypher_literal(value)};" for name, value in params.items()]
+    lines = [f":param {name} => {cypher_literal(value)};" for name, value in params.items()]
     script = "\n".join([*lines, statement + ";"])
     return f"{browser_url}?cmd=edit&arg={quote(script, safe='')}"
 
-
-def _cypher_literal(value) -> str:
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

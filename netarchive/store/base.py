@@ -73,7 +73,11 @@ class Store(ABC):
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher, and
-        StoreError(READ_ONLY_CYPHER) on a statement that writes."""
+        StoreError(READ_ONLY_CYPHER) on a statement that writes.
+
+        Graph values come back the same from every backend: a node as ``{"_label": "Neuron", **properties}``,
+        a relationship as ``{"_type": "SYNAPSE", **properties}`` (absent properties left out, no internal
+        ids), a path as ``{"_path": [node, relationship, node, …]}``."""
 
     @abstractmethod
     def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:

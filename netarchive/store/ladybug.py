@@ -363,7 +363,10 @@ class LadybugStore(Store):
             self._rollback()
         if isinstance(result, list):
             raise StoreError("give one Cypher statement at a time")
-        return result.get_as_df()
+        frame = result.get_as_df()
+        for column in frame.columns[frame.dtypes == object]:
+            frame[column] = frame[column].map(_graph_value)
+        return frame
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, run: str, level: int | None = None) -> int:
@@ -634,6 +637,26 @@ def _synapse_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
         for l, layer in enumerate(checkpoint.layers)
     ]
     return pa.Table.from_batches(chunks)
+
+
+def _graph_value(value):
+    """LadybugDB's nodes, relationships and paths (dicts with ``_ID``, ``_LABEL``, ``_SRC``, ``_NODES``, …) in
+    the form of ``Store.cypher``: the internal ids and the null columns of other labels left out."""
+    if isinstance(value, list):
+        return [_graph_value(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "_NODES" in value and "_RELS" in value:
+        nodes = [_graph_value(node) for node in value["_NODES"]]
+        items = nodes[:1]
+        for relationship, node in zip(value["_RELS"], nodes[1:]):
+            items += [_graph_value(relationship), node]
+        return {"_path": items}
+    if "_LABEL" in value and "_ID" in value:
+        kind = "_type" if "_SRC" in value else "_label"
+        internal = {"_ID", "_LABEL", "_SRC", "_DST", "id"}
+        return {kind: value["_LABEL"], **{k: v for k, v in value.items() if k not in internal and v is not None}}
+    return {key: _graph_value(item) for key, item in value.items()}
 
 
 def _first_line(error: BaseException) -> str:

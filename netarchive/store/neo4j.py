@@ -606,15 +606,22 @@ def _read_layer(tx, run: str, level: int, layer: int) -> tuple[np.ndarray, np.nd
 
 
 def _plain(value):
-    """Graph values of a query result as plain Python (nodes and relationships as property dicts)."""
+    """Graph values of a query result as plain Python, in the form of ``Store.cypher``."""
     from neo4j.graph import Node, Path, Relationship
 
-    if isinstance(value, (Node, Relationship)):
-        return dict(value)
+    if isinstance(value, Node):
+        return {"_label": ":".join(sorted(value.labels)), **dict(value)}
+    if isinstance(value, Relationship):
+        return {"_type": value.type, **dict(value)}
     if isinstance(value, Path):
-        return [dict(node) for node in value.nodes]
+        items = [_plain(value.start_node)]
+        for relationship, node in zip(value.relationships, value.nodes[1:]):
+            items += [_plain(relationship), _plain(node)]
+        return {"_path": items}
     if isinstance(value, list):
         return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value
 
 
