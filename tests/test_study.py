@@ -1,4 +1,5 @@
 """Summary, cache, analyses in Parquet, study plots and the HTML report."""
+import json
 import shutil
 import subprocess
 
@@ -158,3 +159,18 @@ def test_parallel_summary_from_a_plain_script(study, tmp_path):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["script ran", "4 rows"]  # the script ran once, not again in each worker
+
+
+def test_summary_columns_and_glossary(study):
+    runner, store = CliRunner(), ["--store", str(study)]
+    result = runner.invoke(cli, [*store, "query", "summary", "--columns", "accuracy,p_c_*", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "run,level,accuracy,p_c_molloy_reed,p_c_branching,p_c_measured,p_c_seed"
+    bad = runner.invoke(cli, [*store, "query", "summary", "--columns", "sparsity,nope*"])
+    assert bad.exit_code == 1 and "'nope*' matches no column" in bad.output and len(bad.output.splitlines()) == 1
+    glossary = runner.invoke(cli, [*store, "query", "summary", "--glossary", "--format", "json"])
+    meanings = {row["column"]: row["meaning"] for row in json.loads(glossary.output)}
+    with netarchive.open(study, read_only=True) as archive:
+        columns = set(archive.summary().columns)
+    assert columns - {"accuracy"} <= set(meanings) and "metrics stored" in meanings["(any other)"]
+    assert all(meanings.values())

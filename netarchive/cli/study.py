@@ -1,6 +1,7 @@
 """A whole study at once: ``query summary``, ``plot summary`` and ``report`` (a self-contained HTML page)."""
 from __future__ import annotations
 
+import fnmatch
 import html
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ import click
 import pandas as pd
 
 from netarchive.analysis.percolation import RANDOM_ORDERS
+from netarchive.analysis.summary import GLOSSARY, METRICS_NOTE
 from netarchive.cli import cli
 from netarchive.cli.common import open_archive, run_names
 from netarchive.cli.compare import plot_compare
@@ -61,11 +63,42 @@ def _selection(command):
 
 @query.command("summary")
 @_selection
+@click.option("--columns", "columns_text", metavar="A,B,…",
+              help="Only these columns (names or patterns such as 'p_c_*'), after run and level.")
+@click.option("--glossary", is_flag=True, help="What every column means, instead of the table.")
 @output_options
-def summary(run, runs_text, jobs, samples, fmt, output):
-    """One row per checkpoint with every scalar of the analyses and the stored metrics (cached)."""
+def summary(run, runs_text, jobs, samples, columns_text, glossary, fmt, output):
+    """One row per checkpoint with every scalar of the analyses and the stored metrics (cached).
+
+    Example: netarchive query summary --runs seed0,seed1 --columns 'sparsity,accuracy,p_c_*'
+    """
+    if glossary:
+        emit(glossary_table(), fmt, output)
+        return
     with open_archive() as archive:
-        emit(_summary(archive, run, runs_text, jobs, samples), fmt, output)
+        table = _summary(archive, run, runs_text, jobs, samples)
+    emit(table[select_columns(list(table.columns), columns_text)] if columns_text else table, fmt, output)
+
+
+def glossary_table() -> pd.DataFrame:
+    """Each column of the summary and its meaning, then the stored metrics."""
+    rows = [*GLOSSARY.items(), ("(any other)", METRICS_NOTE)]
+    return pd.DataFrame(rows, columns=["column", "meaning"])
+
+
+def select_columns(columns: list[str], text: str) -> list[str]:
+    """``run``, ``level`` and the columns named or matched (``fnmatch`` patterns) by the comma-separated
+    ``text``, in the order asked; a name or pattern that matches nothing is an error."""
+    chosen = ["run", "level"]
+    for pattern in (part.strip() for part in text.split(",")):
+        if not pattern:
+            continue
+        matched = fnmatch.filter(columns, pattern)
+        if not matched:
+            raise InputError(f"--columns: {pattern!r} matches no column of the summary "
+                             f"({', '.join(columns)}; see --glossary)")
+        chosen += [column for column in matched if column not in chosen]
+    return chosen
 
 
 def draw_summary(table: pd.DataFrame, output: str) -> None:
