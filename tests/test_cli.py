@@ -186,3 +186,19 @@ def test_ls_of_an_empty_archive_says_where_it_is(run_cli, tmp_path):
     assert run_cli("init").exit_code == 0
     result = run_cli("ls")
     assert result.exit_code == 0 and result.output == f"archive: {tmp_path / 'archive'}\n(no rows)\n"
+
+
+def test_counts_are_integers_in_every_format(run_cli, tmp_path):
+    import pandas as pd
+
+    torch.save({"a.weight": torch.tensor(W1), "b.weight": torch.tensor(W2)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r", "--input-shape", "1,1,3").exit_code == 0
+    percolation = ("query", "percolation", "--run", "r", "--points", "3")
+    rows = json.loads(run_cli(*percolation, "--format", "json").output)
+    assert all(isinstance(row["components"], int) and isinstance(row["edges_kept"], int) for row in rows)
+    csv = run_cli(*percolation, "--format", "csv").output.splitlines()
+    assert csv[0].split(",")[-2] == "components" and all(not line.split(",")[-2].endswith(".0") for line in csv[1:])
+    assert run_cli(*percolation, "-o", tmp_path / "p.parquet").exit_code == 0
+    assert pd.read_parquet(tmp_path / "p.parquet")["components"].dtype == "int64"
+    summary = json.loads(run_cli("query", "locality", "--run", "r", "--summary", "--format", "json").output)
+    assert all(isinstance(row["in_degree_min"], int) and isinstance(row["in_degree_max"], int) for row in summary)

@@ -300,6 +300,8 @@ def percolation(
     stacked = {name: np.stack([v[name] for v in values]) for name in QUANTITIES}
     for name in QUANTITIES:
         frame[name] = stacked[name].mean(axis=0)
+    if order != "random":  # one ordering: the number of components is a count, not a mean
+        frame["components"] = frame["components"].round().astype(np.int64)
     if order == "random":
         frame.insert(3, "samples", len(runs))
         for name in QUANTITIES:
