@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive, parse_number, parse_pairs
+from netarchive.cli.common import open_archive, parse_number, parse_pairs, server_archive
 from netarchive.cli.output import cypher_literal, emit, output_options
 from netarchive.errors import InputError
 
@@ -33,6 +33,9 @@ def cypher(statement, path, params, browser_link, browser_url, fmt, output):
         raise InputError("give a Cypher statement or -f FILE (one of the two)")
     text, defaults = browser_params(Path(path).read_text() if path else statement)
     if browser_link:
+        if not server_archive():
+            raise InputError("Neo4j Browser needs the Neo4j backend: give --store neo4j://HOST:7687 (the embedded "
+                             "archive runs the statement itself: leave out --browser-link)")
         click.echo(browser_link_for(text, {**defaults, **parse_pairs(params, "--param", numbers=True)}, browser_url))
         return
     values = {**defaults, **parse_pairs(params, "--param", numbers=True)}
