@@ -22,8 +22,9 @@ Catalogue (layer = index of the weight layer; a motif spanning layers l..l+k is 
 Nulls (``null=``): ``fixed`` (each layer keeps exactly m_l synapses, placed uniformly, its signs shuffled
 over them) and ``bernoulli`` (each slot kept independently with the layer's density, sign with the layer's
 sign ratio) are exact; ``degree`` (curveball randomisation of each layer, keeping every neuron's in- and
-out-degree; Strona et al. 2014, Carstens et al. 2016) and ``study`` (live neurons only, each keeps one
-synapse, the rest uniform) are sampled (``samples``, ``seed``). ``sample=True`` samples an exact null too.
+out-degree; Strona et al. 2014, Carstens et al. 2016) and ``study`` (the study's own procedure, on the
+live neurons, which implies ``prune_dead``: see :func:`_study_layer`) are sampled (``samples``, ``seed``).
+``sample=True`` samples an exact null too.
 
 Example::
 
@@ -674,24 +675,78 @@ def _bernoulli_layer(rng, n_in, n_out, m, samples):
 
 
 def _study_layer(rng, src, dst, samples):
-    """The study's null for one layer: the live sources and targets each keep at least one synapse
-    (a random edge cover of max(s, t) synapses), the remaining synapses uniform among live slots."""
+    """``samples`` draws of the study's null for one layer: (src, dst) arrays (samples, m).
+
+    The procedure of Zahn et al.'s released code (``randomPruning`` in MothMotifs' ``random_networks.py``)
+    on the s live sources and t live targets of the layer's m synapses: m − s − t synapses uniformly among
+    the s·t slots; then, source by source, one more synapse in a random free slot of its row; then, target
+    by target, one more in a random free slot of its column (a full row or column puts its synapse in a
+    random free slot of the layer instead). Every live neuron keeps a synapse and the layer keeps m.
+
+    Where m < s + t there are too few synapses for that (their code leaves such a layer empty): the layer
+    falls back to :func:`_edge_cover_layer`, which :func:`study_fallback_layers` reports. Draws: per sample,
+    ``rng.random`` for the s·t slots, then for the rows, then for the columns, then one per full row or
+    column (tests/test_motifs.py ports the procedure draw by draw).
+    """
     sources, targets = np.unique(src), np.unique(dst)
     s, t, m = len(sources), len(targets), len(src)
+    if m < s + t:
+        return _edge_cover_layer(rng, sources, targets, m, samples)
     out_s, out_d = np.empty((samples, m), np.int64), np.empty((samples, m), np.int64)
     for k in range(samples):
-        big, small = (np.arange(s), np.arange(t)) if s >= t else (np.arange(t), np.arange(s))
-        order = rng.permutation(len(big))
-        partner = np.concatenate([rng.permutation(len(small)), rng.integers(0, len(small), len(big) - len(small))])
-        cover_big, cover_small = order, partner
+        taken = np.zeros((s, t), bool)
+        uniform = m - s - t
+        if uniform:
+            taken.flat[np.argpartition(rng.random(s * t), uniform - 1)[:uniform]] = True
+        full = _one_more_in_each_line(rng, taken) + _one_more_in_each_line(rng, taken.T)
+        for _ in range(full):
+            free = np.flatnonzero(~taken)
+            taken.flat[free[_pick(rng.random(), len(free))]] = True
+        rows, columns = np.nonzero(taken)
+        out_s[k], out_d[k] = sources[rows], targets[columns]
+    return out_s, out_d
+
+
+def _one_more_in_each_line(rng, taken: np.ndarray) -> int:
+    """Put one synapse in a uniformly random free slot of every row of ``taken`` (a view, changed in
+    place); returns how many rows were full."""
+    free = ~taken
+    count = free.sum(axis=1)
+    pick = _pick(rng.random(len(count)), count)
+    rank = np.cumsum(free, axis=1) - 1  # rank of each free slot within its row
+    taken |= free & (rank == pick[:, None]) & (count[:, None] > 0)
+    return int((count == 0).sum())
+
+
+def _pick(u, n):
+    """⌊u·n⌋ for uniform u in [0, 1): a uniform index below n (clamped against rounding up to n)."""
+    return np.minimum((np.asarray(u) * n).astype(np.int64), np.maximum(np.asarray(n) - 1, 0))
+
+
+def _edge_cover_layer(rng, sources, targets, m, samples):
+    """A random edge cover of max(s, t) synapses (a random matching of the smaller side into the larger,
+    the rest of the larger side to random partners), then the other m − max(s, t) uniform among the free
+    slots: every live neuron keeps a synapse, the layer keeps m. The study null's fallback for m < s + t."""
+    s, t = len(sources), len(targets)
+    out_s, out_d = np.empty((samples, m), np.int64), np.empty((samples, m), np.int64)
+    for k in range(samples):
+        big, small = (s, t) if s >= t else (t, s)
+        cover_big = rng.permutation(big)
+        cover_small = np.concatenate([rng.permutation(small), rng.integers(0, small, big - small)])
         cs, cd = (cover_big, cover_small) if s >= t else (cover_small, cover_big)
         taken = np.zeros(s * t, bool)
         taken[cs * t + cd] = True
-        free = np.flatnonzero(~taken)
-        extra = rng.choice(free, m - len(cs), replace=False)
+        extra = rng.choice(np.flatnonzero(~taken), m - len(cs), replace=False)
         out_s[k] = sources[np.concatenate([cs, extra // t])]
         out_d[k] = targets[np.concatenate([cd, extra % t])]
     return out_s, out_d
+
+
+def study_fallback_layers(one: Batch) -> list[int]:
+    """The layers of a graph where the study's null falls back to an edge cover: fewer synapses than live
+    sources and targets together (m < s + t)."""
+    return [l for l in range(one.depth)
+            if len(one.src[l]) < len(np.unique(one.src[l])) + len(np.unique(one.dst[l]))]
 
 
 def curveball(src, dst, n_in, n_out, samples, rng, chains: int = 20, burn_in: int | None = None, thin: int | None = None):
@@ -783,6 +838,7 @@ def motifs(
         raise InputError("no checkpoints to count motifs in")
     if null not in NULLS:
         raise InputError(f"unknown null {null!r}: choose from {', '.join(NULLS)}")
+    prune_dead = prune_dead or null == "study"  # the study's null lives on the live neurons (and so do its counts)
     unknown = sorted(set(motifs) - set(MOTIFS))
     if unknown:
         raise InputError(f"unknown motif(s) {', '.join(unknown)}: choose from {', '.join(MOTIFS)}")
@@ -833,6 +889,7 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
     keys = list(counts)
     observed = {k: counts[k] for k in keys}
     mean, var, method, used = {}, {}, {}, {}
+    exact_mean = set()  # keys whose mean is a closed form and only the SD is sampled
     if null in EXACT_NULLS and not sample:
         layers = [
             _Layer(null, batch.edges(l, "+") if signed else batch.edges(l), batch.edges(l, "-") if signed else np.zeros(batch.size),
@@ -852,6 +909,7 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
                     for key_start, which in [(s, [s]) for s in starts] + [("all", starts)]:
                         mean[motif, key_start, label] = chain_pairs_mean(label, widths, layers, which, signed)
                         method[motif, key_start, label] = "E exact, sd sampled"
+                        exact_mean.add((motif, key_start, label))
                     continue
                 for key_start, (e, v) in exact_moments(motif, label, starts, widths, layers, signed).items():
                     key = (motif, key_start, label)
@@ -865,11 +923,12 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             draws = _count_in_parts(sample_null(one, null, samples, None if seed is None else [seed, position[id(group[b])]]),
                                     signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
             draws = _with_totals(draws)
+            fallback = study_fallback_layers(one) if null == "study" else []
             for key in rows_sampled:
                 values = draws[key]
-                if key not in mean or method.get(key) != "E exact, sd sampled":
+                if key not in exact_mean:
                     mean.setdefault(key, np.zeros(batch.size))[b] = values.mean()
-                    method[key] = "sampled"
+                    method.setdefault(key, np.full(batch.size, "sampled", dtype=object))[b] = _sampled_method(key, fallback)
                 var.setdefault(key, np.zeros(batch.size))[b] = values.var(ddof=1)
                 used[key] = samples
     observed = _with_totals(observed)
@@ -892,6 +951,16 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             "null": null, "samples": used[key], "method": method[key], "_checkpoint": places, "_order": order,
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def _sampled_method(key, fallback: list[int]) -> str:
+    """``method`` of a sampled row: "sampled", saying so when a layer of its span fell back to an edge cover
+    under the study's null (see :func:`_study_layer`)."""
+    motif, start, _ = key
+    spanned = [l for l in fallback if start == "all" or start <= l < start + SPAN[motif]]
+    if not spanned:
+        return "sampled"
+    return f"sampled; layer {', '.join(map(str, spanned))}: edge cover (m < s + t)"
 
 
 def _count_in_parts(batch: Batch, **options) -> dict:

@@ -35,7 +35,8 @@ def motif_options(command):
         click.option("--runs", help="Comma-separated runs (with or instead of --run)."),
         click.option("--level", type=int, default=None, help="Only this level of each run (default: every level)."),
         click.option("--null", "null", type=click.Choice(analysis.NULLS), default="fixed", show_default=True,
-                     help="fixed / bernoulli: exact closed form; degree (curveball) / study: sampled."),
+                     help="fixed / bernoulli: exact closed form; degree (curveball) / study (the study's own "
+                          "procedure, on the live neurons: implies --prune-dead): sampled."),
         click.option("--signed", is_flag=True, help="Split every count by the signs of its synapses."),
         click.option("--chain-pairs", is_flag=True, help="Count chains as connected (source, target) pairs, nnz(M2·M1)."),
         click.option("--prune-dead", is_flag=True, help="First remove neurons without inputs or outputs, iteratively."),
