@@ -114,6 +114,17 @@ def test_chain_pairs_count_connected_pairs():
         assert unsigned["chain", 0, ""][0] == np.count_nonzero(M[1] @ M[0])
 
 
+def test_a_graph_without_products_at_the_end_of_a_batch_takes_nothing_from_the_others():
+    full = random_checkpoint([14, 16, 14], density=0.2, seed=4, run="a")  # sparse: the sparse product path
+    empty = Checkpoint("b", 0, (full.layers[0], Layer.from_dense("l1", np.zeros((14, 16)))))
+    motifs_ = ("bifan", "biparallel", "chain")
+    alone = count_batch(Batch.of([full]), chain_pairs=True, motifs=motifs_)
+    together = count_batch(Batch.of([full, empty]), chain_pairs=True, motifs=motifs_)
+    for key in alone:
+        assert together[key][0] == alone[key][0], key
+    assert together["biparallel", 0, ""][1] == together["chain", 0, ""][1] == 0
+
+
 def _layers(*dense):
     return Checkpoint("r", 0, tuple(Layer.from_dense(f"l{k}", np.array(d, float)) for k, d in enumerate(dense)))
 

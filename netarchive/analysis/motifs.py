@@ -188,7 +188,10 @@ def _block_sums(matrix: sp.csr_matrix, n: int, size: int, values: np.ndarray) ->
     if not len(values) or n == 0:
         return np.zeros(size)
     bounds = matrix.indptr[::n]
-    sums = np.add.reduceat(values, np.minimum(bounds[:-1], len(values) - 1), dtype=np.int64 if values.dtype.kind in "iub" else float)
+    # a trailing 0 keeps every block start a valid index, so that blocks left empty at the end of the batch
+    # do not cut the last entry off the block before them
+    padded = np.append(values, np.zeros(1, values.dtype))
+    sums = np.add.reduceat(padded, bounds[:-1], dtype=np.int64 if values.dtype.kind in "iub" else float)
     return np.where(bounds[1:] > bounds[:-1], sums, 0)
 
 
