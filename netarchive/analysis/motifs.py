@@ -10,12 +10,13 @@ layer masks M_l, and for the uniform nulls the mean and variance of every count 
 Catalogue (layer = index of the weight layer; a motif spanning layers l..l+k is reported as ``"l-(l+k)"``):
 
 - ``edge`` (m_l), ``diverging`` (Σ_i C(out_i, 2)), ``converging`` (Σ_j C(in_j, 2)),
-  ``diverging3``/``converging3`` (C(·, 3)), ``bifan`` (two sources both wired to the same two targets);
+  ``diverging3``/``converging3`` (C(·, 3); the study's code sums C(in, 2) for the latter, see
+  docs/motifs.md), ``bifan`` (two sources both wired to the same two targets);
 - ``chain`` (2-paths, Σ_b in_b·out_b), ``biparallel`` (a→b1→c and a→b2→c), ``chain3`` (3-paths);
 - ``signed=True`` splits every count by the signs of its synapses (chain ``+-`` = excitatory then
   inhibitory; fans ``++``/``+-``/``--``; bifan rows are the two sources' synapses to the two targets);
-- ``chain_pairs=True`` counts ``chain`` as connected (source, target) pairs, nnz(M_{l+1} M_l), as the
-  study's released code does;
+- ``chain_pairs=True`` counts ``chain`` and ``chain3`` as connected (source, end) pairs, nnz(M_{l+1} M_l)
+  and nnz(M_{l+2} M_{l+1} M_l), as the study's released code does (its "third-order chain");
 - ``prune_dead=True`` first removes, iteratively, neurons without inputs (above the input layer) or
   without outputs (below the output layer), as the study did; the nulls then live on the live neurons.
 
@@ -253,12 +254,27 @@ def count_batch(batch: Batch, *, signed: bool = False, chain_pairs: bool = False
             counts.update(_paths(batch, l, signed, chain_pairs, want))
     if "chain3" in want:
         for l in range(L - 2):
+            if chain_pairs:
+                counts.update(_chain3_pairs(batch, l, groups))
+                continue
             for s1, s2, s3 in itertools.product(groups, groups, groups):
                 keep = batch._sign_mask(l + 1, s2)
                 sid, b, c = batch.sid[l + 1][keep], batch.src[l + 1][keep], batch.dst[l + 1][keep]
                 weight = in_deg[l, s1][sid, b] * out_deg[l + 2, s3][sid, c]
                 counts["chain3", l, s1 + s2 + s3] = np.bincount(sid, weights=weight, minlength=B)
     return counts
+
+
+def _chain3_pairs(batch: Batch, l: int, groups) -> dict:
+    """Connected (source, end) pairs of 3-paths from layer l, nnz(M_{l+2} M_{l+1} M_l) per graph (the study's
+    "third-order chain"); signed, a pair counts under every sign type of 3-path it has."""
+    out = {}
+    for signs in itertools.product(groups, groups, groups):
+        first, second, third = (batch.matrix(l + k, sign) for k, sign in enumerate(signs))
+        pairs = (third @ (second @ first)).tocsr()
+        pairs.eliminate_zeros()
+        out["chain3", l, "".join(signs)] = _block_sums(pairs, batch.widths[l + 3], batch.size, np.ones(pairs.nnz, np.int64))
+    return out
 
 
 def _product(first: sp.csr_matrix, second: sp.csr_matrix, n: int, size: int):
@@ -914,6 +930,8 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
                         method[motif, key_start, label] = "E exact, sd sampled"
                         exact_mean.add((motif, key_start, label))
                     continue
+                if motif == "chain3" and chain_pairs:
+                    continue  # no closed form for connected 3-path pairs: sampled below
                 for key_start, (e, v) in exact_moments(motif, label, starts, widths, layers, signed).items():
                     key = (motif, key_start, label)
                     mean[key], var[key], method[key], used[key] = e, v, "exact", 0

@@ -38,7 +38,9 @@ def motif_options(command):
                      help="fixed / bernoulli: exact closed form; degree (curveball) / study (the study's own "
                           "procedure, on the live neurons: implies --prune-dead): sampled."),
         click.option("--signed", is_flag=True, help="Split every count by the signs of its synapses."),
-        click.option("--chain-pairs", is_flag=True, help="Count chains as connected (source, target) pairs, nnz(M2·M1)."),
+        click.option("--chain-pairs", is_flag=True,
+                     help="Count chain and chain3 as connected (source, end) pairs, nnz(M2·M1) and nnz(M3·M2·M1), "
+                          "as the study's code."),
         click.option("--prune-dead", is_flag=True, help="First remove neurons without inputs or outputs, iteratively."),
         click.option("--samples", type=int, default=1000, show_default=True, help="Draws of a sampled null."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of a sampled null."),
