@@ -964,7 +964,9 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
         v = np.where(v <= 1e-11 * (e * e + 1.0), 0.0, v)
         sd = np.sqrt(v)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(sd > 0, (observed[key] - e) / sd, np.nan)
+            excess = observed[key] - e
+            excess = np.where(np.abs(excess) <= 1e-9 * np.maximum(np.abs(e), 1.0), 0.0, excess)  # rounding of e
+            z = np.where(sd > 0, excess / sd, np.nan)
         parts.append(pd.DataFrame({
             "run": runs, "level": levels, "sparsity": sparsity,
             "layer": "all" if start == "all" else _span_label(start, SPAN[motif]), "motif": motif, "sign": label,

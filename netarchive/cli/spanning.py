@@ -10,7 +10,9 @@ from netarchive.analysis.persistence import NORMALIZATIONS, neural_persistence, 
 from netarchive.cli import cli
 from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import (
+    COLUMN, PAGE, layer_label, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
+)
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
@@ -133,7 +135,9 @@ def plot_persistence(run, layer, level, normalize, output):
     with open_archive() as archive:
         if layer is not None:
             checkpoint = archive.checkpoint(run, level if level is not None else archive.levels(run)[-1])
-            _draw_diagram(persistence_diagram(checkpoint, layer, normalize=normalize), output)
+            diagram = persistence_diagram(checkpoint, layer, normalize=normalize)
+            index = checkpoint.layer_names.index(diagram["layer"].iloc[0])
+            _draw_diagram(diagram, layer_label(index, checkpoint.layer_names[index]), output)
             return
         if level is not None:
             raise InputError("--level only applies to the diagram of one layer: add --layer")
@@ -146,31 +150,32 @@ def plot_persistence(run, layer, level, normalize, output):
 
 
 def _draw_curves(table: pd.DataFrame, run: str, output: str) -> None:
-    figure, axes = new_figure(figsize=(7, 4.5))
+    figure, axes = new_figure(figsize=(COLUMN, 3.0))
     layers = table[table["scope"] == "layer"]
-    for name, rows in layers.groupby("layer", sort=False):
-        axes.plot(rows["sparsity"], rows["np_normalized"], marker="o", label=name)
+    for index, (name, rows) in enumerate(layers.groupby("layer", sort=False)):
+        axes.plot(remaining(rows["sparsity"]), rows["np_normalized"], marker="o", markersize=3, label=layer_label(index, name))
     network = table[table["scope"] == "network"]
-    axes.plot(network["sparsity"], network["np_normalized_mean"], "k--", marker="s", label="mean over layers")
-    axes.set_xlabel("sparsity of the checkpoint")
+    axes.plot(remaining(network["sparsity"]), network["np_normalized_mean"], "k--", marker="s", markersize=3,
+              label="mean over layers")
+    remaining_axis(axes)
     axes.set_ylabel("normalised neural persistence")
-    axes.set_title(f"run {run}: neural persistence per layer")
-    axes.legend(fontsize="small")
+    axes.set_title(f"{run}: neural persistence per layer")
+    figure.legend(loc="outside lower center", ncol=2)
     save_figure(figure, output)
 
 
-def _draw_diagram(diagram: pd.DataFrame, output: str) -> None:
-    figure, (left, right) = new_figure(1, 2, figsize=(9, 4))
+def _draw_diagram(diagram: pd.DataFrame, name: str, output: str) -> None:
+    figure, (left, right) = new_figure(1, 2, figsize=(PAGE, 2.8))
     forest = diagram[diagram["src"].notna()]
-    left.scatter(forest["birth"], forest["death"], s=8, alpha=0.5, label=f"forest edges ({len(forest)})")
+    left.scatter(forest["birth"], forest["death"], s=6, alpha=0.5, label=f"spanning-forest synapses ({len(forest)})")
     components = len(diagram) - len(forest)
-    left.scatter([1.0], [0.0], s=40, marker="x", color="red", label=f"(1, 0) × {components} components")
-    left.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    left.scatter([1.0], [0.0], s=30, marker="x", color="C3", label=f"(1, 0): {components} components")
+    left.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="birth = death")
     left.set_xlim(0, 1.05), left.set_ylim(-0.05, 1.05)
-    left.set_xlabel("birth"), left.set_ylabel("death (normalised |w|)")
-    left.legend(fontsize="small", loc="upper left")
-    right.hist(diagram["persistence"], bins=40)
-    right.set_xlabel("persistence = 1 − death"), right.set_ylabel("points")
+    left.set_xlabel("birth (all neurons are born at 1)"), left.set_ylabel("death (normalised |w|)")
+    left.legend(loc="upper left")
+    right.hist(diagram["persistence"], bins=40, color="C0")
+    right.set_xlabel("persistence = 1 − death"), right.set_ylabel("points of the diagram")
     row = diagram.iloc[0]
-    figure.suptitle(f"persistence diagram of {row['layer']} ({row['run']}, level {row['level']})")
+    figure.suptitle(f"Persistence diagram of {name} ({row['run']}, level {row['level']})")
     save_figure(figure, output)

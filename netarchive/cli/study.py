@@ -15,17 +15,19 @@ from netarchive.cli import cli
 from netarchive.cli.common import open_archive, run_names
 from netarchive.cli.compare import plot_compare
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import (
+    COLUMN, PAGE, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
+)
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
 PANELS = (
     ("accuracy", "test accuracy"),
-    ("giant_fraction", "giant component / neurons"),
-    ("inputs_connected", "inputs reaching an output"),
-    ("np_normalized_mean", "normalised neural persistence"),
-    ("z_chain", "z-score of chains (fixed null)"),
-    ("locality_layer1", "locality of layer 1"),
+    ("giant_fraction", "giant component\n(fraction of neurons)"),
+    ("inputs_connected", "inputs reaching an output\n(fraction)"),
+    ("np_normalized_mean", "normalised neural\npersistence (mean of layers)"),
+    ("z_chain", "z-score of chains\n(fixed null)"),
+    ("locality_layer1", "locality of layer 1\n(> 1: local)"),
 )
 
 
@@ -45,7 +47,7 @@ def progress_bar(description: str):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _summary(archive, run, runs_text, jobs, samples):
+def summary_table(archive, run, runs_text, jobs, samples):
     runs = run_names(run, runs_text) or None  # None: every run
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
@@ -53,7 +55,7 @@ def _summary(archive, run, runs_text, jobs, samples):
         return archive.summary(runs, jobs=jobs, samples=samples, progress=tick)
 
 
-def _selection(command):
+def selection_options(command):
     command = click.option("--samples", type=int, default=RANDOM_ORDERS, show_default=True,
                            help="Random orderings for the measured percolation threshold.")(command)
     command = click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes.")(command)
@@ -62,7 +64,7 @@ def _selection(command):
 
 
 @query.command("summary")
-@_selection
+@selection_options
 @click.option("--columns", "columns_text", metavar="A,B,…",
               help="Only these columns (names or patterns such as 'p_c_*'), after run and level.")
 @click.option("--glossary", is_flag=True, help="What every column means, instead of the table.")
@@ -76,7 +78,7 @@ def summary(run, runs_text, jobs, samples, columns_text, glossary, fmt, output):
         emit(glossary_table(), fmt, output)
         return
     with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, jobs, samples)
     emit(table[select_columns(list(table.columns), columns_text)] if columns_text else table, fmt, output)
 
 
@@ -102,46 +104,60 @@ def select_columns(columns: list[str], text: str) -> list[str]:
 
 
 def draw_summary(table: pd.DataFrame, output: str) -> None:
-    """Each metric against sparsity: one thin line per run, the mean over runs per level with ±1 SD."""
+    """Each metric against the weights remaining: one marked line per run, and with several runs their mean
+    per level with ±1 SD."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     panels = [(column, label) for column, label in PANELS if column in table and table[column].notna().any()]
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = new_figure(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False, layout="constrained")
+    figure, axes = new_figure(rows, columns, figsize=(PAGE if columns > 1 else COLUMN, 0.6 + 1.9 * rows),
+                              squeeze=False, sharex=True)
     runs = sorted(table.run.unique())
+    many = len(runs) > 8  # then the runs are thin grey lines, not told apart
     for axis, (column, label) in zip(axes.flat, panels):
-        for run in runs:
+        for k, run in enumerate(runs):
             one = table[table.run == run].sort_values("sparsity")
-            axis.plot(one.sparsity, one[column], "-", linewidth=0.8, alpha=0.5 if len(runs) > 1 else 1,
-                      label=run if len(runs) <= 8 else None)
+            style = dict(color="0.7", linewidth=0.6) if many else dict(color=f"C{k}", marker="o", markersize=2.5, linewidth=0.9)
+            axis.plot(remaining(one.sparsity), one[column], alpha=0.8 if len(runs) > 1 else 1, **style)
         if len(runs) > 1:
             by_level = table.groupby("level").agg(
                 s=("sparsity", "mean"), m=(column, "mean"), d=(column, "std"), n=(column, "count"))
             by_level = by_level[by_level.n > 1]  # a mean over runs where at least two runs have the level
-            axis.plot(by_level.s, by_level.m, "k-", linewidth=2, label="mean ± SD")
-            axis.fill_between(by_level.s, by_level.m - by_level.d, by_level.m + by_level.d, color="k", alpha=0.15)
-        axis.set_xlabel("sparsity")
+            axis.plot(remaining(by_level.s), by_level.m, "k-", linewidth=1.6)
+            axis.fill_between(remaining(by_level.s), by_level.m - by_level.d, by_level.m + by_level.d, color="k", alpha=0.12)
         axis.set_ylabel(label)
+        remaining_axis(axis)
     for axis in axes.flat[len(panels):]:
         axis.set_visible(False)
-    axes.flat[0].legend(fontsize="x-small")
-    figure.suptitle(f"{len(runs)} run(s), {len(table)} checkpoints")
+    for k, axis in enumerate(axes.flat[: len(panels)]):  # x labels on the lowest panel of each column only
+        if k + columns < len(panels):
+            axis.set_xlabel("")
+    handles = ([] if many else [Line2D([], [], color=f"C{k}", marker="o", markersize=2.5, label=run) for k, run in enumerate(runs)])
+    if many:
+        handles.append(Line2D([], [], color="0.7", linewidth=0.6, label=f"each of {len(runs)} runs"))
+    if len(runs) > 1:
+        handles += [Line2D([], [], color="k", linewidth=1.6, label="mean over runs"), Patch(color="k", alpha=0.12, label="± 1 SD")]
+    figure.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
+    figure.suptitle(f"{runs[0]}, {len(table)} levels" if len(runs) == 1 else f"{len(runs)} runs, {len(table)} checkpoints")
     save_figure(figure, output)
 
 
 @plot.command("summary")
-@_selection
+@selection_options
 @output_file_option
 def plot_summary(run, runs_text, jobs, samples, output):
     """Accuracy and the main structural metrics against sparsity, per run and averaged over runs."""
     with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, jobs, samples)
     if table.empty:
         raise InputError("the archive has no checkpoints to plot")
     draw_summary(table, output)
 
 
 @cli.command()
-@_selection
+@selection_options
 @click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
               help="Directory to write index.html and its figures to.")
 def report(run, runs_text, jobs, samples, directory):
@@ -149,7 +165,7 @@ def report(run, runs_text, jobs, samples, directory):
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, jobs, samples)
         if table.empty:
             raise InputError("the archive has no checkpoints to report on")
         runs = sorted(table.run.unique())
