@@ -100,6 +100,18 @@ class Archive:
         """One row per archived checkpoint: run, level, layers, neurons, edges, sparsity, metrics."""
         return self.store.checkpoints(run)
 
+    def runs(self) -> pd.DataFrame:
+        """One row per run: ``run``, its ``activation`` and the labels given at ingest (``--meta``: dataset,
+        seed, model, …; empty where a run has none)."""
+        nodes = self.cypher("MATCH (r:Run) RETURN r ORDER BY r.name")["r"]
+        rows = [{("run" if key == "name" else key): value for key, value in node.items() if key != "_label"} for node in nodes]
+        return pd.DataFrame(rows, columns=None if rows else ["run"])
+
+    @property
+    def backend(self) -> str:
+        """The database behind the archive and its version ("LadybugDB 0.22.0", "Neo4j 5.26.0")."""
+        return self.store.backend
+
     def levels(self, run: str) -> list[int]:
         return self.store.levels(run)
 

@@ -1,7 +1,10 @@
 """Summary, cache, analyses in Parquet, study plots and the HTML report."""
 import json
+import re
 import shutil
 import subprocess
+from dataclasses import replace
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -25,8 +28,9 @@ def study(tmp_path):
     with netarchive.open(path) as archive:
         for run in ("s0", "s1"):
             for level, density in enumerate((0.9, 0.5)):
-                archive.write(random_checkpoint([16, 10, 6, 3], density=density, seed=10 * int(run[1]) + level, run=run,
-                                                level=level, input_shape=(1, 4, 4), metrics={"accuracy": 0.5 + level / 10}))
+                checkpoint = random_checkpoint([16, 10, 6, 3], density=density, seed=10 * int(run[1]) + level, run=run,
+                                               level=level, input_shape=(1, 4, 4), metrics={"accuracy": 0.5 + level / 10})
+                archive.write(replace(checkpoint, meta={"seed": run[1], "model": "mlp"}))
     return path
 
 
@@ -103,13 +107,24 @@ def test_study_plots_and_report(study, tmp_path):
     store = ["--store", str(study)]
     runner = CliRunner()
     assert runner.invoke(cli, [*store, "plot", "summary", "-o", str(tmp_path / "s.png")]).exit_code == 0
-    result = runner.invoke(cli, [*store, "report", "-o", str(tmp_path / "report")])
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(30, 16)).astype(np.float32), y=rng.integers(0, 3, 30))
+    result = runner.invoke(cli, [*store, "report", "--data", str(tmp_path / "test.npz"), "-o", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "report" / "index.html").read_text()
-    images = [name for name in ("summary.png", "compare.png", "percolation.png", "persistence.png", "locality.png")]
+    images = ["summary.png", "compare.png", "motifs.png", "percolation.png", "robustness_0.png", "robustness_1.png",
+              "persistence.png", "locality.png"]
     for name in images:
         assert f'src="{name}"' in page and (tmp_path / "report" / name).read_bytes()[:4] == b"\x89PNG"
-    assert page.count("<tr") == 1 + 4  # header and one row per checkpoint
+    assert page.count('<img src="') == len(images)
+    summary = page.split('class="dataframe summary"')[1].split("</table>")[0]
+    assert summary.count("<tr") == 1 + 4  # header and one row per checkpoint
+    runs = page.split('class="dataframe runs"')[1].split("</table>")[0]
+    assert "<th>seed</th>" in runs and "<th>model</th>" in runs and "<td>mlp</td>" in runs and "<td>0–1 (2)</td>" in runs
+    assert f"netarchive {version('netarchive')} · LadybugDB {version('ladybug')} · archive {study}" in page
+    assert re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d", page)
+    glossary = page.split('class="dataframe glossary"')[1]
+    assert "<td>p_c_measured</td>" in glossary and "(any other)" in glossary
     bad = runner.invoke(cli, [*store, "query", "summary", "--runs", "s0,nope"])
     assert bad.exit_code == 1 and "no run named 'nope'" in bad.output
 
@@ -130,7 +145,7 @@ def test_report_images_load_in_chromium(study, tmp_path):
          "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    assert "<title>5 images, 5 loaded</title>" in dom
+    assert "<title>6 images, 6 loaded</title>" in dom
 
 
 def test_summary_run_and_runs_together_give_both(study):

@@ -1,19 +1,15 @@
-"""A whole study at once: ``query summary``, ``plot summary`` and ``report`` (a self-contained HTML page)."""
+"""A whole study at once: ``query summary`` and ``plot summary`` (``report`` is in :mod:`netarchive.cli.report`)."""
 from __future__ import annotations
 
 import fnmatch
-import html
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 import pandas as pd
 
 from netarchive.analysis.percolation import RANDOM_ORDERS
 from netarchive.analysis.summary import GLOSSARY, METRICS_NOTE
-from netarchive.cli import cli
 from netarchive.cli.common import open_archive, run_names
-from netarchive.cli.compare import plot_compare
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import (
     COLUMN, PAGE, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
@@ -154,63 +150,3 @@ def plot_summary(run, runs_text, jobs, samples, output):
     if table.empty:
         raise InputError("the archive has no checkpoints to plot")
     draw_summary(table, output)
-
-
-@cli.command()
-@selection_options
-@click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
-              help="Directory to write index.html and its figures to.")
-def report(run, runs_text, jobs, samples, directory):
-    """A self-contained HTML report of a study: the summary table and its figures."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    with open_archive() as archive:
-        table = summary_table(archive, run, runs_text, jobs, samples)
-        if table.empty:
-            raise InputError("the archive has no checkpoints to report on")
-        runs = sorted(table.run.unique())
-    figures = [("summary.png", "Metrics against sparsity")]
-    draw_summary(table, str(out / "summary.png"))
-    context = click.get_current_context()
-    if len(runs) > 1:
-        context.invoke(plot_compare, runs_text=",".join(runs), level=None, output=str(out / "compare.png"))
-        figures.append(("compare.png", "Mask overlap between runs"))
-    for name, title, command, options in _per_run_figures(table, runs[0]):
-        context.invoke(command, **options, output=str(out / name))
-        figures.append((name, title))
-    (out / "index.html").write_text(_page(table, figures))
-    click.echo(f"wrote {out / 'index.html'}")
-
-
-def _per_run_figures(table, run):
-    """The figures of the first run: percolation of its most pruned level, persistence, locality."""
-    from netarchive.cli.locality import plot_locality
-    from netarchive.cli.percolation import plot_percolation
-    from netarchive.cli.spanning import plot_persistence
-
-    last = int(table[table.run == run].level.max())
-    yield "percolation.png", f"Percolation of {run}, level {last}", plot_percolation, {"run": run, "level": last}
-    yield "persistence.png", f"Neural persistence of {run}", plot_persistence, {"run": run}
-    if table[table.run == run].locality_layer1.notna().any():
-        yield "locality.png", f"First-layer masks of {run}, level {last}", plot_locality, {"run": run, "level": last}
-
-
-def _page(table: pd.DataFrame, figures) -> str:
-    rows = table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="summary")
-    images = "\n".join(
-        f'<figure><img src="{html.escape(name)}" alt="{html.escape(title)}"><figcaption>{html.escape(title)}'
-        "</figcaption></figure>" for name, title in figures
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>netarchive report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}}figure{{margin:2em 0}}img{{max-width:100%}}
-.wide{{overflow-x:auto}}</style></head>
-<body><h1>netarchive report</h1>
-<p>{len(table)} checkpoints of {table.run.nunique()} run(s). Columns are defined in
-netarchive.analysis.summary; each equals what the analysis's own command reports.</p>
-<h2>Summary</h2><div class="wide">{rows}</div>
-<h2>Figures</h2>
-{images}
-</body></html>
-"""

@@ -114,6 +114,11 @@ class Store(ABC):
     def close(self) -> None:
         """Release the archive (and its lock)."""
 
+    @property
+    def backend(self) -> str:
+        """The database behind the archive and its version, for reports ("LadybugDB 0.22.0")."""
+        return type(self).__name__
+
     def init(self) -> None:
         """Create the archive's schema (constraints, indexes) if missing; idempotent. The embedded archive
         does so when opened for writing, a server archive before its first write or on ``netarchive init``."""

@@ -136,6 +136,10 @@ class LadybugStore(Store):
         for statement in _SCHEMA:
             self._conn.execute(statement)
 
+    @property
+    def backend(self) -> str:
+        return f"LadybugDB {version('ladybug')}"
+
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
             self._conn.close()

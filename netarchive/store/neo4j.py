@@ -242,6 +242,10 @@ class Neo4jStore(Store):
             )
         self.server_version = version
 
+    @property
+    def backend(self) -> str:
+        return f"Neo4j {self.server_version}"
+
     def close(self) -> None:
         if getattr(self, "_driver", None) is not None:
             self._driver.close()
