@@ -116,14 +116,14 @@ def test_metric_and_meta_names_are_checked(archive):
 
 
 def test_cypher_is_read_only_and_reports_errors(archive):
-    from netarchive.store.base import READ_ONLY_CYPHER
+    from netarchive.store.base import READ_ONLY_MESSAGE
 
     archive.write(random_checkpoint([3, 2]))
     for statement in ("MATCH (n:Neuron) DELETE n", "CREATE (:Run {name: 'x'})", "MATCH (n:Neuron) SET n.layer = 7",
                       "MERGE (:Run {name: 'y'})", "DROP TABLE Run"):
         with pytest.raises(StoreError) as error:
             archive.cypher(statement)
-        assert str(error.value) == READ_ONLY_CYPHER  # netarchive's words, not the database's
+        assert str(error.value) == READ_ONLY_MESSAGE  # netarchive's words, not the database's
     assert archive.checkpoints()[["run", "neurons"]].values.tolist() == [["r", 5]]
     with pytest.raises(StoreError, match="Parser exception"):
         archive.cypher("MATCH (n:Neuron RETURN n")

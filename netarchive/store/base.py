@@ -26,7 +26,7 @@ Progress = Callable[[str], None]
 CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity")
 """The columns every checkpoint listing starts with; the stored metrics follow."""
 
-READ_ONLY_CYPHER = (
+READ_ONLY_MESSAGE = (
     "Cypher runs read-only here (it cannot create, change or delete anything); to put analysis results on the "
     "graph use an analysis's --write (e.g. `netarchive query components --write`), to change the archive "
     "`ingest`, `rm` or `set-activation`"
@@ -73,7 +73,7 @@ class Store(ABC):
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher, and
-        StoreError(READ_ONLY_CYPHER) on a statement that writes.
+        StoreError(READ_ONLY_MESSAGE) on a statement that writes.
 
         Graph values come back the same from every backend: a node as ``{"_label": "Neuron", **properties}``,
         a relationship as ``{"_type": "SYNAPSE", **properties}`` (absent properties left out, no internal

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, READ_ONLY_CYPHER, Progress, Store, check_input_shape, check_property_name,
+    CHECKPOINT_FIELDS, READ_ONLY_MESSAGE, Progress, Store, check_input_shape, check_property_name,
 )
 
 FORMAT = 1
@@ -45,7 +45,7 @@ REBUILD_FACTOR = 40
 """Rebuild the synapse table instead of deleting rows when fewer than this many synapses per deleted
 one remain (deleting a row costs about this many times as much as copying one back)."""
 _WRITE_REFUSED = re.compile(r"write operations in a read-only database|write query inside a read-only transaction")
-"""LadybugDB's words for a write in a read-only archive or transaction (mapped to READ_ONLY_CYPHER)."""
+"""LadybugDB's words for a write in a read-only archive or transaction (mapped to READ_ONLY_MESSAGE)."""
 UPDATE_REBUILD_FACTOR = 200
 """The same for setting a synapse property: updating a synapse found by its two neurons costs about 200
 times as much as copying one back (0.6 ms against 3 us, bench/spanning.md)."""
@@ -361,7 +361,7 @@ class LadybugStore(Store):
             if re.search(r"\.index\b", query) and "Parser exception" in str(error):
                 raise StoreError(f"{error} (in LadybugDB `index` is a keyword: write n.`index`)") from None
             if _WRITE_REFUSED.search(str(error)):
-                raise StoreError(READ_ONLY_CYPHER) from None
+                raise StoreError(READ_ONLY_MESSAGE) from None
             raise
         finally:
             self._rollback()

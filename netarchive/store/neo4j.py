@@ -37,7 +37,7 @@ import pandas as pd
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, READ_ONLY_CYPHER, Progress, Store, check_input_shape, check_property_name,
+    CHECKPOINT_FIELDS, READ_ONLY_MESSAGE, Progress, Store, check_input_shape, check_property_name,
 )
 
 SYNAPSE_BATCH = 20_000
@@ -415,7 +415,7 @@ class Neo4jStore(Store):
                 return session.execute_read(work)
             except ex.ClientError as error:
                 if error.code == "Neo.ClientError.Statement.AccessMode":  # "Writing in read access mode not allowed"
-                    raise StoreError(READ_ONLY_CYPHER) from None
+                    raise StoreError(READ_ONLY_MESSAGE) from None
                 raise
 
     # -- deleting ------------------------------------------------------------------------------
