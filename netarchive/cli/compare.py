@@ -8,7 +8,7 @@ import pandas as pd
 from netarchive.analysis.compare import compare_runs, survival
 from netarchive.cli.common import each_checkpoint, open_archive, run_names
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import PAGE, layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
@@ -61,7 +61,10 @@ def survival_command(run, fmt, output):
 @click.option("--level", type=int, help="The level to compare (default: the last level all runs have).")
 @output_file_option
 def plot_compare(runs_text, level, output):
-    """Heat maps of the mask Jaccard index between every pair of runs, one per layer."""
+    """Heat maps of the mask Jaccard index between every pair of runs, one per layer, values in the cells
+    and the chance level (random masks of the same densities) in each title."""
+    import matplotlib
+
     runs = split_runs(runs_text)
     with open_archive() as archive:
         [level] = common_levels(archive, runs, level, False)
@@ -70,16 +73,37 @@ def plot_compare(runs_text, level, output):
     jaccard = table[table.metric == "jaccard"]
     chance = table[table.metric == "jaccard_expected"].groupby("layer").value.mean()
     layers = sorted(jaccard.layer.unique())
-    figure, axes = new_figure(1, len(layers), figsize=(3.2 * len(layers) + 1, 3.4), squeeze=False)
+    norm = matplotlib.colors.Normalize(*_colour_range(jaccard.value.to_numpy(), chance.to_numpy()))
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.9")
+    side = 0.28 * len(runs) + 0.9
+    figure, axes = new_figure(1, len(layers), figsize=(min(PAGE, side * len(layers) + 0.8), side + 0.9), squeeze=False)
     for ax, layer in zip(axes[0], layers):
-        matrix = np.eye(len(runs))
+        matrix = np.full((len(runs), len(runs)), np.nan)  # the diagonal (1) would set the scale: left out
         for row in jaccard[jaccard.layer == layer].itertuples():
             i, j = runs.index(row.run_a), runs.index(row.run_b)
             matrix[i, j] = matrix[j, i] = row.value
-        image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(f"{layer_label(checkpoints[0].layers[layer], layer)}  (chance {chance[layer]:.2f})", fontsize=9)
-        ax.set_xticks(range(len(runs)), runs, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(runs)), runs if ax is axes[0][0] else [], fontsize=7)
-    figure.colorbar(image, ax=axes[0].tolist(), label="mask Jaccard")
-    figure.suptitle(f"mask overlap between runs at level {level}")
+        ax.imshow(matrix, norm=norm, cmap=cmap)
+        if len(runs) <= 12:
+            for (i, j), value in np.ndenumerate(matrix):
+                if np.isfinite(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if norm(value) < 0.5 else "black")
+        ax.set_title(f"{layer_label(checkpoints[0].layers[int(layer)], int(layer))}\nchance {chance[layer]:.2f}")
+        ax.set_xticks(range(len(runs)), runs, rotation=90)
+        ax.set_yticks(range(len(runs)), runs if ax is axes[0][0] else [])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[0].tolist(), shrink=0.8,
+                    label="mask Jaccard index")
+    figure.suptitle(f"Mask overlap between runs at level {level}")
     save_figure(figure, output)
+
+
+def _colour_range(values: np.ndarray, chance: np.ndarray) -> tuple[float, float]:
+    """The colour scale of the off-diagonal Jaccard values, down to the chance level so that "no more
+    overlap than random masks" is the bottom colour."""
+    finite = values[np.isfinite(values)]
+    low = min(finite.min(initial=1.0), chance.min(initial=1.0))
+    high = max(finite.max(initial=0.0), low + 1e-6)
+    return low, high
