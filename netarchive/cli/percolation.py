@@ -19,7 +19,7 @@ from netarchive.cli.plot import (
 )
 from netarchive.cli.query import query
 from netarchive.errors import InputError
-from netarchive.model import UNROLL_MAX_EDGES
+from netarchive.model import UNROLL_MAX_EDGES, Checkpoint
 
 
 def _unroll_option(command):
@@ -149,13 +149,14 @@ def _title(run: str, checkpoints) -> str:
 
 
 def _graph_note(checkpoint, unroll: bool, connections: bool = True) -> str:
-    """Which graph a figure shows, for networks other than plain MLPs: " (channel graph, connections always
-    present)" (``connections``: say that they are, where the figure follows them)."""
+    """Which graph a figure shows, for networks other than plain MLPs, as a second line of its title:
+    "channel graph, connections always present" (``connections``: say that they are, where the figure
+    follows them)."""
     convolutional = any(layer.conv is not None for layer in checkpoint.layers)
     if not (unroll or convolutional or checkpoint.connections):
         return ""
     kept = ", connections always present" if connections and checkpoint.connections else ""
-    return f" ({'unrolled unit graph' if unroll else 'channel graph'}{kept})"
+    return f"\n{'unrolled unit graph' if unroll else 'channel graph'}{kept}"
 
 
 @plot.command("percolation")
@@ -165,13 +166,19 @@ def _graph_note(checkpoint, unroll: bool, connections: bool = True) -> str:
 @output_file_option
 def plot_percolation(run, level, samples, seed, unroll, output):
     """Giant component against the synapses kept (log axis) in three orders, with the thresholds marked."""
+    draw_percolation(_checkpoints(run, level), output, samples=samples, seed=seed, unroll=unroll)
+
+
+def draw_percolation(checkpoints: list[Checkpoint], output: str, samples: int = percolation_analysis.RANDOM_ORDERS,
+                     seed: int = 0, unroll: bool = False) -> None:
+    """The figure of ``plot percolation`` for ``checkpoints`` (one, or the levels of one run, overlaid)."""
     from matplotlib.lines import Line2D
 
-    checkpoints = _checkpoints(run, level)
+    run = checkpoints[0].run
     single = len(checkpoints) == 1
     figure, axis = new_figure(figsize=(COLUMN, 3.3))
     colours = colour_by_sparsity(figure, axis, checkpoints)
-    lows = []
+    lows, marked = [], set()
     for checkpoint, colour in zip(checkpoints, colours):
         kept = np.geomspace(1 / max(checkpoint.edges, 1), 1, 300)
         for i, order in enumerate(percolation_analysis.ORDERS):
@@ -184,6 +191,7 @@ def plot_percolation(run, level, samples, seed, unroll, output):
         for j, (column, (name, marker)) in enumerate(THRESHOLD_MARKS.items()):
             if not np.isfinite(marks[column]):
                 continue
+            marked.add(column)
             if single:
                 mark_threshold(axis, j, name, marks[column])
             else:  # a row of markers per threshold above the curves
@@ -199,7 +207,8 @@ def plot_percolation(run, level, samples, seed, unroll, output):
     else:  # colour is the sparsity (colour bar); line style the order, marker the threshold
         grey = dict(color="0.3")
         handles = [Line2D([], [], linestyle=ORDER_STYLES[o], label=ORDER_NAMES[o], **grey) for o in ORDER_STYLES]
-        handles += [Line2D([], [], linestyle="", marker=m, label=f"p_c {n}", **grey) for n, m in THRESHOLD_MARKS.values()]
+        handles += [Line2D([], [], linestyle="", marker=m, label=f"p_c {n}", **grey)
+                    for column, (n, m) in THRESHOLD_MARKS.items() if column in marked]  # (1/(2N−1): chains only)
         figure.legend(handles=handles, loc="outside lower center", ncol=2)
     save_figure(figure, output)
 
@@ -225,9 +234,14 @@ def _ccdf(axis, values, colour, label, fit):
 @output_file_option
 def plot_degrees(run, level, unroll, output):
     """Complementary CDFs of degree and |strength| (log–log) with the fitted power laws."""
+    draw_degrees(_checkpoints(run, level), output, unroll=unroll)
+
+
+def draw_degrees(checkpoints: list[Checkpoint], output: str, unroll: bool = False) -> None:
+    """The figure of ``plot degrees`` for ``checkpoints`` (one, or the levels of one run, overlaid)."""
     from matplotlib.lines import Line2D
 
-    checkpoints = _checkpoints(run, level)
+    run = checkpoints[0].run
     single = len(checkpoints) == 1
     figure, axes = new_figure(1, 2, figsize=(PAGE if not single else COLUMN * 1.6, 2.6))
     colours = colour_by_sparsity(figure, list(axes), checkpoints)

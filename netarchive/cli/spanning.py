@@ -172,12 +172,13 @@ def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "gl
     table = pd.concat(tables, ignore_index=True)
     first = checkpoints[0]
     count = len(first.layers)
+    many = count > MANY_LAYERS
     figure, axes = new_figure(figsize=(COLUMN, 3.0) if count <= 6 else (PAGE, max(3.2, 0.13 * count + 0.8)))
-    colours = _layer_colours(count)
+    colours = [f"C{i}" for i in range(count)] if not many else _depth_colour_bar(figure, axes, first)
     layers = table[table["scope"] == "layer"]
     for (index, rows), colour in zip(layers.groupby("layer", sort=True), colours):
         axes.plot(remaining(rows["sparsity"]), rows["np_normalized"], marker="o", markersize=3, color=colour,
-                  label=layer_label(first.layers[int(index)], int(index), shape=True))
+                  label=None if many else layer_label(first.layers[int(index)], int(index), shape=True))
     network = table[table["scope"] == "network"]
     axes.plot(remaining(network["sparsity"]), network["np_normalized_mean"], "k--", marker="s", markersize=3,
               label="mean over layers")
@@ -185,20 +186,30 @@ def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "gl
     axes.set_ylabel("normalised neural persistence")
     kernels = " (convolutions unrolled)" if unroll and any(l.conv is not None for l in first.layers) else ""
     axes.set_title(f"{first.run}: neural persistence per weight layer{kernels}")
-    if count <= 6:
-        figure.legend(loc="outside lower center", ncol=2)
+    if many:  # the colour bar names the layers
+        axes.legend(loc="best")
     else:
-        figure.legend(loc="outside right upper", ncol=2 if count > 30 else 1, fontsize=6)
+        figure.legend(loc="outside lower center" if count <= 6 else "outside right upper", ncol=2 if count <= 6 else 1)
     save_figure(figure, output)
 
 
-def _layer_colours(count: int) -> list:
-    """Distinct colours for a few layers; a sequential map (shallow to deep) for many."""
+MANY_LAYERS = 10
+"""Above this many weight layers a figure colours them by depth, named on a colour bar, not in a legend."""
+
+
+def _depth_colour_bar(figure, axes, checkpoint: Checkpoint) -> list:
+    """One colour per weight layer from shallow to deep, and the discrete colour bar that names each layer
+    (:func:`~netarchive.cli.plot.layer_label` with its shape); returns the colours."""
     import matplotlib
 
-    if count <= 10:
-        return [f"C{i}" for i in range(count)]
-    return [matplotlib.colormaps["viridis"](i / (count - 1)) for i in range(count)]
+    count = len(checkpoint.layers)
+    cmap = matplotlib.colormaps["viridis"].resampled(count)
+    norm = matplotlib.colors.BoundaryNorm(np.arange(count + 1) - 0.5, count)
+    bar = figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, ticks=range(count),
+                          label="weight layer (forward index, module, shape)")
+    bar.ax.set_yticklabels([layer_label(layer, i, shape=True) for i, layer in enumerate(checkpoint.layers)], fontsize=6)
+    bar.ax.invert_yaxis()  # the first layer on top, as a legend would list it
+    return [cmap(i) for i in range(count)]
 
 
 def draw_diagram(diagram: pd.DataFrame, output: str, label: str) -> None:
@@ -208,7 +219,7 @@ def draw_diagram(diagram: pd.DataFrame, output: str, label: str) -> None:
     forest = diagram[diagram["src"].notna()]
     left.scatter(forest["birth"], forest["death"], s=6, alpha=0.5, label=f"spanning-forest synapses ({len(forest)})")
     components = len(diagram) - len(forest)
-    left.scatter([1.0], [0.0], s=30, marker="x", color="C3", label=f"(1, 0): {components} components")
+    left.scatter([1.0], [0.0], s=30, marker="x", color="C3", label=f"(1, 0): {components} component{'s' if components != 1 else ''}")
     left.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="birth = death")
     left.set_xlim(0, 1.05), left.set_ylim(-0.05, 1.05)
     left.set_xlabel("birth (all neurons are born at 1)"), left.set_ylabel("death (normalised |w|)")
