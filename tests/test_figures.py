@@ -266,3 +266,49 @@ def test_figures_in_pdf_and_svg_and_nothing_else(study, tmp_path):
     result = CliRunner().invoke(cli, ["--store", str(study / "archive"), "plot", "persistence", "--run", "s0",
                                       "-o", str(tmp_path / "p.jpg")])
     assert result.exit_code == 1 and result.output == f"error: cannot draw {tmp_path / 'p.jpg'}: give a .png, .pdf or .svg file\n"
+
+
+# ---- convolutional and residual networks (drawn from checkpoints in memory: the stores hold chains today) ----
+
+def test_figures_of_a_residual_cnn(figures, tmp_path):
+    import dataclasses
+
+    from netarchive.analysis.persistence import persistence_diagram
+    from netarchive.cli.percolation import draw_degrees, draw_percolation
+    from netarchive.cli.spanning import draw_curves, draw_diagram
+    from netarchive.loaders.traced import from_module
+    from netarchive.zoo import openlth
+    from tests import models
+
+    block = from_module(models.basic_block(), run="block", level=1, input_shape=(3, 4, 4))
+    draw_percolation([block], str(tmp_path / "p.png"), samples=3)
+    check_figure(figures[-1])
+    [axes] = panels(figures[-1])
+    assert axes.get_title().split("\n")[1] == "channel graph, connections always present"
+    assert "p_c 1/(2N−1)" not in " ".join(legend_texts(figures[-1]))  # the seed's threshold is for chains only
+    draw_degrees([block, dataclasses.replace(block, level=2)], str(tmp_path / "d.png"))
+    check_figure(figures[-1])
+    assert figures[-1]._suptitle.get_text() == "Degree and strength distributions: block, 2 levels\nchannel graph"
+
+    net = from_module(openlth.cifar_resnet_20(), run="r20", level=0, input_shape=(3, 32, 32))
+    magnitude = np.abs(net.edge_list()[2])
+    levels = [net, dataclasses.replace(net.subnetwork(magnitude >= np.quantile(magnitude, 0.8)), level=1)]
+    draw_curves(levels, str(tmp_path / "np.png"))
+    curves = figures[-1]
+    check_figure(curves)
+    assert legend_texts(curves) == ["mean over layers"]  # 22 layers: named on the colour bar, coloured by depth
+    assert colour_bars(curves) == ["weight layer (forward index, module, shape)"]
+    [bar] = [a for a in curves.axes if a.get_label() == "<colorbar>"]
+    names = [t.get_text() for t in bar.get_yticklabels()]
+    assert names[7] == "7 blocks.3.conv1 (conv 3×3, 16→32, stride 2)" and names[21] == "21 fc (linear 64→10)"
+    from netarchive.cli.compare import draw_compare
+
+    other = dataclasses.replace(levels[0].subnetwork(magnitude >= np.quantile(magnitude, 0.7)), run="r20b", level=1)
+    draw_compare([levels[1], other], str(tmp_path / "compare.png"))
+    compare = figures[-1]
+    check_figure(compare)
+    assert len(panels(compare)) == 22 and compare._suptitle.get_text() == "Mask overlap between runs at level 1"
+    assert panels(compare)[7].get_title().split("\n")[:2] == ["layer 7", "(blocks.3.conv1)"]  # narrow panels
+    draw_diagram(persistence_diagram(levels[1], 7), str(tmp_path / "diagram.png"), "layer 7 (blocks.3.conv1)")
+    check_figure(figures[-1])
+    assert figures[-1]._suptitle.get_text() == "Persistence diagram of layer 7 (blocks.3.conv1), channel graph: r20, level 1"
