@@ -312,3 +312,19 @@ def test_figures_of_a_residual_cnn(figures, tmp_path):
     draw_diagram(persistence_diagram(levels[1], 7), str(tmp_path / "diagram.png"), "layer 7 (blocks.3.conv1)")
     check_figure(figures[-1])
     assert figures[-1]._suptitle.get_text() == "Persistence diagram of layer 7 (blocks.3.conv1), channel graph: r20, level 1"
+
+
+def test_summary_figure_of_a_short_last_row_has_every_column_s_ticks(figures, tmp_path):
+    import pandas as pd
+
+    from netarchive.cli.study import draw_summary
+
+    table = pd.DataFrame({"run": ["a"] * 3, "level": [0, 1, 2], "sparsity": [0.0, 0.5, 0.8],  # four panels: 3 + 1
+                          "giant_fraction": [1.0, 0.9, 0.8], "inputs_connected": [1.0, 1.0, 0.9],
+                          "np_normalized_mean": [0.6, 0.62, 0.7], "z_chain": [np.nan, 1.0, 2.0]})
+    draw_summary(table, str(tmp_path / "s.png"))
+    figure = figures[-1]
+    check_figure(figure)
+    shown = panels(figure)
+    assert [bool(a.get_xlabel()) for a in shown] == [False, True, True, True]  # the lowest panel of each column
+    assert all(any(t.get_text() for t in a.get_xticklabels()) for a in shown[1:])

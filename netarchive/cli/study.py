@@ -127,9 +127,11 @@ def draw_summary(table: pd.DataFrame, output: str) -> None:
         remaining_axis(axis)
     for axis in axes.flat[len(panels):]:
         axis.set_visible(False)
-    for k, axis in enumerate(axes.flat[: len(panels)]):  # x labels on the lowest panel of each column only
+    for k, axis in enumerate(axes.flat[: len(panels)]):  # x labels and ticks on the lowest panel of each column
         if k + columns < len(panels):
             axis.set_xlabel("")
+        else:
+            axis.tick_params(labelbottom=True)  # (sharex hides them above the last row, which may be short)
     handles = ([] if many else [Line2D([], [], color=f"C{k}", marker="o", markersize=2.5, label=run) for k, run in enumerate(runs)])
     if many:
         handles.append(Line2D([], [], color="0.7", linewidth=0.6, label=f"each of {len(runs)} runs"))
