@@ -6,7 +6,8 @@ out="${1:-out}"
 here="$(dirname "$0")"
 python "$here/digits_imp.py" "$out/digits" --levels 15
 export NETARCHIVE_STORE="$out/archive"
-netarchive ingest "$out/digits" --run digits --input-shape 1,8,8 --meta dataset=digits --replace
+netarchive ingest "$out/digits" --run digits --input-shape 1,8,8 --replace \
+  --meta dataset=digits --meta seed=0 --meta model=mlp-64-128-128-10
 netarchive ls
 netarchive query cypher \
   'MATCH (c:Checkpoint {run: $run}) MATCH (:Neuron {run: $run, level: c.level, layer: 0})-[s:SYNAPSE]->()
@@ -16,8 +17,5 @@ netarchive query summary --run digits -o "$out/summary.csv"
 netarchive query threshold --run digits --level 15
 netarchive query locality --run digits --layer 0 --summary --format csv
 netarchive eval --run digits --level 15 --data "$out/digits/test.npz"
-netarchive plot robustness --run digits --level 0 --data "$out/digits/test.npz" -o "$out/robustness_dense.png"
-netarchive plot robustness --run digits --level 15 --data "$out/digits/test.npz" -o "$out/robustness_level15.png"
-netarchive plot locality --run digits --level 15 -o "$out/locality_level15.png"
-netarchive report --run digits -o "$out/report"
+netarchive report --run digits --data "$out/digits/test.npz" -o "$out/report"   # figures and tables, one page
 echo "open $out/report/index.html for the figures; the summary table is $out/summary.csv"

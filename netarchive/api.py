@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import types
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 
 import pandas as pd
 
 from netarchive import loaders
+from netarchive.analysis.percolation import RANDOM_ORDERS
 from netarchive.analysis.summary import COLUMNS, summary_row
 from netarchive.cache import AnalysisCache
 from netarchive.errors import AlreadyArchived, InputError
@@ -151,6 +155,18 @@ class Archive:
         """One row per archived checkpoint: run, level, layers, neurons, edges, sparsity, metrics."""
         return self.store.checkpoints(run)
 
+    def runs(self) -> pd.DataFrame:
+        """One row per run: ``run``, its ``activation`` and the labels given at ingest (``--meta``: dataset,
+        seed, model, …; empty where a run has none)."""
+        nodes = self.cypher("MATCH (r:Run) RETURN r ORDER BY r.name")["r"]
+        rows = [{("run" if key == "name" else key): value for key, value in node.items() if key != "_label"} for node in nodes]
+        return pd.DataFrame(rows, columns=None if rows else ["run"])
+
+    @property
+    def backend(self) -> str:
+        """The database behind the archive and its version ("LadybugDB 0.22.0", "Neo4j 5.26.0")."""
+        return self.store.backend
+
     def levels(self, run: str) -> list[int]:
         return self.store.levels(run)
 
@@ -209,7 +225,7 @@ class Archive:
         runs: Sequence[str] | None = None,
         *,
         jobs: int = 1,
-        samples: int = 10,
+        samples: int = RANDOM_ORDERS,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
@@ -283,18 +299,37 @@ def _name(function) -> str:
 
 
 def _map(function, items, jobs: int):
-    """``map`` in ``jobs`` processes (started fresh, so no open archive or thread is inherited)."""
+    """``map`` in ``jobs`` processes (started fresh, so no open archive or thread is inherited, and without
+    the caller's script: see :func:`_without_main_script`)."""
     if jobs <= 1:
         yield from map(function, items)
         return
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = deque()
         for item in items:  # at most 2 × jobs items in flight: checkpoints are read as they are needed
-            pending.append(pool.submit(function, item))
+            with _without_main_script():  # a worker starts inside submit
+                pending.append(pool.submit(function, item))
             if len(pending) >= 2 * jobs:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+@contextmanager
+def _without_main_script():
+    """Worker processes started inside do not run the caller's script again.
+
+    A spawned interpreter first runs the parent's ``__main__`` file again (as ``__mp_main__``) so that
+    functions defined there can be unpickled; a script without an ``if __name__ == "__main__":`` guard
+    would then open the archive again in every worker ("in use by another netarchive") and break the pool.
+    The workers only run netarchive's own functions on checkpoints, so they need nothing from the script:
+    while they start, ``__main__`` is a blank module that names no file to run."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def listing_rows(checkpoints: Sequence[Checkpoint]) -> pd.DataFrame:

@@ -110,7 +110,7 @@ def _write_neurons(checkpoint, number: int, path: Path) -> None:
         "index": neurons.column("index"),
     }
     for name in ("channel", "y", "x"):
-        columns[name] = neurons.column(name) if name in neurons.column_names else pa.nulls(n, pa.int32())
+        columns[name] = neurons.column(name)
     bias = np.concatenate([np.full(checkpoint.widths[0], np.nan)] + [
         np.full(layer.outputs, np.nan) if layer.bias is None else layer.bias.astype(np.float64) for layer in checkpoint.layers
     ])

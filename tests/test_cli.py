@@ -56,6 +56,18 @@ def test_output_to_files(run_cli, tmp_path):
     assert pd.read_parquet(tmp_path / "ls.parquet").edges.tolist() == [6]
     result = run_cli("ls", "--format", "parquet")
     assert result.exit_code == 1 and "give -o FILE.parquet" in result.output
+    assert run_cli("ls", "-o", tmp_path / "ls.txt").exit_code == 0
+    assert "run ┃ level ┃ layers" in (tmp_path / "ls.txt").read_text()  # the table, as printed
+
+
+def test_an_output_suffix_without_a_format_is_refused(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    for name in ("ls.xlsx", "ls"):
+        one_line_error(run_cli("ls", "-o", tmp_path / name), f"cannot tell the format of {tmp_path / name}")
+        assert not (tmp_path / name).exists()
+    one_line_error(run_cli("query", "components", "--run", "r", "-o", tmp_path / "c.xlsx"), "use .csv, .json")
+    assert run_cli("ls", "--format", "csv", "-o", tmp_path / "ls.xlsx").exit_code == 0  # asked for explicitly
 
 
 def one_line_error(result, expected):
@@ -86,7 +98,8 @@ def test_bad_inputs_are_one_line_errors_and_change_nothing(run_cli, tmp_path):
         (("rm", "--run", "nope", "--yes"), "no run named 'nope'"),
         (("rm", "--run", "r", "--level", "9", "--yes"), "run 'r' has no level 9"),
         (("query", "cypher", "MATCH (n RETURN n"), "Parser exception"),
-        (("query", "cypher", "MATCH (n:Neuron) DETACH DELETE n"), "read-only"),
+        (("query", "cypher", "MATCH (n:Neuron) DETACH DELETE n"), "Cypher runs read-only here"),
+        (("query", "cypher", "CREATE (:Run {name: 'x'})"), "use an analysis's --write"),
         (("query", "cypher", "RETURN $x", "--param", "x"), "is not KEY=VALUE"),
         (("export", tmp_path / "out", "--run", "nope"), "no run named 'nope'"),
     ]
@@ -129,6 +142,17 @@ def test_output_mistakes_are_refused_before_anything_is_written(run_cli, tmp_pat
     assert not missing.parent.exists()
 
 
+def test_cypher_nodes_print_compactly(run_cli, tmp_path):
+    torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
+    statement = "MATCH (n:Neuron {layer: 1, `index`: 0})<-[s:SYNAPSE]-(m) RETURN n, s ORDER BY m.`index` LIMIT 1"
+    for fmt in ("table", "csv"):
+        result = run_cli("query", "cypher", statement, "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert "(:Neuron {run: 'r', level: 0, layer: 1, index: 0})" in result.output
+        assert "[:SYNAPSE {w: " in result.output and "_ID" not in result.output and "_LABEL" not in result.output
+
+
 def test_cypher_parameter_left_out_is_an_error_not_an_empty_answer(run_cli, tmp_path):
     torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
     assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
@@ -164,3 +188,19 @@ def test_ls_of_an_empty_archive_says_where_it_is(run_cli, tmp_path):
     assert run_cli("init").exit_code == 0
     result = run_cli("ls")
     assert result.exit_code == 0 and result.output == f"archive: {tmp_path / 'archive'}\n(no rows)\n"
+
+
+def test_counts_are_integers_in_every_format(run_cli, tmp_path):
+    import pandas as pd
+
+    torch.save({"a.weight": torch.tensor(W1), "b.weight": torch.tensor(W2)}, tmp_path / "level_0.pt")
+    assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r", "--input-shape", "1,1,3").exit_code == 0
+    percolation = ("query", "percolation", "--run", "r", "--points", "3")
+    rows = json.loads(run_cli(*percolation, "--format", "json").output)
+    assert all(isinstance(row["components"], int) and isinstance(row["edges_kept"], int) for row in rows)
+    csv = run_cli(*percolation, "--format", "csv").output.splitlines()
+    assert csv[0].split(",")[-2] == "components" and all(not line.split(",")[-2].endswith(".0") for line in csv[1:])
+    assert run_cli(*percolation, "-o", tmp_path / "p.parquet").exit_code == 0
+    assert pd.read_parquet(tmp_path / "p.parquet")["components"].dtype == "int64"
+    summary = json.loads(run_cli("query", "locality", "--run", "r", "--summary", "--format", "json").output)
+    assert all(isinstance(row["in_degree_min"], int) and isinstance(row["in_degree_max"], int) for row in summary)

@@ -83,7 +83,8 @@ def test_query_cypher_file_on_the_cli(two_levels, store_path):
 def test_browser_link_round_trips():
     from urllib.parse import parse_qs, urlparse
 
-    done = CliRunner().invoke(cli, ["query", "cypher", "-f", str(ROOT / "cypher" / "strongest_synapses.cypher"),
+    done = CliRunner().invoke(cli, ["--store", "neo4j://localhost:7687", "query", "cypher", "-f",
+                                    str(ROOT / "cypher" / "strongest_synapses.cypher"),
                                     "--param", "run=it's", "--param", "layer=2", "--browser-link"])
     assert done.exit_code == 0, done.output
     link = urlparse(done.output.strip())
@@ -93,6 +94,12 @@ def test_browser_link_round_trips():
     text, params = browser_params(query["arg"][0])
     assert params == {"run": "it's", "level": 0, "layer": 2, "limit": 25}
     assert "ORDER BY abs(s.w) DESC" in text
+
+
+def test_browser_link_on_the_embedded_archive_says_it_needs_neo4j(store_path):
+    done = CliRunner().invoke(cli, ["--store", str(store_path), "query", "cypher", "RETURN 1", "--browser-link"])
+    assert done.exit_code == 1 and done.output.startswith("error: Neo4j Browser needs the Neo4j backend")
+    assert len(done.output.splitlines()) == 1 and not store_path.exists()
 
 
 def test_init_on_the_embedded_archive(store_path):

@@ -375,11 +375,12 @@ def test_robustness_of_a_cnn_is_torchs_forward_pass_with_the_same_synapses_remov
 def test_summary_of_a_cnn_has_every_scalar_of_its_analyses(factory, shape):
     from netarchive.analysis.locality import unit_locality
     from netarchive.analysis.motifs import motifs
-    from netarchive.analysis.summary import COLUMNS, summary_row
+    from netarchive.analysis.summary import COLUMNS, GLOSSARY, summary_row
 
     net = from_module(prune_randomly(getattr(models, factory)(), density=0.5, seed=3), run="r", level=2, input_shape=shape)
     row = summary_row(net, samples=3).iloc[0]
-    assert list(row.index) == ["run", "level", "sparsity", *COLUMNS]
+    assert list(row.index) == ["run", "level", "sparsity", *COLUMNS] == list(GLOSSARY)  # the glossary says what each is
+    assert "first Linear layer reading pixels" in GLOSSARY["locality"] and "channel graph" in GLOSSARY["components"]
     components = C.components(net).iloc[0]
     assert (row.components, row.giant_fraction, row.inputs_connected) == (components.components, components.giant_fraction,
                                                                           components.inputs_connected)

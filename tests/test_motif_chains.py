@@ -202,3 +202,21 @@ def test_chain_only_options_are_refused_for_other_networks():
         motifs(net, prune_dead=True)
     with pytest.raises(InputError, match="plain chains"):
         participation(net)
+    with pytest.raises(InputError, match=r"--null study.*MLPs.*use --null fixed, bernoulli or degree"):
+        motifs(net, null="study")  # the study's null lives on the live neurons of its MLPs
+
+
+def test_chain3_pairs_of_a_residual_network_are_the_connected_pairs_of_its_3_paths():
+    """--chain-pairs on chain3 (the study's third-order chain) outside chains: (input, output) pairs joined by
+    an fc1 → fc2 → out path through the addition, against the boolean product of the masks."""
+    rng = np.random.default_rng(2)
+    fc1, fc2, out = ((rng.random(shape) < 0.5).astype(float) for shape in ((3, 2), (3, 3), (2, 3)))
+    assert ((out @ fc2 @ fc1) > 0).sum() == 2 < (out @ fc2 @ fc1).sum() == 5  # pairs, not paths
+    layers = (Layer.from_dense("fc1.weight", fc1, source=0, target=1), Layer.from_dense("fc2.weight", fc2, source=1, target=2),
+              Layer.from_dense("out.weight", out, source=3, target=4))
+    groups = (Group("input", 2), Group("fc1", 3), Group("fc2", 3), Group("add", 3), Group("out", 2))
+    program = (Op("input"), Op("layer", (0,), 1, 0), Op("layer", (1,), 2, 1), Op("add", (1, 2), 3), Op("layer", (3,), 4, 2))
+    net = Checkpoint("r", 0, layers, groups=groups, program=program)
+    rows = motifs(net, chain_pairs=True, motifs=("chain3",), samples=20).set_index("layer")
+    assert rows.loc["0-2", "count"] == rows.loc["all", "count"] == int(((out @ fc2 @ fc1) > 0).sum())
+    assert (rows.method == "sampled").all()

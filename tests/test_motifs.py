@@ -114,6 +114,39 @@ def test_chain_pairs_count_connected_pairs():
         assert unsigned["chain", 0, ""][0] == np.count_nonzero(M[1] @ M[0])
 
 
+def test_chain3_pairs_count_connected_source_end_pairs():
+    checkpoints = [random_checkpoint([5, 4, 6, 3, 4], density=0.35, seed=seed, run=f"r{seed}") for seed in range(3)]
+    signed = count_batch(Batch.of(checkpoints), signed=True, chain_pairs=True, motifs=("chain3",))
+    unsigned = count_batch(Batch.of(checkpoints), chain_pairs=True, motifs=("chain3",))
+    for b, checkpoint in enumerate(checkpoints):
+        W = [layer.dense() for layer in checkpoint.layers]
+        w = checkpoint.widths
+        for l in range(2):
+            pairs = {}  # (a, d) -> sign types of the 3-paths a -> b -> c -> d
+            for a_, b_, c_, d_ in itertools.product(*(range(n) for n in w[l:l + 4])):
+                path = [W[l][b_, a_], W[l + 1][c_, b_], W[l + 2][d_, c_]]
+                if all(x != 0 for x in path):
+                    pairs.setdefault((a_, d_), set()).add("".join(map(_sign, path)))
+            assert unsigned["chain3", l, ""][b] == len(pairs)
+            for signs in itertools.product("+-", repeat=3):
+                label = "".join(signs)
+                assert signed["chain3", l, label][b] == sum(label in types for types in pairs.values())
+    table = motifs(checkpoints[0], chain_pairs=True, samples=20, motifs=("chain3",))
+    assert (table["method"] == "sampled").all() and (table["samples"] == 20).all()
+    assert table.query("layer == 'all'")["count"].item() == sum(unsigned["chain3", l, ""][0] for l in range(2))
+
+
+def test_a_graph_without_products_at_the_end_of_a_batch_takes_nothing_from_the_others():
+    full = random_checkpoint([14, 16, 14], density=0.2, seed=4, run="a")  # sparse: the sparse product path
+    empty = Checkpoint("b", 0, (full.layers[0], Layer.from_dense("l1", np.zeros((14, 16)))))
+    motifs_ = ("bifan", "biparallel", "chain")
+    alone = count_batch(Batch.of([full]), chain_pairs=True, motifs=motifs_)
+    together = count_batch(Batch.of([full, empty]), chain_pairs=True, motifs=motifs_)
+    for key in alone:
+        assert together[key][0] == alone[key][0], key
+    assert together["biparallel", 0, ""][1] == together["chain", 0, ""][1] == 0
+
+
 def _layers(*dense):
     return Checkpoint("r", 0, tuple(Layer.from_dense(f"l{k}", np.array(d, float)) for k, d in enumerate(dense)))
 
@@ -178,6 +211,8 @@ def _check_against_samples(checkpoint, null, signed, chain_pairs=False, n=20_000
         start = row.layer if row.layer == "all" else int(row.layer.split("-")[0])
         values = draws[row.motif, start, getattr(row, "sign", "")]
         mean, var = values.mean(), values.var()
+        if row.method == "sampled":  # no closed form to check (chain3 pairs)
+            continue
         if row.method == "exact":
             if row.sd == 0:
                 assert var == 0 and mean == pytest.approx(row.expected)
@@ -203,8 +238,9 @@ def test_chain_pairs_moments_match_samples(signed):
     checkpoint = random_checkpoint([5, 6, 4, 4], density=0.3, seed=2)
     for null in ("fixed", "bernoulli"):
         assert _check_against_samples(checkpoint, null, signed, chain_pairs=True) < 5
-    methods = set(motifs(checkpoint, null="bernoulli", chain_pairs=True, samples=10)["method"])
-    assert methods == {"exact"}
+    table = motifs(checkpoint, null="bernoulli", chain_pairs=True, samples=10)
+    assert set(table[table.motif != "chain3"]["method"]) == {"exact"}
+    assert set(table[table.motif == "chain3"]["method"]) == {"sampled"}
 
 
 def test_exact_z_equals_sampled_z():
@@ -252,6 +288,133 @@ def test_study_null_keeps_every_live_neuron():
             assert len(set(zip(draws.src[l][pick].tolist(), draws.dst[l][pick].tolist()))) == layer.edges
     table = motifs(checkpoint, null="study", samples=50)
     assert (table["null"] == "study").all()
+
+
+# ---- the study's null (Zahn et al.'s randomPruning) ---------------------------------------------------
+
+def _study_port(rng, src, dst):
+    """The study's procedure written as its authors wrote it, loop by loop on a dense 0/1 matrix (rows =
+    live sources, columns = live targets), with the same draws as netarchive's: one ``rng.random()`` per
+    slot for the uniform synapses, per row, per column, per full row or column."""
+    sources, targets = sorted(set(src)), sorted(set(dst))
+    s, t, m = len(sources), len(targets), len(src)
+    mask = np.zeros((s, t), int)
+    uniform = m - s - t
+    keys = rng.random(s * t)
+    for slot in np.argsort(keys)[:uniform]:
+        mask[slot // t, slot % t] = 1
+    extra = 0
+    for i in range(s):  # for each row place a random 1
+        u = rng.random()
+        zeros = np.nonzero(mask[i] == 0)[0]
+        if len(zeros):
+            mask[i, zeros[int(u * len(zeros))]] = 1
+        else:
+            extra += 1
+    for j in range(t):  # for each column place a random 1
+        u = rng.random()
+        zeros = np.nonzero(mask[:, j] == 0)[0]
+        if len(zeros):
+            mask[zeros[int(u * len(zeros))], j] = 1
+        else:
+            extra += 1
+    for _ in range(extra):  # full rows or columns: a random free slot anywhere
+        zeros = np.nonzero(mask.ravel() == 0)[0]
+        mask.flat[zeros[int(rng.random() * len(zeros))]] = 1
+    return {(sources[i], targets[j]) for i, j in zip(*np.nonzero(mask))}
+
+
+@pytest.mark.parametrize("shape, density, seed", [((12, 7), 0.35, 1), ((10, 2), 0.9, 2), ((6, 9), 0.6, 3)])
+def test_study_null_is_the_authors_procedure_draw_by_draw(shape, density, seed):
+    layer = random_checkpoint(shape, density=density, seed=seed).layers[0]
+    src, dst = layer.src.astype(np.int64), layer.dst.astype(np.int64)
+    assert len(src) >= len(set(src)) + len(set(dst))  # the procedure, not the fallback
+    out_s, out_d = motif_module._study_layer(np.random.default_rng(seed), src, dst, 40)
+    port = np.random.default_rng(seed)
+    full_rows = 0
+    for k in range(40):
+        expected = _study_port(port, src.tolist(), dst.tolist())
+        assert set(zip(out_s[k].tolist(), out_d[k].tolist())) == expected
+        full_rows += len(expected) == len(src)
+    assert full_rows == 40  # every draw keeps the layer's m synapses
+
+
+def _study_distribution(s, t, m):
+    """The exact distribution of the study's null on an s x t layer of m synapses, by enumerating every
+    uniform set, every row choice, every column choice and every placement of a full line's synapse."""
+    from fractions import Fraction
+
+    out = Counter()
+
+    def extras(mask, count, weight):
+        if count == 0:
+            out[frozenset(mask)] += weight
+            return
+        free = [slot for slot in itertools.product(range(s), range(t)) if slot not in mask]
+        for slot in free:
+            extras(mask | {slot}, count - 1, weight / len(free))
+
+    def lines(mask, todo, count, weight):
+        if not todo:
+            return extras(mask, count, weight)
+        kind, k = todo[0]
+        free = [(k, j) for j in range(t) if (k, j) not in mask] if kind == "row" else \
+               [(i, k) for i in range(s) if (i, k) not in mask]
+        if not free:
+            return lines(mask, todo[1:], count + 1, weight)
+        for slot in free:
+            lines(mask | {slot}, todo[1:], count, weight / len(free))
+
+    slots = list(itertools.product(range(s), range(t)))
+    uniform = list(itertools.combinations(slots, m - s - t))
+    todo = [("row", i) for i in range(s)] + [("column", j) for j in range(t)]
+    for chosen in uniform:
+        lines(frozenset(chosen), todo, 0, Fraction(1, len(uniform)))
+    return out
+
+
+@pytest.mark.parametrize("s, t, m", [(2, 3, 5), (3, 3, 7), (2, 4, 7), (4, 2, 7)])
+def test_study_null_has_the_exact_distribution_of_the_procedure(s, t, m):
+    exact = _study_distribution(s, t, m)
+    assert sum(exact.values()) == 1 and all(len(mask) == m for mask in exact)
+    # a layer of those live sizes: a cover of the s x t slots with m synapses
+    slots = sorted(next(iter(exact)))
+    weight = np.zeros((t, s))
+    for i, j in slots:
+        weight[j, i] = 1.0
+    checkpoint = Checkpoint("r", 0, (Layer.from_dense("a", weight),))
+    n = 20_000
+    draws = sample_null(Batch.of([checkpoint]), "study", n, 11)
+    seen = Counter(frozenset(zip(draws.src[0][draws.sid[0] == k].tolist(), draws.dst[0][draws.sid[0] == k].tolist()))
+                   for k in range(n))
+    assert set(seen) <= set(exact)
+    masks = sorted(exact, key=sorted)
+    assert chisquare([seen[mask] for mask in masks], [float(exact[mask]) * n for mask in masks]).pvalue > 1e-3
+    # and the z-scores' mean and SD: the enumerated moments, within sampling error
+    bifans = {mask: sum(1 for (a, b) in itertools.combinations(range(s), 2) for (c, d) in itertools.combinations(range(t), 2)
+                        if {(a, c), (a, d), (b, c), (b, d)} <= mask) for mask in exact}
+    mean = float(sum(p * bifans[mask] for mask, p in exact.items()))
+    sd = float(sum(p * (bifans[mask] - mean) ** 2 for mask, p in exact.items())) ** 0.5
+    row = motifs(checkpoint, null="study", samples=4000, seed=5, motifs=("bifan",)).query("layer == '0'").iloc[0]
+    assert abs(row.expected - mean) < 5 * sd / 4000 ** 0.5 + 1e-12
+    assert row.sd == pytest.approx(sd, rel=0.1, abs=1e-12) and row.method == "sampled"
+
+
+def test_study_null_falls_back_to_an_edge_cover_and_says_so():
+    # layer 0: 3 live sources, 2 live targets, 4 synapses (< 5): the procedure cannot run; layer 1 can
+    checkpoint = _layers([[1, 1, 0], [0, 1, 1]], [[1, 1], [1, 1], [1, 0]])
+    table = motifs(checkpoint, null="study", samples=30, motifs=("edge", "diverging", "chain"))
+    method = dict(zip(table.layer + " " + table.motif, table.method))
+    assert method["0 diverging"] == method["all diverging"] == method["0-1 chain"] == "sampled; layer 0: edge cover (m < s + t)"
+    assert method["1 diverging"] == "sampled"
+    assert motif_module.study_fallback_layers(Batch.of([checkpoint])) == [0]
+
+
+def test_study_null_counts_the_live_network():
+    dead = _layers([[1, 0], [0, 1], [1, 1]], [[1, 1, 0], [0, 0, 0]])  # hidden 2 has no output: a ghost chain
+    study = motifs(dead, null="study", samples=20, motifs=("edge", "diverging"))
+    pruned = motifs(dead, null="fixed", prune_dead=True, motifs=("edge", "diverging"))
+    assert study["count"].tolist() == pruned["count"].tolist()
 
 
 def test_repeatable_with_a_seed():

@@ -143,9 +143,15 @@ def test_metric_and_meta_names_are_checked(archive):
 
 
 def test_cypher_is_read_only_and_reports_errors(archive):
+    from netarchive.store.base import READ_ONLY_MESSAGE
+
     archive.write(random_checkpoint([3, 2]))
-    with pytest.raises(StoreError, match="read-only"):
-        archive.cypher("MATCH (n:Neuron) DELETE n")
+    for statement in ("MATCH (n:Neuron) DELETE n", "CREATE (:Run {name: 'x'})", "MATCH (n:Neuron) SET n.layer = 7",
+                      "MERGE (:Run {name: 'y'})", "DROP TABLE Run"):
+        with pytest.raises(StoreError) as error:
+            archive.cypher(statement)
+        assert str(error.value) == READ_ONLY_MESSAGE  # netarchive's words, not the database's
+    assert archive.checkpoints()[["run", "neurons"]].values.tolist() == [["r", 5]]
     with pytest.raises(StoreError, match="Parser exception"):
         archive.cypher("MATCH (n:Neuron RETURN n")
     with pytest.raises(StoreError, match="write n.`index`"):
@@ -249,3 +255,19 @@ def test_names_are_checked_where_they_are_formatted_into_statements():
             _statement("SET n.{n} = $v", n=bad)
     with pytest.raises(StoreError):
         _statement("ADD x {k}", k=_Type("INT64; DROP TABLE Neuron"))
+
+
+def test_cypher_graph_values_have_one_form(archive):
+    archive.write(random_checkpoint([2, 1], density=1.0, seed=3))
+    frame = archive.cypher(
+        "MATCH p = (a:Neuron {layer: 0, `index`: 1})-[s:SYNAPSE]->(b:Neuron) MATCH (r:Run)-[h:HAS_CHECKPOINT]->(c) "
+        "RETURN a, s, p, r, h, [a] AS listed, {first: a} AS mapped")
+    node = {"_label": "Neuron", "run": "r", "level": 0, "layer": 0, "index": 1, "channel": None}
+    node.pop("channel")  # absent properties are left out, as are LadybugDB's _ID and id
+    assert frame["a"][0] == node
+    assert frame["s"][0].keys() == {"_type", "w"} and frame["s"][0]["_type"] == "SYNAPSE"
+    assert frame["p"][0]["_path"][0] == node and frame["p"][0]["_path"][1] == frame["s"][0]
+    assert frame["p"][0]["_path"][2]["layer"] == 1 and len(frame["p"][0]["_path"]) == 3
+    assert frame["r"][0] == {"_label": "Run", "name": "r", "activation": "relu"}
+    assert frame["h"][0] == {"_type": "HAS_CHECKPOINT"}
+    assert frame["listed"][0] == [node] and frame["mapped"][0] == {"first": node}

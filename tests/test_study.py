@@ -1,6 +1,10 @@
 """Summary, cache, analyses in Parquet, study plots and the HTML report."""
+import json
+import re
 import shutil
 import subprocess
+from dataclasses import replace
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -24,8 +28,9 @@ def study(tmp_path):
     with netarchive.open(path) as archive:
         for run in ("s0", "s1"):
             for level, density in enumerate((0.9, 0.5)):
-                archive.write(random_checkpoint([16, 10, 6, 3], density=density, seed=10 * int(run[1]) + level, run=run,
-                                                level=level, input_shape=(1, 4, 4), metrics={"accuracy": 0.5 + level / 10}))
+                checkpoint = random_checkpoint([16, 10, 6, 3], density=density, seed=10 * int(run[1]) + level, run=run,
+                                               level=level, input_shape=(1, 4, 4), metrics={"accuracy": 0.5 + level / 10})
+                archive.write(replace(checkpoint, meta={"seed": run[1], "model": "mlp"}))
     return path
 
 
@@ -125,13 +130,24 @@ def test_study_plots_and_report(study, tmp_path):
     store = ["--store", str(study)]
     runner = CliRunner()
     assert runner.invoke(cli, [*store, "plot", "summary", "-o", str(tmp_path / "s.png")]).exit_code == 0
-    result = runner.invoke(cli, [*store, "report", "-o", str(tmp_path / "report")])
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(30, 16)).astype(np.float32), y=rng.integers(0, 3, 30))
+    result = runner.invoke(cli, [*store, "report", "--data", str(tmp_path / "test.npz"), "-o", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "report" / "index.html").read_text()
-    images = [name for name in ("summary.png", "compare.png", "percolation.png", "persistence.png", "locality.png")]
+    images = ["summary.png", "compare.png", "motifs.png", "percolation.png", "robustness_0.png", "robustness_1.png",
+              "persistence.png", "locality.png"]
     for name in images:
         assert f'src="{name}"' in page and (tmp_path / "report" / name).read_bytes()[:4] == b"\x89PNG"
-    assert page.count("<tr") == 1 + 4  # header and one row per checkpoint
+    assert page.count('<img src="') == len(images)
+    summary = page.split('class="dataframe summary"')[1].split("</table>")[0]
+    assert summary.count("<tr") == 1 + 4  # header and one row per checkpoint
+    runs = page.split('class="dataframe runs"')[1].split("</table>")[0]
+    assert "<th>seed</th>" in runs and "<th>model</th>" in runs and "<td>mlp</td>" in runs and "<td>0–1 (2)</td>" in runs
+    assert f"netarchive {version('netarchive')} · LadybugDB {version('ladybug')} · archive {study}" in page
+    assert re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d", page)
+    glossary = page.split('class="dataframe glossary"')[1]
+    assert "<td>p_c_measured</td>" in glossary and "(any other)" in glossary
     bad = runner.invoke(cli, [*store, "query", "summary", "--runs", "s0,nope"])
     assert bad.exit_code == 1 and "no run named 'nope'" in bad.output
 
@@ -152,7 +168,7 @@ def test_report_images_load_in_chromium(study, tmp_path):
          "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    assert "<title>5 images, 5 loaded</title>" in dom
+    assert "<title>6 images, 6 loaded</title>" in dom
 
 
 def test_summary_run_and_runs_together_give_both(study):
@@ -161,3 +177,38 @@ def test_summary_run_and_runs_together_give_both(study):
     result = CliRunner().invoke(cli, ["--store", str(study), "query", "summary", "--run", "s1", "--runs", "s0,s1", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert [(row["run"], row["level"]) for row in json.loads(result.output)] == [("s0", 0), ("s0", 1), ("s1", 0), ("s1", 1)]
+
+
+def test_parallel_summary_from_a_plain_script(study, tmp_path):
+    """The README's example saved as a script, without an `if __name__ == "__main__":` guard."""
+    import os
+    import sys
+
+    script = tmp_path / "study.py"
+    script.write_text(
+        "import netarchive\n"
+        "print('script ran')\n"
+        f"archive = netarchive.open({str(study)!r})\n"  # read-write, as the README's example
+        "table = archive.summary(jobs=2)\n"
+        "print(len(table), 'rows')\n"
+        "archive.close()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script ran", "4 rows"]  # the script ran once, not again in each worker
+
+
+def test_summary_columns_and_glossary(study):
+    runner, store = CliRunner(), ["--store", str(study)]
+    result = runner.invoke(cli, [*store, "query", "summary", "--columns", "accuracy,p_c_*", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "run,level,accuracy,p_c_molloy_reed,p_c_branching,p_c_measured,p_c_seed"
+    bad = runner.invoke(cli, [*store, "query", "summary", "--columns", "sparsity,nope*"])
+    assert bad.exit_code == 1 and "'nope*' matches no column" in bad.output and len(bad.output.splitlines()) == 1
+    glossary = runner.invoke(cli, [*store, "query", "summary", "--glossary", "--format", "json"])
+    meanings = {row["column"]: row["meaning"] for row in json.loads(glossary.output)}
+    with netarchive.open(study, read_only=True) as archive:
+        columns = set(archive.summary().columns)
+    assert columns - {"accuracy"} <= set(meanings) and "metrics stored" in meanings["(any other)"]
+    assert all(meanings.values())

@@ -306,7 +306,8 @@ def locality_summary(units: pd.DataFrame, top: float = 0.1) -> pd.DataFrame:
                 "locality_top": best["locality"].mean() if count else np.nan,
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.astype({"in_degree_min": "Int64", "in_degree_max": "Int64"}) if rows else frame  # counts
 
 
 # -- displacement histograms -----------------------------------------------------------------------

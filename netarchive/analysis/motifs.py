@@ -11,20 +11,22 @@ Catalogue (layer = index of the weight layer; a motif spanning layers l..l+k is 
 in a network that is not a plain chain, as the list of its layers, ``"3-4-7"``):
 
 - ``edge`` (m_l), ``diverging`` (Σ_i C(out_i, 2)), ``converging`` (Σ_j C(in_j, 2)),
-  ``diverging3``/``converging3`` (C(·, 3)), ``bifan`` (two sources both wired to the same two targets);
+  ``diverging3``/``converging3`` (C(·, 3); the study's code sums C(in, 2) for the latter, see
+  docs/motifs.md), ``bifan`` (two sources both wired to the same two targets);
 - ``chain`` (2-paths, Σ_b in_b·out_b), ``biparallel`` (a→b1→c and a→b2→c), ``chain3`` (3-paths);
 - ``signed=True`` splits every count by the signs of its synapses (chain ``+-`` = excitatory then
   inhibitory; fans ``++``/``+-``/``--``; bifan rows are the two sources' synapses to the two targets);
-- ``chain_pairs=True`` counts ``chain`` as connected (source, target) pairs, nnz(M_{l+1} M_l), as the
-  study's released code does;
+- ``chain_pairs=True`` counts ``chain`` and ``chain3`` as connected (source, end) pairs, nnz(M_{l+1} M_l)
+  and nnz(M_{l+2} M_{l+1} M_l), as the study's released code does (its "third-order chain");
 - ``prune_dead=True`` first removes, iteratively, neurons without inputs (above the input layer) or
   without outputs (below the output layer), as the study did; the nulls then live on the live neurons.
 
 Nulls (``null=``): ``fixed`` (each layer keeps exactly m_l synapses, placed uniformly, its signs shuffled
 over them) and ``bernoulli`` (each slot kept independently with the layer's density, sign with the layer's
 sign ratio) are exact; ``degree`` (curveball randomisation of each layer, keeping every neuron's in- and
-out-degree; Strona et al. 2014, Carstens et al. 2016) and ``study`` (live neurons only, each keeps one
-synapse, the rest uniform) are sampled (``samples``, ``seed``). ``sample=True`` samples an exact null too.
+out-degree; Strona et al. 2014, Carstens et al. 2016) and ``study`` (the study's own procedure, on the
+live neurons, which implies ``prune_dead``: see :func:`_study_layer`) are sampled (``samples``, ``seed``).
+``sample=True`` samples an exact null too.
 
 Convolutional and residual networks are counted on their channel graph, a pair of channels connected when
 any kernel weight survives, motif chains running on through residual additions and concatenations
@@ -194,7 +196,10 @@ def _block_sums(matrix: sp.csr_matrix, n: int, size: int, values: np.ndarray) ->
     if not len(values) or n == 0:
         return np.zeros(size)
     bounds = matrix.indptr[::n]
-    sums = np.add.reduceat(values, np.minimum(bounds[:-1], len(values) - 1), dtype=np.int64 if values.dtype.kind in "iub" else float)
+    # a trailing 0 keeps every block start a valid index, so that blocks left empty at the end of the batch
+    # do not cut the last entry off the block before them
+    padded = np.append(values, np.zeros(1, values.dtype))
+    sums = np.add.reduceat(padded, bounds[:-1], dtype=np.int64 if values.dtype.kind in "iub" else float)
     return np.where(bounds[1:] > bounds[:-1], sums, 0)
 
 
@@ -256,12 +261,27 @@ def count_batch(batch: Batch, *, signed: bool = False, chain_pairs: bool = False
             counts.update(_paths(batch, l, signed, chain_pairs, want))
     if "chain3" in want:
         for l in range(L - 2):
+            if chain_pairs:
+                counts.update(_chain3_pairs(batch, l, groups))
+                continue
             for s1, s2, s3 in itertools.product(groups, groups, groups):
                 keep = batch._sign_mask(l + 1, s2)
                 sid, b, c = batch.sid[l + 1][keep], batch.src[l + 1][keep], batch.dst[l + 1][keep]
                 weight = in_deg[l, s1][sid, b] * out_deg[l + 2, s3][sid, c]
                 counts["chain3", l, s1 + s2 + s3] = np.bincount(sid, weights=weight, minlength=B)
     return counts
+
+
+def _chain3_pairs(batch: Batch, l: int, groups) -> dict:
+    """Connected (source, end) pairs of 3-paths from layer l, nnz(M_{l+2} M_{l+1} M_l) per graph (the study's
+    "third-order chain"); signed, a pair counts under every sign type of 3-path it has."""
+    out = {}
+    for signs in itertools.product(groups, groups, groups):
+        first, second, third = (batch.matrix(l + k, sign) for k, sign in enumerate(signs))
+        pairs = (third @ (second @ first)).tocsr()
+        pairs.eliminate_zeros()
+        out["chain3", l, "".join(signs)] = _block_sums(pairs, batch.widths[l + 3], batch.size, np.ones(pairs.nnz, np.int64))
+    return out
 
 
 def _product(first: sp.csr_matrix, second: sp.csr_matrix, n: int, size: int):
@@ -681,24 +701,78 @@ def _bernoulli_layer(rng, n_in, n_out, m, samples):
 
 
 def _study_layer(rng, src, dst, samples):
-    """The study's null for one layer: the live sources and targets each keep at least one synapse
-    (a random edge cover of max(s, t) synapses), the remaining synapses uniform among live slots."""
+    """``samples`` draws of the study's null for one layer: (src, dst) arrays (samples, m).
+
+    The procedure of Zahn et al.'s released code (``randomPruning`` in MothMotifs' ``random_networks.py``)
+    on the s live sources and t live targets of the layer's m synapses: m − s − t synapses uniformly among
+    the s·t slots; then, source by source, one more synapse in a random free slot of its row; then, target
+    by target, one more in a random free slot of its column (a full row or column puts its synapse in a
+    random free slot of the layer instead). Every live neuron keeps a synapse and the layer keeps m.
+
+    Where m < s + t there are too few synapses for that (their code leaves such a layer empty): the layer
+    falls back to :func:`_edge_cover_layer`, which :func:`study_fallback_layers` reports. Draws: per sample,
+    ``rng.random`` for the s·t slots, then for the rows, then for the columns, then one per full row or
+    column (tests/test_motifs.py ports the procedure draw by draw).
+    """
     sources, targets = np.unique(src), np.unique(dst)
     s, t, m = len(sources), len(targets), len(src)
+    if m < s + t:
+        return _edge_cover_layer(rng, sources, targets, m, samples)
     out_s, out_d = np.empty((samples, m), np.int64), np.empty((samples, m), np.int64)
     for k in range(samples):
-        big, small = (np.arange(s), np.arange(t)) if s >= t else (np.arange(t), np.arange(s))
-        order = rng.permutation(len(big))
-        partner = np.concatenate([rng.permutation(len(small)), rng.integers(0, len(small), len(big) - len(small))])
-        cover_big, cover_small = order, partner
+        taken = np.zeros((s, t), bool)
+        uniform = m - s - t
+        if uniform:
+            taken.flat[np.argpartition(rng.random(s * t), uniform - 1)[:uniform]] = True
+        full = _one_more_in_each_line(rng, taken) + _one_more_in_each_line(rng, taken.T)
+        for _ in range(full):
+            free = np.flatnonzero(~taken)
+            taken.flat[free[_pick(rng.random(), len(free))]] = True
+        rows, columns = np.nonzero(taken)
+        out_s[k], out_d[k] = sources[rows], targets[columns]
+    return out_s, out_d
+
+
+def _one_more_in_each_line(rng, taken: np.ndarray) -> int:
+    """Put one synapse in a uniformly random free slot of every row of ``taken`` (a view, changed in
+    place); returns how many rows were full."""
+    free = ~taken
+    count = free.sum(axis=1)
+    pick = _pick(rng.random(len(count)), count)
+    rank = np.cumsum(free, axis=1) - 1  # rank of each free slot within its row
+    taken |= free & (rank == pick[:, None]) & (count[:, None] > 0)
+    return int((count == 0).sum())
+
+
+def _pick(u, n):
+    """⌊u·n⌋ for uniform u in [0, 1): a uniform index below n (clamped against rounding up to n)."""
+    return np.minimum((np.asarray(u) * n).astype(np.int64), np.maximum(np.asarray(n) - 1, 0))
+
+
+def _edge_cover_layer(rng, sources, targets, m, samples):
+    """A random edge cover of max(s, t) synapses (a random matching of the smaller side into the larger,
+    the rest of the larger side to random partners), then the other m − max(s, t) uniform among the free
+    slots: every live neuron keeps a synapse, the layer keeps m. The study null's fallback for m < s + t."""
+    s, t = len(sources), len(targets)
+    out_s, out_d = np.empty((samples, m), np.int64), np.empty((samples, m), np.int64)
+    for k in range(samples):
+        big, small = (s, t) if s >= t else (t, s)
+        cover_big = rng.permutation(big)
+        cover_small = np.concatenate([rng.permutation(small), rng.integers(0, small, big - small)])
         cs, cd = (cover_big, cover_small) if s >= t else (cover_small, cover_big)
         taken = np.zeros(s * t, bool)
         taken[cs * t + cd] = True
-        free = np.flatnonzero(~taken)
-        extra = rng.choice(free, m - len(cs), replace=False)
+        extra = rng.choice(np.flatnonzero(~taken), m - len(cs), replace=False)
         out_s[k] = sources[np.concatenate([cs, extra // t])]
         out_d[k] = targets[np.concatenate([cd, extra % t])]
     return out_s, out_d
+
+
+def study_fallback_layers(one: Batch) -> list[int]:
+    """The layers of a graph where the study's null falls back to an edge cover: fewer synapses than live
+    sources and targets together (m < s + t)."""
+    return [l for l in range(one.depth)
+            if len(one.src[l]) < len(np.unique(one.src[l])) + len(np.unique(one.dst[l]))]
 
 
 def curveball(src, dst, n_in, n_out, samples, rng, chains: int = 20, burn_in: int | None = None, thin: int | None = None):
@@ -800,8 +874,12 @@ def motifs(
     by_shape: dict = {}
     position = {id(c): k for k, c in enumerate(checkpoints)}
     networks = [c for c in checkpoints if not is_plain_chain(c)]
+    if networks and null == "study":
+        raise InputError("the study's null (--null study) is that of its MLPs, on the live neurons of a plain chain of "
+                         "Linear layers: for convolutional and residual networks use --null fixed, bernoulli or degree")
     if networks and prune_dead:
         raise InputError("removing dead neurons (--prune-dead) is defined for plain chains of Linear layers only")
+    prune_dead = prune_dead or null == "study"  # the study's null lives on the live neurons (and so do its counts)
     for c in checkpoints:
         if is_plain_chain(c):
             by_shape.setdefault(c.widths, []).append(c)
@@ -846,6 +924,7 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
     keys = list(counts)
     observed = {k: counts[k] for k in keys}
     mean, var, method, used = {}, {}, {}, {}
+    exact_mean = set()  # keys whose mean is a closed form and only the SD is sampled
     if null in EXACT_NULLS and not sample:
         layers = [
             _Layer(null, batch.edges(l, "+") if signed else batch.edges(l), batch.edges(l, "-") if signed else np.zeros(batch.size),
@@ -865,7 +944,10 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
                     for key_start, which in [(s, [s]) for s in starts] + [("all", starts)]:
                         mean[motif, key_start, label] = chain_pairs_mean(label, widths, layers, which, signed)
                         method[motif, key_start, label] = "E exact, sd sampled"
+                        exact_mean.add((motif, key_start, label))
                     continue
+                if motif == "chain3" and chain_pairs:
+                    continue  # no closed form for connected 3-path pairs: sampled below
                 for key_start, (e, v) in exact_moments(motif, label, starts, widths, layers, signed).items():
                     key = (motif, key_start, label)
                     mean[key], var[key], method[key], used[key] = e, v, "exact", 0
@@ -878,11 +960,12 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             draws = _count_in_parts(sample_null(one, null, samples, None if seed is None else [seed, position[id(group[b])]]),
                                     signed=signed, chain_pairs=chain_pairs, motifs=sorted({k[0] for k in rows_sampled}))
             draws = _with_totals(draws)
+            fallback = study_fallback_layers(one) if null == "study" else []
             for key in rows_sampled:
                 values = draws[key]
-                if key not in mean or method.get(key) != "E exact, sd sampled":
+                if key not in exact_mean:
                     mean.setdefault(key, np.zeros(batch.size))[b] = values.mean()
-                    method[key] = "sampled"
+                    method.setdefault(key, np.full(batch.size, "sampled", dtype=object))[b] = _sampled_method(key, fallback)
                 var.setdefault(key, np.zeros(batch.size))[b] = values.var(ddof=1)
                 used[key] = samples
     observed = _with_totals(observed)
@@ -897,7 +980,9 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
         v = np.where(v <= 1e-11 * (e * e + 1.0), 0.0, v)
         sd = np.sqrt(v)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(sd > 0, (observed[key] - e) / sd, np.nan)
+            excess = observed[key] - e
+            excess = np.where(np.abs(excess) <= 1e-9 * np.maximum(np.abs(e), 1.0), 0.0, excess)  # rounding of e
+            z = np.where(sd > 0, excess / sd, np.nan)
         parts.append(pd.DataFrame({
             "run": runs, "level": levels, "sparsity": sparsity,
             "layer": "all" if start == "all" else _span_label(start, SPAN[motif]), "motif": motif, "sign": label,
@@ -905,6 +990,16 @@ def _motifs_of_shape(group, position, null, signed, chain_pairs, prune, samples,
             "null": null, "samples": used[key], "method": method[key], "_checkpoint": places, "_order": order,
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def _sampled_method(key, fallback: list[int]) -> str:
+    """``method`` of a sampled row: "sampled", saying so when a layer of its span fell back to an edge cover
+    under the study's null (see :func:`_study_layer`)."""
+    motif, start, _ = key
+    spanned = [l for l in fallback if start == "all" or start <= l < start + SPAN[motif]]
+    if not spanned:
+        return "sampled"
+    return f"sampled; layer {', '.join(map(str, spanned))}: edge cover (m < s + t)"
 
 
 def _count_in_parts(batch: Batch, **options) -> dict:

@@ -52,6 +52,10 @@ _CHUNK = 1 << 16
 MAX_POINTS = 100_000
 """More points than this say nothing a plot can show, and would fill the memory."""
 QUANTITIES = ("giant_fraction", "second_fraction", "components", "mean_cluster_size")
+RANDOM_ORDERS = 10
+"""Random orderings averaged when none are asked for: by the measured threshold (``query threshold``, the
+marks of ``plot percolation`` and ``plot robustness``, ``query summary``) and by random-order curves, so
+that a figure and a table of the same checkpoint give the same threshold."""
 
 
 # --- orders and points (shared with the functional-robustness analyses) -------------------------------
@@ -431,7 +435,7 @@ def percolation(
     checkpoint: Checkpoint,
     order: str = "descending",
     points: int = 101,
-    samples: int = 10,
+    samples: int = RANDOM_ORDERS,
     seed: int = 0,
     canonical: bool = False,
     kept=None,
@@ -466,6 +470,8 @@ def percolation(
     stacked = {name: np.stack([v[name] for v in values]) for name in QUANTITIES}
     for name in QUANTITIES:
         frame[name] = stacked[name].mean(axis=0)
+    if order != "random":  # one ordering: the number of components is a count, not a mean
+        frame["components"] = frame["components"].round().astype(np.int64)
     if order == "random":
         frame.insert(3, "samples", len(runs))
         for name in QUANTITIES:
@@ -502,7 +508,7 @@ def canonical_curve(run: Merges, p) -> dict[str, np.ndarray]:
 
 # --- thresholds -----------------------------------------------------------------------------------------
 
-def thresholds(checkpoint: Checkpoint, samples: int = 10, seed: int = 0, unroll: bool = False) -> pd.DataFrame:
+def thresholds(checkpoint: Checkpoint, samples: int = RANDOM_ORDERS, seed: int = 0, unroll: bool = False) -> pd.DataFrame:
     """One row of percolation thresholds, each a kept fraction of the edges, on the channel graph (with
     ``unroll`` the unit graph). The analytic ones count synapses only and take each edge of the graph as
     kept independently; the measured one removes synapses, the connections permanent.
@@ -547,7 +553,7 @@ def _group_matrix(checkpoint: Checkpoint, g: Graph) -> np.ndarray:
     return coupling + coupling.T
 
 
-def measured_threshold(checkpoint: Checkpoint, samples: int = 10, seed: int = 0, unroll: bool | Graph = False) -> float:
+def measured_threshold(checkpoint: Checkpoint, samples: int = RANDOM_ORDERS, seed: int = 0, unroll: bool | Graph = False) -> float:
     """Kept fraction n/E where the mean finite-cluster size averaged over random orderings peaks (exact: the
     averaged curve is evaluated at every merge of every ordering)."""
     g = unroll if isinstance(unroll, Graph) else graph(checkpoint, unroll)

@@ -35,7 +35,9 @@ import pandas as pd
 from netarchive.analysis import forward as forward_module
 from netarchive.analysis.forward import apply, check_inputs, layer_operator, scores
 from netarchive.analysis.graphs import Graph, bottleneck_to_outputs, graph
-from netarchive.analysis.percolation import check_order, check_samples, checkpoint_merges, curve_points, edge_order
+from netarchive.analysis.percolation import (
+    RANDOM_ORDERS, check_order, check_samples, checkpoint_merges, curve_points, edge_order,
+)
 from netarchive.model import Checkpoint
 
 
@@ -102,7 +104,7 @@ def robustness(
     y: np.ndarray,
     order: str = "descending",
     points: int = 21,
-    samples: int = 5,
+    samples: int = RANDOM_ORDERS,
     seed: int = 0,
     kept=None,
 ) -> pd.DataFrame:

@@ -63,6 +63,6 @@ def main() -> None:
 
 
 # Command modules register themselves on `cli` (and on the `query`/`plot` groups) when imported.
-from netarchive.cli import archive, compare, evaluate, locality, motifs, percolation, plot, query, server, spanning, study  # noqa: E402,F401
+from netarchive.cli import archive, compare, evaluate, locality, motifs, percolation, plot, query, report, server, spanning, study  # noqa: E402,F401,I001
 
 __all__ = ["cli", "main"]

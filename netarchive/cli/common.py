@@ -20,6 +20,14 @@ class Settings:
     database: str | None = None
 
 
+def server_archive() -> bool:
+    """Whether the global ``--store`` names a Neo4j server (rather than an embedded archive directory)."""
+    from netarchive.store import SERVER_SCHEMES
+
+    settings: Settings = click.get_current_context().find_object(Settings)
+    return bool(settings.store) and settings.store.startswith(SERVER_SCHEMES)
+
+
 def open_archive(read_only: bool = True) -> "netarchive.Archive":
     """Open the archive named by the global ``--store`` option (read-only unless the command writes)."""
     settings: Settings = click.get_current_context().find_object(Settings)

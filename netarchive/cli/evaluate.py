@@ -5,13 +5,13 @@ import click
 import numpy as np
 
 from netarchive.analysis.forward import evaluate
-from netarchive.analysis.percolation import ORDERS, thresholds
+from netarchive.analysis.percolation import ORDERS, RANDOM_ORDERS, thresholds
 from netarchive.analysis.robustness import robustness
 from netarchive.cli import cli
 from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.percolation import THRESHOLD_MARKS, mark_threshold
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.percolation import KEPT_LABEL, ORDER_NAMES, THRESHOLD_MARKS, mark_threshold
+from netarchive.cli.plot import COLUMN, kept_axis, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.loaders.datasets import load_dataset
 from netarchive.model import ASSUMED_SEQUENTIAL
@@ -46,7 +46,8 @@ def _robustness_options(command):
         click.option("--run", required=True, help="Name of the archived run."),
         click.option("--level", type=int, required=True, help="Level of the run."),
         click.option("--data", required=True, type=click.Path(), help=".npz with arrays x, y (or .pt with tensors x, y)."),
-        click.option("--samples", type=int, default=5, show_default=True, help="Random orderings averaged."),
+        click.option("--samples", type=int, default=RANDOM_ORDERS, show_default=True,
+                     help="Random orderings averaged (random-order curves and the measured threshold)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random orderings."),
     ]):
         command = decorator(command)
@@ -71,24 +72,30 @@ def robustness_command(run, level, data, samples, seed, order, points, fmt, outp
 @_robustness_options
 @output_file_option
 def plot_robustness(run, level, data, samples, seed, output):
-    """Accuracy and giant fraction against kept fraction, descending and random orders, thresholds marked."""
+    """Accuracy (or MSE) and giant component against the synapses kept, strongest-first and random
+    removal, with the percolation thresholds of `query threshold` marked."""
     x, y = load_dataset(data)
     with open_archive() as archive:
         checkpoint = archive.checkpoint(run, level)
+        marks = archive.analyze(thresholds, run, level, samples=samples, seed=seed).iloc[0]  # = query threshold
     kept = np.concatenate([[0.0], np.geomspace(1 / max(checkpoint.edges, 1), 1, 40)])
     score = "accuracy" if np.issubdtype(y.dtype, np.integer) else "mse"
-    figure, axis = new_figure(figsize=(8, 5))
+    figure, (top, bottom) = new_figure(2, 1, sharex=True, figsize=(COLUMN, 4.4))
     for i, order in enumerate(("descending", "random")):
         curve = robustness(checkpoint, x, y, order, samples=samples, seed=seed, kept=kept)[1:]
-        axis.plot(curve.kept, curve.giant_fraction, "-", color=f"C{i}", label=f"giant fraction, {order}")
-        axis.plot(curve.kept, curve[score], "--", color=f"C{i}", marker=".", label=f"{score}, {order}")
-    marks = thresholds(checkpoint, samples=samples, seed=seed).iloc[0]
-    for j, (column, (name, _)) in enumerate(THRESHOLD_MARKS.items()):
-        if np.isfinite(marks[column]):
-            mark_threshold(axis, j, name, marks[column])
-    axis.set_xscale("log")
-    axis.set_xlabel("kept fraction of the checkpoint's synapses")
-    axis.set_ylabel(f"giant component / neurons, {score}")
-    axis.set_title(f"structure and function: {run} level {level} (sparsity {checkpoint.sparsity:.3f})")
-    axis.legend(fontsize="small", loc="upper left")
+        top.plot(curve.kept, curve[score], "-", color=f"C{i}", marker=".", label=ORDER_NAMES[order])
+        bottom.plot(curve.kept, curve.giant_fraction, "-", color=f"C{i}")
+    if score == "accuracy":
+        chance = 1 / len(np.unique(y))
+        top.axhline(chance, color="0.6", linewidth=0.8, linestyle=":", label=f"chance ({chance:.2g})")
+    for axis in (top, bottom):
+        for j, (column, (name, _)) in enumerate(THRESHOLD_MARKS.items()):
+            if np.isfinite(marks[column]):
+                mark_threshold(axis, j, name, marks[column], label=axis is bottom)
+    top.set_ylabel("test accuracy" if score == "accuracy" else "test MSE")
+    bottom.set_ylabel("giant component\n(fraction of neurons)")
+    kept_axis(bottom, KEPT_LABEL)
+    top.set_title(f"{run}, level {level} (sparsity {checkpoint.sparsity:.1%})")
+    handles, labels = (a + b for a, b in zip(top.get_legend_handles_labels(), bottom.get_legend_handles_labels()))
+    figure.legend(handles, labels, loc="outside lower center", ncol=2)
     save_figure(figure, output)

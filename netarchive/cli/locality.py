@@ -10,7 +10,7 @@ from netarchive.analysis import locality as loc
 from netarchive.cli import cli
 from netarchive.cli.common import checkpoint_options, each_checkpoint, open_archive, parse_input_shape
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import PAGE, layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
@@ -147,64 +147,64 @@ def plot_locality(run, level, layer, count, null, output):
 
 
 def _draw(checkpoint, layer, top, hist, pixels, output):
-    from matplotlib.gridspec import GridSpec, GridSpecFromSubplotSpec
+    """Top: the receptive fields of the units, |w| on one colour scale (grey: no synapse); bottom: the
+    displacement histograms beside their random expectation (one scale per pair) and the pixel out-degree."""
+    import matplotlib
 
-    channels, height, width = loc.pixels(checkpoint, layer).shape
+    grid = loc.pixels(checkpoint, layer)
+    channels, height, width = grid.shape
+    label = layer_label(checkpoint.layers[layer], layer)
     shown = top["index"].to_numpy()
     columns = max(1, min(8, len(shown)))
     rows = max(1, -(-len(shown) // columns))
     panels = [("same-channel pairs", True)] + ([("cross-channel pairs", False)] if channels > 1 else [])
-    figure, _ = new_figure(figsize=(max(12, 1.6 * columns), 1.7 * 2 * rows + 3.6))
+    figure, _ = new_figure(figsize=(PAGE, 1.0 * rows + 3.3))
     figure.clear()
-    grid = GridSpec(2 * rows + 1, columns, figure=figure, height_ratios=[1] * (2 * rows) + [2.2 * max(1, rows / 2)])
-    images = {
-        weighted: loc.unit_images(checkpoint, layer, shown, weighted=weighted) if len(shown) else None
-        for weighted in (False, True)
-    }
-    for weighted, block in ((False, 0), (True, rows)):
-        for i, unit in enumerate(shown):
-            axes = figure.add_subplot(grid[block + i // columns, i % columns])
-            _image(axes, images[weighted][i], channels, cmap="gray" if not weighted else "magma")
-            row = top.iloc[i]
-            locality = f" L={row.locality:.2f}" if np.isfinite(row.locality) else ""
-            axes.set_title(f"{'|w| ' if weighted else ''}#{unit} k={row.in_degree}{locality}", fontsize=7)
-    bottom = GridSpecFromSubplotSpec(1, 2 * len(panels) + 1, subplot_spec=grid[2 * rows, :], wspace=0.6)
-    column = 0
-    for title, same in panels:
+    units_part, maps_part = figure.subfigures(2, 1, height_ratios=[1.0 * rows + 0.5, 2.6])
+    images = loc.unit_images(checkpoint, layer, shown, weighted=True) if len(shown) else np.zeros((0, channels, height, width))
+    strength = "|w|" if len(grid.path) == 1 else "Σ over paths of Π|w|"  # read through Linear layers
+    unit_axes = units_part.subplots(rows, columns, squeeze=False)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")
+    norm = matplotlib.colors.Normalize(0, max(float(images.max(initial=0)), 1e-12))
+    for i, axes in enumerate(unit_axes.flat):
+        axes.axis("off")  # the grey field is the frame
+        if i >= len(shown):
+            axes.set_visible(False)
+            continue
+        row = top.iloc[i]
+        if channels == 3:  # colour is the input channel: RGB of each channel's strength
+            axes.imshow(np.clip(images[i].transpose(1, 2, 0) / norm.vmax, 0, 1), interpolation="nearest")
+        else:
+            summed = images[i].sum(axis=0)
+            axes.imshow(np.ma.masked_equal(summed, 0), cmap=cmap, norm=norm, interpolation="nearest")
+        locality = f" L {row.locality:.2f}" if np.isfinite(row.locality) else ""
+        axes.set_title(f"#{shown[i]} k {row.in_degree}{locality}", fontsize=6, pad=2)
+    if channels != 3 and len(shown):
+        units_part.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=unit_axes, shrink=0.9,
+                            label=f"{strength} (grey: none)")
+    colour_note = "; colour: R, G, B = |w| of each input channel" if channels == 3 else ""
+    units_part.suptitle(f"The {len(shown)} most-connected units of {label}: unit #, in-degree k, locality L"
+                        f"{colour_note}", fontsize=8)
+    map_axes = maps_part.subplots(1, 2 * len(panels) + 1)
+    extent = (-(width - 0.5), width - 0.5, height - 0.5, -(height - 0.5))
+    for k, (title, same) in enumerate(panels):
         part = hist[hist.same_channel == same]
         grids = [part.pivot(index="dy", columns="dx", values=value).to_numpy(dtype=float) for value in ("count", "expected")]
-        top_value = max(1.0, max(g.max() for g in grids))
-        for name, values in zip(("observed", "random expectation"), grids):
-            axes = figure.add_subplot(bottom[0, column])
-            column += 1
-            shown_image = axes.imshow(values, cmap="viridis", vmin=0, vmax=top_value, origin="upper",
-                                      extent=(-(width - 0.5), width - 0.5, height - 0.5, -(height - 0.5)))
-            axes.set_title(f"{title}: {name}", fontsize=8)
-            axes.set_xlabel("dx", fontsize=7)
-            axes.set_ylabel("dy", fontsize=7)
-            axes.tick_params(labelsize=6)
-            figure.colorbar(shown_image, ax=axes, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
-    axes = figure.add_subplot(bottom[0, column])
+        scale = matplotlib.colors.Normalize(0, max(1.0, max(g.max() for g in grids)))
+        pair = map_axes[2 * k: 2 * k + 2]
+        for axes, name, values in zip(pair, ("observed", "random expectation"), grids):
+            axes.imshow(values, cmap="magma", norm=scale, origin="upper", extent=extent)
+            axes.set_title(f"{title}:\n{name}", fontsize=7)
+            axes.set_xlabel("dx (pixels)")
+            axes.set_ylabel("dy (pixels)") if axes is map_axes[0] else axes.set_yticklabels([])
+        maps_part.colorbar(matplotlib.cm.ScalarMappable(norm=scale, cmap="magma"), ax=list(pair), shrink=0.85,
+                           label="pixel pairs in a unit")
+    axes = map_axes[-1]
     degree = pixels.out_degree.to_numpy().reshape(channels, height, width).sum(axis=0)
-    shown_image = axes.imshow(degree, cmap="inferno")
-    axes.set_title("pixel out-degree" + (f" (sum of {channels} channels)" if channels > 1 else ""), fontsize=8)
+    image = axes.imshow(degree, cmap="cividis", interpolation="nearest")
+    axes.set_title("pixel out-degree" + (f"\n(sum of {channels} channels)" if channels > 1 else ""), fontsize=7)
     axes.set_xticks([])
     axes.set_yticks([])
-    figure.colorbar(shown_image, ax=axes, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
-    figure.suptitle(
-        f"{checkpoint.run} level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%}), "
-        f"{layer_label(checkpoint.layers[layer], layer)}: {len(shown)} most-connected units", fontsize=10,
-    )
+    maps_part.colorbar(image, ax=axes, shrink=0.85, label=f"units of {label} reading it")
+    figure.suptitle(f"Locality of {checkpoint.run}, level {checkpoint.level} (sparsity {checkpoint.sparsity:.1%})")
     save_figure(figure, output)
-
-
-def _image(axes, values, channels, cmap):
-    """One receptive field as an image: RGB for 3 channels, else the channel sum on a colour map."""
-    top = values.max()
-    scaled = values / top if top > 0 else values
-    if channels == 3:
-        axes.imshow(np.clip(scaled.transpose(1, 2, 0), 0, 1), interpolation="nearest")
-    else:
-        axes.imshow(scaled.sum(axis=0), cmap=cmap, interpolation="nearest", vmin=0)
-    axes.set_xticks([])
-    axes.set_yticks([])

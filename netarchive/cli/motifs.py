@@ -7,7 +7,9 @@ import numpy as np
 from netarchive.analysis import motifs as analysis
 from netarchive.cli.common import open_archive, run_names
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import (
+    COLUMN, PAGE, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
+)
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
@@ -35,9 +37,12 @@ def motif_options(command):
         click.option("--runs", help="Comma-separated runs (with or instead of --run)."),
         click.option("--level", type=int, default=None, help="Only this level of each run (default: every level)."),
         click.option("--null", "null", type=click.Choice(analysis.NULLS), default="fixed", show_default=True,
-                     help="fixed / bernoulli: exact closed form; degree (curveball) / study: sampled."),
+                     help="fixed / bernoulli: exact closed form; degree (curveball) / study (the study's own "
+                          "procedure, on the live neurons: implies --prune-dead): sampled."),
         click.option("--signed", is_flag=True, help="Split every count by the signs of its synapses."),
-        click.option("--chain-pairs", is_flag=True, help="Count chains as connected (source, target) pairs, nnz(M2·M1)."),
+        click.option("--chain-pairs", is_flag=True,
+                     help="Count chain and chain3 as connected (source, end) pairs, nnz(M2·M1) and nnz(M3·M2·M1), "
+                          "as the study's code."),
         click.option("--prune-dead", is_flag=True, help="First remove neurons without inputs or outputs, iteratively."),
         click.option("--samples", type=int, default=1000, show_default=True, help="Draws of a sampled null."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of a sampled null."),
@@ -105,29 +110,67 @@ def plot_motifs(run, runs, level, null, signed, chain_pairs, prune_dead, samples
     names = [name for name in dict.fromkeys(frame["name"])]
     if not names:
         raise InputError("no motif has a finite z-score here (an exact null fixes edge counts; try --null bernoulli)")
+    runs = frame["run"].nunique()
+    about = f"{null} null, {runs} run{'s' if runs > 1 else ''}"
+    if frame["method"].str.contains("edge cover").any():
+        about += "; some layers: edge-cover fallback"
     if over_sparsity:
-        cols = min(4, len(names))
-        rows = -(-len(names) // cols)
-        figure, axes = new_figure(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-        for ax, name in zip(axes.flat, names):
-            part = frame[frame["name"] == name]
-            ax.scatter(part["sparsity"], part["z"], s=6, alpha=0.5)
-            median = part.groupby("level").agg(sparsity=("sparsity", "median"), z=("z", "median")).sort_values("sparsity")
-            ax.plot(median["sparsity"], median["z"], color="black", lw=1)
-            ax.axhline(0, color="grey", lw=0.5)
-            ax.set_title(name, fontsize=9)
-            ax.set_xlabel("sparsity")
-            ax.set_ylabel("z")
-        for ax in list(axes.flat)[len(names):]:
-            ax.set_visible(False)
+        _draw_over_sparsity(frame, names, about, output)
     else:
-        figure, ax = new_figure(figsize=(max(5, 0.7 * len(names) + 2), 4))
-        data = [frame.loc[frame["name"] == name, "z"].to_numpy() for name in names]
-        ax.boxplot(data, showfliers=False)
-        for k, values in enumerate(data, start=1):
-            ax.scatter(np.full(len(values), k) + np.random.default_rng(k).uniform(-0.15, 0.15, len(values)), values, s=5, alpha=0.5)
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_ylabel(f"z-score ({null} null)")
-        ax.set_title(f"motif z-scores of {frame[['run']].drop_duplicates().shape[0]} run(s) at level {level}")
+        _draw_distributions(frame, names, about, level, output)
+
+
+def _draw_over_sparsity(frame, names, about, output):
+    """One panel per motif: z of every checkpoint against its sparsity, and the median over runs per level."""
+    from matplotlib.lines import Line2D
+
+    cols = 2 if len(names) in (2, 4) else min(3, len(names))
+    rows = -(-len(names) // cols)
+    figure, axes = new_figure(rows, cols, figsize=(COLUMN if cols == 1 else PAGE, 0.4 + 1.55 * rows),
+                              squeeze=False, sharex=True)
+    for ax, name in zip(axes.flat, names):
+        part = frame[frame["name"] == name]
+        ax.scatter(remaining(part["sparsity"]), part["z"], s=5, alpha=0.5, color="C0", linewidths=0)
+        median = part.groupby("level").agg(sparsity=("sparsity", "median"), z=("z", "median")).sort_values("sparsity")
+        ax.plot(remaining(median["sparsity"]), median["z"], color="black", lw=1)
+        ax.axhline(0, color="0.6", lw=0.6, ls=":")
+        ax.set_title(name, pad=2)
+        remaining_axis(ax)
+        ax.set_xlabel("")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    for column in range(cols):  # the lowest panel of each column says what x is
+        lowest = max(k for k in range(len(names)) if k % cols == column)
+        axes.flat[lowest].set_xlabel("weights remaining (%)")
+        axes.flat[lowest].xaxis.set_tick_params(labelbottom=True)
+    for row in axes:
+        row[0].set_ylabel("z-score (SDs from\nthe null mean)")
+    figure.suptitle(f"Motif z-scores over the pruning levels ({about})")
+    figure.legend(handles=[
+        Line2D([], [], color="C0", marker="o", linestyle="", markersize=3, label="one checkpoint (run, level)"),
+        Line2D([], [], color="black", lw=1, label="median over runs, per level"),
+        Line2D([], [], color="0.6", lw=0.6, ls=":", label="z = 0 (as the null)"),
+    ], loc="outside lower center", ncol=3)
+    save_figure(figure, output)
+
+
+def _draw_distributions(frame, names, about, level, output):
+    """The distribution of each motif's z over the runs at one level: box (quartiles) and one dot per run."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    figure, ax = new_figure(figsize=(min(PAGE, max(COLUMN, 0.42 * len(names) + 1.2)), 3.0))
+    data = [frame.loc[frame["name"] == name, "z"].to_numpy() for name in names]
+    ax.boxplot(data, showfliers=False, widths=0.6, medianprops={"color": "black"})
+    for k, values in enumerate(data, start=1):
+        jitter = np.random.default_rng(k).uniform(-0.15, 0.15, len(values))
+        ax.scatter(np.full(len(values), k) + jitter, values, s=5, alpha=0.6, color="C0", linewidths=0, zorder=3)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right")
+    ax.axhline(0, color="0.6", lw=0.6, ls=":")
+    ax.set_ylabel("z-score (SDs from the null mean)")
+    ax.set_title(f"Motif z-scores at level {level} ({about})")
+    figure.legend(handles=[
+        Patch(facecolor="none", edgecolor="black", label="quartiles, whiskers to 1.5 IQR"),
+        Line2D([], [], color="C0", marker="o", linestyle="", markersize=3, label="one run"),
+    ], loc="outside lower center", ncol=2)
     save_figure(figure, output)

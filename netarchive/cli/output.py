@@ -15,6 +15,8 @@ import pandas as pd
 from netarchive.errors import InputError
 
 FORMATS = ("table", "json", "csv", "parquet")
+SUFFIXES = {"json": "json", "csv": "csv", "parquet": "parquet", "pq": "parquet", "txt": "table"}
+"""The format an output file's suffix asks for (when ``--format`` is not given)."""
 
 
 def output_options(command):
@@ -30,7 +32,7 @@ def output_options(command):
 
     checked = click.option(
         "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-        help="Write the table to FILE instead of the terminal.",
+        help="Write the table to FILE (.csv, .json, .parquet or .txt) instead of the terminal.",
     )(checked)
     return click.option(
         "--format", "fmt", type=click.Choice(FORMATS), default=None,
@@ -53,10 +55,16 @@ def emit(frame: pd.DataFrame, fmt: str | None, output: str | None, *, title: str
 
 
 def check_output(fmt: str | None, output: str | None) -> None:
-    """Refuse ``--format parquet`` to the terminal (Parquet is a binary file format) and an output file in
-    a directory that does not exist."""
+    """Refuse ``--format parquet`` to the terminal (Parquet is a binary file format), an output file whose
+    suffix names no format (``-o ls.xlsx`` would get a text table) and one in a directory that does not
+    exist."""
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet writes a binary file: give -o FILE.parquet")
+    if output is not None and fmt is None and _format_from_suffix(output) is None:
+        raise InputError(
+            f"cannot tell the format of {output} from its suffix: use .csv, .json, .parquet or .txt (a table), "
+            "or give --format"
+        )
     check_parent(output)
 
 
@@ -69,7 +77,7 @@ def check_parent(output: str | None) -> None:
 
 def _format_from_suffix(output: str | None) -> str | None:
     suffix = Path(output).suffix.lower().lstrip(".") if output else ""
-    return {"json": "json", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(suffix)
+    return SUFFIXES.get(suffix)
 
 
 def _plain(value):
@@ -93,6 +101,9 @@ def _json(frame: pd.DataFrame, _title) -> str:
 
 
 def _csv(frame: pd.DataFrame, _title) -> str:
+    frame = frame.copy()
+    for column in frame.columns[frame.dtypes == object]:  # nodes, relationships, lists: as the table shows them
+        frame[column] = frame[column].map(lambda value: _cell(value) if isinstance(value, (dict, list)) else value)
     return frame.to_csv(index=False)
 
 
@@ -114,6 +125,11 @@ def _table(frame: pd.DataFrame, title) -> str:
     return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"
 
 
+KEY_PROPERTIES = {"Run": ("name",), "Checkpoint": ("run", "level"), "Neuron": ("run", "level", "layer", "index"),
+                  "SYNAPSE": ("w",), "HAS_CHECKPOINT": ()}
+"""What a node or relationship of each label shows in a table: its key (other labels show every property)."""
+
+
 def _cell(value) -> str:
     value = _plain(value)
     if value is None:
@@ -122,4 +138,33 @@ def _cell(value) -> str:
         return f"{value:.6g}"
     if isinstance(value, list):
         return "[" + ", ".join(_cell(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return _graph_text(value)
     return str(value)
+
+
+def _graph_text(value: dict) -> str:
+    """A node ``(:Neuron {run: 'r', level: 3, layer: 1, index: 7})``, a relationship ``[:SYNAPSE {w: 0.25}]``,
+    a path of them, or a map, in Cypher's own notation (values as :meth:`Store.cypher` gives them)."""
+    if "_path" in value:
+        return "-".join(_graph_text(item) for item in value["_path"])
+    for kind, brackets in (("_label", "()"), ("_type", "[]")):
+        if kind in value:
+            label = value[kind]
+            keys = KEY_PROPERTIES.get(label, [k for k in value if k != kind])
+            shown = ", ".join(f"{key}: {_literal(value[key])}" for key in keys if key in value)
+            return f"{brackets[0]}:{label}{' {' + shown + '}' if shown else ''}{brackets[1]}"
+    return "{" + ", ".join(f"{key}: {_literal(item)}" for key, item in value.items()) + "}"
+
+
+def cypher_literal(value, number=repr) -> str:
+    """``value`` as a Cypher literal: strings quoted and escaped, true/false/null, numbers by ``number``."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return number(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _literal(value) -> str:
+    return cypher_literal(value, number=_cell) if not isinstance(value, (list, dict)) else _cell(value)

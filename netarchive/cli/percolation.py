@@ -14,10 +14,12 @@ from netarchive.analysis import degrees as degrees_analysis
 from netarchive.analysis import percolation as percolation_analysis
 from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import (
+    COLUMN, PAGE, colour_by_sparsity, kept_axis, new_figure, output_file_option, plot, save_figure,
+)
 from netarchive.cli.query import query
 from netarchive.errors import InputError
-from netarchive.model import UNROLL_MAX_EDGES
+from netarchive.model import UNROLL_MAX_EDGES, Checkpoint
 
 
 def _unroll_option(command):
@@ -34,7 +36,7 @@ def _refuse_unrolled_write(write: bool, unroll: bool) -> None:
 
 def _random_options(command):
     command = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random orderings.")(command)
-    return click.option("--samples", type=int, default=10, show_default=True,
+    return click.option("--samples", type=int, default=percolation_analysis.RANDOM_ORDERS, show_default=True,
                         help="Random orderings averaged (order random, measured threshold).")(command)
 
 
@@ -122,14 +124,17 @@ def degrees(run, level, summary, write, unroll, fmt, output):
 
 # --- plots ----------------------------------------------------------------------------------------------
 
-_STYLES = {"descending": "-", "ascending": "--", "random": ":"}
+ORDER_STYLES = {"descending": "-", "ascending": "--", "random": ":"}
+ORDER_NAMES = {"descending": "strongest |w| kept first", "ascending": "weakest |w| kept first", "random": "random order"}
 THRESHOLD_MARKS = {"p_c_measured": ("measured", "o"), "p_c_molloy_reed": ("Molloy–Reed", "v"),
                    "p_c_branching": ("branching", "s"), "p_c_seed": ("1/(2N−1)", "D")}
+KEPT_LABEL = "synapses kept (fraction of the checkpoint's)"
 
 
-def mark_threshold(axis, j: int, name: str, value: float) -> None:
-    """The ``j``-th threshold of :data:`THRESHOLD_MARKS` as a labelled vertical line."""
-    axis.axvline(value, color="0.4", linestyle=["-", "--", "-.", ":"][j], linewidth=0.8, label=f"{name} {value:.3g}")
+def mark_threshold(axis, j: int, name: str, value: float, label: bool = True) -> None:
+    """The ``j``-th threshold of :data:`THRESHOLD_MARKS` as a vertical line, labelled with its value."""
+    axis.axvline(value, color="0.35", linestyle=["-", "--", "-.", ":"][j], linewidth=0.8,
+                 label=f"p_c {name} = {value:.3g}" if label else None)
 
 
 def _checkpoints(run, level):
@@ -137,25 +142,21 @@ def _checkpoints(run, level):
         return list(each_checkpoint(archive, run, level))
 
 
-def _colours(checkpoints):
-    """One colour per checkpoint, by sparsity (a colour bar when there are several)."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    sparsities = np.array([c.sparsity for c in checkpoints])
-    low, high = sparsities.min(), max(sparsities.max(), sparsities.min() + 1e-9)
-    norm = matplotlib.colors.Normalize(low, high)
-    return [cmap(norm(s)) for s in sparsities], matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+def _title(run: str, checkpoints) -> str:
+    if len(checkpoints) == 1:
+        return f"{run}, level {checkpoints[0].level} (sparsity {checkpoints[0].sparsity:.1%})"
+    return f"{run}, {len(checkpoints)} levels"
 
 
 def _graph_note(checkpoint, unroll: bool, connections: bool = True) -> str:
-    """Which graph a figure shows, for networks other than plain MLPs: " (channel graph, connections always
-    present)" (``connections``: say that they are, where the figure follows them)."""
+    """Which graph a figure shows, for networks other than plain MLPs, as a second line of its title:
+    "channel graph, connections always present" (``connections``: say that they are, where the figure
+    follows them)."""
     convolutional = any(layer.conv is not None for layer in checkpoint.layers)
     if not (unroll or convolutional or checkpoint.connections):
         return ""
     kept = ", connections always present" if connections and checkpoint.connections else ""
-    return f" ({'unrolled unit graph' if unroll else 'channel graph'}{kept})"
+    return f"\n{'unrolled unit graph' if unroll else 'channel graph'}{kept}"
 
 
 @plot.command("percolation")
@@ -164,41 +165,51 @@ def _graph_note(checkpoint, unroll: bool, connections: bool = True) -> str:
 @_unroll_option
 @output_file_option
 def plot_percolation(run, level, samples, seed, unroll, output):
-    """Giant fraction against kept fraction for the three orders (log axis), thresholds marked."""
-    checkpoints = _checkpoints(run, level)
-    figure, axis = new_figure(figsize=(8, 5))
-    colours, mappable = _colours(checkpoints)
+    """Giant component against the synapses kept (log axis) in three orders, with the thresholds marked."""
+    draw_percolation(_checkpoints(run, level), output, samples=samples, seed=seed, unroll=unroll)
+
+
+def draw_percolation(checkpoints: list[Checkpoint], output: str, samples: int = percolation_analysis.RANDOM_ORDERS,
+                     seed: int = 0, unroll: bool = False) -> None:
+    """The figure of ``plot percolation`` for ``checkpoints`` (one, or the levels of one run, overlaid)."""
+    from matplotlib.lines import Line2D
+
+    run = checkpoints[0].run
     single = len(checkpoints) == 1
-    lows = []
+    figure, axis = new_figure(figsize=(COLUMN, 3.3))
+    colours = colour_by_sparsity(figure, axis, checkpoints)
+    lows, marked = [], set()
     for checkpoint, colour in zip(checkpoints, colours):
         kept = np.geomspace(1 / max(checkpoint.edges, 1), 1, 300)
         for i, order in enumerate(percolation_analysis.ORDERS):
             curve = percolation_analysis.percolation(checkpoint, order, samples=samples, seed=seed, kept=kept, unroll=unroll)
-            label = order if single else (order if checkpoint is checkpoints[0] else None)
-            axis.plot(curve["kept"], curve["giant_fraction"], _STYLES[order], color=f"C{i}" if single else colour,
-                      label=label, drawstyle="steps-post")
+            axis.plot(curve["kept"], curve["giant_fraction"], ORDER_STYLES[order], drawstyle="steps-post",
+                      color=f"C{i}" if single else colour, label=ORDER_NAMES[order] if single else None)
         marks = percolation_analysis.thresholds(checkpoint, samples=samples, seed=seed, unroll=unroll).iloc[0]
         finite = [v for v in marks[list(THRESHOLD_MARKS)].astype(float) if np.isfinite(v) and v > 0]
         lows.append(max(kept[0], min(finite, default=1) / 10))
         for j, (column, (name, marker)) in enumerate(THRESHOLD_MARKS.items()):
-            value = marks[column]
-            if not np.isfinite(value):
+            if not np.isfinite(marks[column]):
                 continue
+            marked.add(column)
             if single:
-                mark_threshold(axis, j, name, value)
-            else:
-                axis.plot([value], [1.02], marker, color=colour, clip_on=False,
-                          label=name if checkpoint is checkpoints[0] else None)
-    axis.set_xscale("log")
+                mark_threshold(axis, j, name, marks[column])
+            else:  # a row of markers per threshold above the curves
+                axis.plot([marks[column]], [1.08 + 0.06 * j], marker, color=colour, markersize=3)
+    kept_axis(axis, KEPT_LABEL)
     axis.set_xlim(min(lows), 1.05)
-    axis.set_xlabel("kept fraction of the checkpoint's synapses")
-    axis.set_ylabel("giant component / neurons")
-    axis.set_ylim(0, 1.05)
-    title = f"{run} level {checkpoints[0].level}" if single else f"{run}, {len(checkpoints)} levels"
-    axis.set_title(f"percolation: {title}{_graph_note(checkpoints[0], unroll)}")
-    axis.legend(fontsize="small", loc="upper left")
-    if not single:
-        figure.colorbar(mappable, ax=axis, label="sparsity")
+    axis.set_ylabel("giant component\n(fraction of neurons)")
+    axis.set_ylim(0, 1.06 if single else 1.3)
+    axis.set_yticks(np.linspace(0, 1, 6))
+    axis.set_title(f"Percolation: {_title(run, checkpoints)}{_graph_note(checkpoints[0], unroll)}")
+    if single:
+        figure.legend(loc="outside lower center", ncol=2)
+    else:  # colour is the sparsity (colour bar); line style the order, marker the threshold
+        grey = dict(color="0.3")
+        handles = [Line2D([], [], linestyle=ORDER_STYLES[o], label=ORDER_NAMES[o], **grey) for o in ORDER_STYLES]
+        handles += [Line2D([], [], linestyle="", marker=m, label=f"p_c {n}", **grey)
+                    for column, (n, m) in THRESHOLD_MARKS.items() if column in marked]  # (1/(2N−1): chains only)
+        figure.legend(handles=handles, loc="outside lower center", ncol=2)
     save_figure(figure, output)
 
 
@@ -209,12 +220,12 @@ def _ccdf(axis, values, colour, label, fit):
         return
     x, counts = np.unique(positive, return_counts=True)
     ccdf = (len(positive) - np.cumsum(counts) + counts) / len(positive)
-    axis.plot(x, ccdf, ".", color=colour, markersize=3, label=label)
+    axis.plot(x, ccdf, ".", color=colour, markersize=2.5, label=label)
     if np.isfinite(fit["alpha"]):
         share = np.mean(positive >= fit["xmin"])
         grid = np.geomspace(fit["xmin"], x[-1], 50)
         axis.plot(grid, share * (grid / fit["xmin"]) ** (1 - fit["alpha"]), "-", color=colour, linewidth=1,
-                  label=f"α = {fit['alpha']:.2f}, xmin = {fit['xmin']:.3g}")
+                  label=f"power law α = {fit['alpha']:.2f} (x ≥ {fit['xmin']:.3g})" if label else None)
 
 
 @plot.command("degrees")
@@ -223,25 +234,33 @@ def _ccdf(axis, values, colour, label, fit):
 @output_file_option
 def plot_degrees(run, level, unroll, output):
     """Complementary CDFs of degree and |strength| (log–log) with the fitted power laws."""
-    checkpoints = _checkpoints(run, level)
-    figure, axes = new_figure(1, 2, figsize=(10, 4.5))
-    colours, mappable = _colours(checkpoints)
+    draw_degrees(_checkpoints(run, level), output, unroll=unroll)
+
+
+def draw_degrees(checkpoints: list[Checkpoint], output: str, unroll: bool = False) -> None:
+    """The figure of ``plot degrees`` for ``checkpoints`` (one, or the levels of one run, overlaid)."""
+    from matplotlib.lines import Line2D
+
+    run = checkpoints[0].run
     single = len(checkpoints) == 1
+    figure, axes = new_figure(1, 2, figsize=(PAGE if not single else COLUMN * 1.6, 2.6))
+    colours = colour_by_sparsity(figure, list(axes), checkpoints)
     for checkpoint, colour in zip(checkpoints, colours):
         arrays = degrees_analysis.degree_arrays(checkpoint, unroll)
         for axis, (quantity, discrete) in zip(axes, degrees_analysis.SUMMARY_QUANTITIES.items()):
             values = arrays[quantity].astype(np.float64)
             fit = degrees_analysis.fit_heavy_tail(values, discrete=discrete)
-            _ccdf(axis, values, "C0" if single else colour, "data" if single else None, fit)
-    for axis, name in zip(axes, ("degree k", "|strength| |S|")):
+            _ccdf(axis, values, colour, "neurons" if single else None, fit)
+    for axis, name in zip(axes, ("degree k (synapses of a neuron)", "|strength| |S| (|Σ w| of its synapses)")):
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel(name)
         axis.set_ylabel("P(X ≥ x)")
         if single and axis.get_legend_handles_labels()[0]:  # nothing drawn for a checkpoint without synapses
-            axis.legend(fontsize="small")
-    title = f"{run} level {checkpoints[0].level}" if single else f"{run}, {len(checkpoints)} levels"
-    figure.suptitle(f"degree and strength distributions: {title}{_graph_note(checkpoints[0], unroll, False)}")
+            axis.legend(loc="lower left")
     if not single:
-        figure.colorbar(mappable, ax=axes[-1], label="sparsity")
+        grey = dict(color="0.3")
+        figure.legend(handles=[Line2D([], [], linestyle="", marker=".", label="neurons (one colour per level)", **grey),
+                               Line2D([], [], label="fitted power-law tail", **grey)], loc="outside lower center", ncol=2)
+    figure.suptitle(f"Degree and strength distributions: {_title(run, checkpoints)}{_graph_note(checkpoints[0], unroll, False)}")
     save_figure(figure, output)

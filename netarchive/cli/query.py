@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive, parse_number, parse_pairs
-from netarchive.cli.output import emit, output_options
+from netarchive.cli.common import open_archive, parse_number, parse_pairs, server_archive
+from netarchive.cli.output import cypher_literal, emit, output_options
 from netarchive.errors import InputError
 
 
@@ -33,6 +33,9 @@ def cypher(statement, path, params, browser_link, browser_url, fmt, output):
         raise InputError("give a Cypher statement or -f FILE (one of the two)")
     text, defaults = browser_params(Path(path).read_text() if path else statement)
     if browser_link:
+        if not server_archive():
+            raise InputError("Neo4j Browser needs the Neo4j backend: give --store neo4j://HOST:7687 (the embedded "
+                             "archive runs the statement itself: leave out --browser-link)")
         click.echo(browser_link_for(text, {**defaults, **parse_pairs(params, "--param", numbers=True)}, browser_url))
         return
     values = {**defaults, **parse_pairs(params, "--param", numbers=True)}
@@ -98,14 +101,7 @@ def browser_link_for(statement: str, params: dict, browser_url: str) -> str:
     """A Neo4j Browser link (``?cmd=edit&arg=...``) that opens ``:param`` lines and the statement in the editor."""
     from urllib.parse import quote
 
-    lines = [f":param {name} => {_cypher_literal(value)};" for name, value in params.items()]
+    lines = [f":param {name} => {cypher_literal(value)};" for name, value in params.items()]
     script = "\n".join([*lines, statement + ";"])
     return f"{browser_url}?cmd=edit&arg={quote(script, safe='')}"
 
-
-def _cypher_literal(value) -> str:
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -10,7 +10,9 @@ from netarchive.analysis.persistence import NORMALIZATIONS, neural_persistence, 
 from netarchive.cli import cli
 from netarchive.cli.common import analysis_table, checkpoint_options, each_checkpoint, open_archive
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import layer_label, new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import (
+    COLUMN, PAGE, layer_label, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
+)
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
@@ -160,7 +162,8 @@ def plot_persistence(run, layer, level, normalize, unroll, output):
 
 
 def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "global", unroll: bool = False) -> None:
-    """Normalised NP of every weight layer of ``checkpoints`` (the levels of one run) against their sparsity."""
+    """Normalised NP of every weight layer of ``checkpoints`` (the levels of one run) against the weights
+    remaining, one curve a layer and their mean."""
     tables = []
     for checkpoint in checkpoints:
         table = neural_persistence(checkpoint, normalize=normalize, unroll=unroll)
@@ -169,47 +172,61 @@ def draw_curves(checkpoints: list[Checkpoint], output: str, normalize: str = "gl
     table = pd.concat(tables, ignore_index=True)
     first = checkpoints[0]
     count = len(first.layers)
-    figure, axes = new_figure(figsize=(8, 4.5) if count <= 8 else (11, max(4.5, 0.2 * count + 1)))
-    colours = _layer_colours(count)
+    many = count > MANY_LAYERS
+    figure, axes = new_figure(figsize=(COLUMN, 3.0) if count <= 6 else (PAGE, max(3.2, 0.13 * count + 0.8)))
+    colours = [f"C{i}" for i in range(count)] if not many else _depth_colour_bar(figure, axes, first)
     layers = table[table["scope"] == "layer"]
     for (index, rows), colour in zip(layers.groupby("layer", sort=True), colours):
-        axes.plot(rows["sparsity"], rows["np_normalized"], marker="o", ms=3, lw=1.2, color=colour,
-                  label=layer_label(first.layers[int(index)], int(index), shape=True))
+        axes.plot(remaining(rows["sparsity"]), rows["np_normalized"], marker="o", markersize=3, color=colour,
+                  label=None if many else layer_label(first.layers[int(index)], int(index), shape=True))
     network = table[table["scope"] == "network"]
-    axes.plot(network["sparsity"], network["np_normalized_mean"], "k--", marker="s", label="mean over layers")
-    axes.set_xlabel("sparsity of the checkpoint")
+    axes.plot(remaining(network["sparsity"]), network["np_normalized_mean"], "k--", marker="s", markersize=3,
+              label="mean over layers")
+    remaining_axis(axes)
     axes.set_ylabel("normalised neural persistence")
     kernels = " (convolutions unrolled)" if unroll and any(l.conv is not None for l in first.layers) else ""
-    axes.set_title(f"run {first.run}: neural persistence per weight layer{kernels}")
-    axes.legend(fontsize="x-small" if count > 8 else "small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                ncol=2 if count > 30 else 1, frameon=False)
+    axes.set_title(f"{first.run}: neural persistence per weight layer{kernels}")
+    if many:  # the colour bar names the layers
+        axes.legend(loc="best")
+    else:
+        figure.legend(loc="outside lower center" if count <= 6 else "outside right upper", ncol=2 if count <= 6 else 1)
     save_figure(figure, output)
 
 
-def _layer_colours(count: int) -> list:
-    """Distinct colours for a few layers; a sequential map (shallow to deep) for many."""
+MANY_LAYERS = 10
+"""Above this many weight layers a figure colours them by depth, named on a colour bar, not in a legend."""
+
+
+def _depth_colour_bar(figure, axes, checkpoint: Checkpoint) -> list:
+    """One colour per weight layer from shallow to deep, and the discrete colour bar that names each layer
+    (:func:`~netarchive.cli.plot.layer_label` with its shape); returns the colours."""
     import matplotlib
 
-    if count <= 10:
-        return [f"C{i}" for i in range(count)]
-    return [matplotlib.colormaps["viridis"](i / (count - 1)) for i in range(count)]
+    count = len(checkpoint.layers)
+    cmap = matplotlib.colormaps["viridis"].resampled(count)
+    norm = matplotlib.colors.BoundaryNorm(np.arange(count + 1) - 0.5, count)
+    bar = figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, ticks=range(count),
+                          label="weight layer (forward index, module, shape)")
+    bar.ax.set_yticklabels([layer_label(layer, i, shape=True) for i, layer in enumerate(checkpoint.layers)], fontsize=6)
+    bar.ax.invert_yaxis()  # the first layer on top, as a legend would list it
+    return [cmap(i) for i in range(count)]
 
 
 def draw_diagram(diagram: pd.DataFrame, output: str, label: str) -> None:
     """The persistence diagram of one layer (:func:`persistence_diagram`) and the histogram of its
     persistences; ``label`` names the layer (:func:`~netarchive.cli.plot.layer_label`)."""
-    figure, (left, right) = new_figure(1, 2, figsize=(9, 4))
+    figure, (left, right) = new_figure(1, 2, figsize=(PAGE, 2.8))
     forest = diagram[diagram["src"].notna()]
-    left.scatter(forest["birth"], forest["death"], s=8, alpha=0.5, label=f"forest edges ({len(forest)})")
+    left.scatter(forest["birth"], forest["death"], s=6, alpha=0.5, label=f"spanning-forest synapses ({len(forest)})")
     components = len(diagram) - len(forest)
-    left.scatter([1.0], [0.0], s=40, marker="x", color="red", label=f"(1, 0) × {components} components")
-    left.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    left.scatter([1.0], [0.0], s=30, marker="x", color="C3", label=f"(1, 0): {components} component{'s' if components != 1 else ''}")
+    left.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="birth = death")
     left.set_xlim(0, 1.05), left.set_ylim(-0.05, 1.05)
-    left.set_xlabel("birth"), left.set_ylabel("death (normalised |w|)")
-    left.legend(fontsize="small", loc="upper left")
-    right.hist(diagram["persistence"], bins=40)
-    right.set_xlabel("persistence = 1 − death"), right.set_ylabel("points")
+    left.set_xlabel("birth (all neurons are born at 1)"), left.set_ylabel("death (normalised |w|)")
+    left.legend(loc="upper left")
+    right.hist(diagram["persistence"], bins=40, color="C0")
+    right.set_xlabel("persistence = 1 − death"), right.set_ylabel("points of the diagram")
     row = diagram.iloc[0]
     graph = {"neurons": "", "channels": ", channel graph", "unrolled": ", unrolled"}[row["graph"]]
-    figure.suptitle(f"persistence diagram of {label}{graph}: {row['run']}, level {row['level']}")
+    figure.suptitle(f"Persistence diagram of {label}{graph}: {row['run']}, level {row['level']}")
     save_figure(figure, output)

@@ -1,28 +1,29 @@
-"""A whole study at once: ``query summary``, ``plot summary`` and ``report`` (a self-contained HTML page)."""
+"""A whole study at once: ``query summary`` and ``plot summary`` (``report`` is in :mod:`netarchive.cli.report`)."""
 from __future__ import annotations
 
-import html
+import fnmatch
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 import pandas as pd
 
-from netarchive.cli import cli
+from netarchive.analysis.percolation import RANDOM_ORDERS
+from netarchive.analysis.summary import GLOSSARY, METRICS_NOTE
 from netarchive.cli.common import open_archive, run_names
-from netarchive.cli.compare import plot_compare
 from netarchive.cli.output import emit, output_options
-from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
+from netarchive.cli.plot import (
+    COLUMN, PAGE, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
+)
 from netarchive.cli.query import query
 from netarchive.errors import InputError
 
 PANELS = (
     ("accuracy", "test accuracy"),
-    ("giant_fraction", "giant component / neurons"),
-    ("inputs_connected", "inputs reaching an output"),
-    ("np_normalized_mean", "normalised neural persistence"),
-    ("z_chain", "z-score of chains (fixed null)"),
-    ("locality", "locality of the first layer reading pixels"),
+    ("giant_fraction", "giant component\n(fraction of neurons)"),
+    ("inputs_connected", "inputs reaching an output\n(fraction)"),
+    ("np_normalized_mean", "normalised neural\npersistence (mean of layers)"),
+    ("z_chain", "z-score of chains\n(fixed null)"),
+    ("locality", "locality of the first layer\nreading pixels (> 1: local)"),
 )
 
 
@@ -42,7 +43,7 @@ def progress_bar(description: str):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _summary(archive, run, runs_text, jobs, samples):
+def summary_table(archive, run, runs_text, jobs, samples):
     runs = run_names(run, runs_text) or None  # None: every run
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
@@ -50,8 +51,8 @@ def _summary(archive, run, runs_text, jobs, samples):
         return archive.summary(runs, jobs=jobs, samples=samples, progress=tick)
 
 
-def _selection(command):
-    command = click.option("--samples", type=int, default=10, show_default=True,
+def selection_options(command):
+    command = click.option("--samples", type=int, default=RANDOM_ORDERS, show_default=True,
                            help="Random orderings for the measured percolation threshold.")(command)
     command = click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes.")(command)
     command = click.option("--runs", "runs_text", help="Comma-separated runs (default: every run).")(command)
@@ -59,108 +60,95 @@ def _selection(command):
 
 
 @query.command("summary")
-@_selection
+@selection_options
+@click.option("--columns", "columns_text", metavar="A,B,…",
+              help="Only these columns (names or patterns such as 'p_c_*'), after run and level.")
+@click.option("--glossary", is_flag=True, help="What every column means, instead of the table.")
 @output_options
-def summary(run, runs_text, jobs, samples, fmt, output):
-    """One row per checkpoint with every scalar of the analyses and the stored metrics (cached)."""
+def summary(run, runs_text, jobs, samples, columns_text, glossary, fmt, output):
+    """One row per checkpoint with every scalar of the analyses and the stored metrics (cached).
+
+    Example: netarchive query summary --runs seed0,seed1 --columns 'sparsity,accuracy,p_c_*'
+    """
+    if glossary:
+        emit(glossary_table(), fmt, output)
+        return
     with open_archive() as archive:
-        emit(_summary(archive, run, runs_text, jobs, samples), fmt, output)
+        table = summary_table(archive, run, runs_text, jobs, samples)
+    emit(table[select_columns(list(table.columns), columns_text)] if columns_text else table, fmt, output)
+
+
+def glossary_table() -> pd.DataFrame:
+    """Each column of the summary and its meaning, then the stored metrics."""
+    rows = [*GLOSSARY.items(), ("(any other)", METRICS_NOTE)]
+    return pd.DataFrame(rows, columns=["column", "meaning"])
+
+
+def select_columns(columns: list[str], text: str) -> list[str]:
+    """``run``, ``level`` and the columns named or matched (``fnmatch`` patterns) by the comma-separated
+    ``text``, in the order asked; a name or pattern that matches nothing is an error."""
+    chosen = ["run", "level"]
+    for pattern in (part.strip() for part in text.split(",")):
+        if not pattern:
+            continue
+        matched = fnmatch.filter(columns, pattern)
+        if not matched:
+            raise InputError(f"--columns: {pattern!r} matches no column of the summary "
+                             f"({', '.join(columns)}; see --glossary)")
+        chosen += [column for column in matched if column not in chosen]
+    return chosen
 
 
 def draw_summary(table: pd.DataFrame, output: str) -> None:
-    """Each metric against sparsity: one thin line per run, the mean over runs per level with ±1 SD."""
+    """Each metric against the weights remaining: one marked line per run, and with several runs their mean
+    per level with ±1 SD."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     panels = [(column, label) for column, label in PANELS if column in table and table[column].notna().any()]
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = new_figure(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False, layout="constrained")
+    figure, axes = new_figure(rows, columns, figsize=(PAGE if columns > 1 else COLUMN, 0.6 + 1.9 * rows),
+                              squeeze=False, sharex=True)
     runs = sorted(table.run.unique())
+    many = len(runs) > 8  # then the runs are thin grey lines, not told apart
     for axis, (column, label) in zip(axes.flat, panels):
-        for run in runs:
+        for k, run in enumerate(runs):
             one = table[table.run == run].sort_values("sparsity")
-            axis.plot(one.sparsity, one[column], "-", linewidth=0.8, alpha=0.5 if len(runs) > 1 else 1,
-                      label=run if len(runs) <= 8 else None)
+            style = dict(color="0.7", linewidth=0.6) if many else dict(color=f"C{k}", marker="o", markersize=2.5, linewidth=0.9)
+            axis.plot(remaining(one.sparsity), one[column], alpha=0.8 if len(runs) > 1 else 1, **style)
         if len(runs) > 1:
             by_level = table.groupby("level").agg(
                 s=("sparsity", "mean"), m=(column, "mean"), d=(column, "std"), n=(column, "count"))
             by_level = by_level[by_level.n > 1]  # a mean over runs where at least two runs have the level
-            axis.plot(by_level.s, by_level.m, "k-", linewidth=2, label="mean ± SD")
-            axis.fill_between(by_level.s, by_level.m - by_level.d, by_level.m + by_level.d, color="k", alpha=0.15)
-        axis.set_xlabel("sparsity")
+            axis.plot(remaining(by_level.s), by_level.m, "k-", linewidth=1.6)
+            axis.fill_between(remaining(by_level.s), by_level.m - by_level.d, by_level.m + by_level.d, color="k", alpha=0.12)
         axis.set_ylabel(label)
+        remaining_axis(axis)
     for axis in axes.flat[len(panels):]:
         axis.set_visible(False)
-    axes.flat[0].legend(fontsize="x-small")
-    figure.suptitle(f"{len(runs)} run(s), {len(table)} checkpoints")
+    for k, axis in enumerate(axes.flat[: len(panels)]):  # x labels and ticks on the lowest panel of each column
+        if k + columns < len(panels):
+            axis.set_xlabel("")
+        else:
+            axis.tick_params(labelbottom=True)  # (sharex hides them above the last row, which may be short)
+    handles = ([] if many else [Line2D([], [], color=f"C{k}", marker="o", markersize=2.5, label=run) for k, run in enumerate(runs)])
+    if many:
+        handles.append(Line2D([], [], color="0.7", linewidth=0.6, label=f"each of {len(runs)} runs"))
+    if len(runs) > 1:
+        handles += [Line2D([], [], color="k", linewidth=1.6, label="mean over runs"), Patch(color="k", alpha=0.12, label="± 1 SD")]
+    figure.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
+    figure.suptitle(f"{runs[0]}, {len(table)} levels" if len(runs) == 1 else f"{len(runs)} runs, {len(table)} checkpoints")
     save_figure(figure, output)
 
 
 @plot.command("summary")
-@_selection
+@selection_options
 @output_file_option
 def plot_summary(run, runs_text, jobs, samples, output):
     """Accuracy and the main structural metrics against sparsity, per run and averaged over runs."""
     with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, jobs, samples)
     if table.empty:
         raise InputError("the archive has no checkpoints to plot")
     draw_summary(table, output)
-
-
-@cli.command()
-@_selection
-@click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
-              help="Directory to write index.html and its figures to.")
-def report(run, runs_text, jobs, samples, directory):
-    """A self-contained HTML report of a study: the summary table and its figures."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
-        if table.empty:
-            raise InputError("the archive has no checkpoints to report on")
-        runs = sorted(table.run.unique())
-    figures = [("summary.png", "Metrics against sparsity")]
-    draw_summary(table, str(out / "summary.png"))
-    context = click.get_current_context()
-    if len(runs) > 1:
-        context.invoke(plot_compare, runs_text=",".join(runs), level=None, output=str(out / "compare.png"))
-        figures.append(("compare.png", "Mask overlap between runs"))
-    for name, title, command, options in _per_run_figures(table, runs[0]):
-        context.invoke(command, **options, output=str(out / name))
-        figures.append((name, title))
-    (out / "index.html").write_text(_page(table, figures))
-    click.echo(f"wrote {out / 'index.html'}")
-
-
-def _per_run_figures(table, run):
-    """The figures of the first run: percolation of its most pruned level, persistence, locality."""
-    from netarchive.cli.locality import plot_locality
-    from netarchive.cli.percolation import plot_percolation
-    from netarchive.cli.spanning import plot_persistence
-
-    last = int(table[table.run == run].level.max())
-    yield "percolation.png", f"Percolation of {run}, level {last}", plot_percolation, {"run": run, "level": last}
-    yield "persistence.png", f"Neural persistence of {run}", plot_persistence, {"run": run}
-    if table[table.run == run].locality.notna().any():
-        yield "locality.png", f"First-layer masks of {run}, level {last}", plot_locality, {"run": run, "level": last}
-
-
-def _page(table: pd.DataFrame, figures) -> str:
-    rows = table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="summary")
-    images = "\n".join(
-        f'<figure><img src="{html.escape(name)}" alt="{html.escape(title)}"><figcaption>{html.escape(title)}'
-        "</figcaption></figure>" for name, title in figures
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>netarchive report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}}figure{{margin:2em 0}}img{{max-width:100%}}
-.wide{{overflow-x:auto}}</style></head>
-<body><h1>netarchive report</h1>
-<p>{len(table)} checkpoints of {table.run.nunique()} run(s). Columns are defined in
-netarchive.analysis.summary; each equals what the analysis's own command reports.</p>
-<h2>Summary</h2><div class="wide">{rows}</div>
-<h2>Figures</h2>
-{images}
-</body></html>
-"""

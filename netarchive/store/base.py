@@ -49,6 +49,13 @@ CHECK_FIELDS = ("problem", "run", "level", "detail", "repair", "repaired")
 """The columns of ``check``: one row per problem found, what ``--repair`` does about it (empty when it
 cannot), and whether it did."""
 
+READ_ONLY_MESSAGE = (
+    "Cypher runs read-only here (it cannot create, change or delete anything); to put analysis results on the "
+    "graph use an analysis's --write (e.g. `netarchive query components --write`), to change the archive "
+    "`ingest`, `rm` or `set-activation`"
+)
+"""What both backends say, in netarchive's words, when a Cypher statement tries to write."""
+
 
 class Store(ABC):
     """An archive of checkpoints, opened for reading or writing."""
@@ -100,7 +107,12 @@ class Store(ABC):
 
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
-        """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher."""
+        """Run one read-only Cypher statement with parameters; raises StoreError on invalid Cypher, and
+        StoreError(READ_ONLY_MESSAGE) on a statement that writes.
+
+        Graph values come back the same from every backend: a node as ``{"_label": "Neuron", **properties}``,
+        a relationship as ``{"_type": "SYNAPSE", **properties}`` (absent properties left out, no internal
+        ids), a path as ``{"_path": [node, relationship, node, …]}``."""
 
     @abstractmethod
     def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:
@@ -136,6 +148,11 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the archive (and its lock)."""
+
+    @property
+    def backend(self) -> str:
+        """The database behind the archive and its version, for reports ("LadybugDB 0.22.0")."""
+        return type(self).__name__
 
     def init(self) -> None:
         """Create the archive's schema (constraints, indexes) if missing; idempotent. The embedded archive

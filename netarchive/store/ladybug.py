@@ -35,6 +35,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +48,16 @@ from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store import faults
 from netarchive.store.archive_lock import ArchiveLock, read_wait
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Progress, Store, check_input_shape, check_property_name, check_storable, damaged,
-    recorded_counts, verify_counts,
+    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, READ_ONLY_MESSAGE, Progress, Store, check_input_shape, check_property_name,
+    check_storable, damaged, recorded_counts, verify_counts,
 )
 from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
 
 REBUILD_FACTOR = 40
 """Rebuild the synapse table instead of deleting rows when fewer than this many synapses per deleted
 one remain (deleting a row costs about this many times as much as copying one back)."""
+_WRITE_REFUSED = re.compile(r"write operations in a read-only database|write query inside a read-only transaction")
+"""LadybugDB's words for a write in a read-only archive or transaction (mapped to READ_ONLY_MESSAGE)."""
 UPDATE_REBUILD_FACTOR = 200
 """The same for setting a synapse property: updating a synapse found by its two neurons costs about 200
 times as much as copying one back (0.6 ms against 3 us, bench/spanning.md)."""
@@ -265,6 +268,10 @@ class LadybugStore(Store):
             with self._transaction():
                 for statement in missing:
                     self._run(statement)
+
+    @property
+    def backend(self) -> str:
+        return f"LadybugDB {version('ladybug')}"
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
@@ -624,15 +631,20 @@ class LadybugStore(Store):
             self._run("BEGIN TRANSACTION READ ONLY")
             try:
                 result = self._run(query, params)
-                if isinstance(result, list):
-                    raise StoreError("give one Cypher statement at a time")
-                return result.get_as_df()
             except StoreError as error:
                 if re.search(r"\.index\b", query) and "Parser exception" in str(error):
                     raise StoreError(f"{error} (in LadybugDB `index` is a keyword: write n.`index`)") from None
+                if _WRITE_REFUSED.search(str(error)):
+                    raise StoreError(READ_ONLY_MESSAGE) from None
                 raise
             finally:
                 self._rollback()
+        if isinstance(result, list):
+            raise StoreError("give one Cypher statement at a time")
+        frame = result.get_as_df()
+        for column in frame.columns[frame.dtypes == object]:
+            frame[column] = frame[column].map(_graph_value)
+        return frame
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, run: str, level: int | None = None) -> int:
@@ -1017,6 +1029,26 @@ def _defaults(kind: str, default, rows: int) -> pa.Array:
         return pa.nulls(rows, _ARROW_TYPES[kind])
     value = {"true": True, "false": False}.get(str(default).lower(), default)
     return pa.repeat(pa.scalar(value).cast(_ARROW_TYPES[kind]), rows)
+
+
+def _graph_value(value):
+    """LadybugDB's nodes, relationships and paths (dicts with ``_ID``, ``_LABEL``, ``_SRC``, ``_NODES``, …) in
+    the form of ``Store.cypher``: the internal ids and the null columns of other labels left out."""
+    if isinstance(value, list):
+        return [_graph_value(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "_NODES" in value and "_RELS" in value:
+        nodes = [_graph_value(node) for node in value["_NODES"]]
+        items = nodes[:1]
+        for relationship, node in zip(value["_RELS"], nodes[1:]):
+            items += [_graph_value(relationship), node]
+        return {"_path": items}
+    if "_LABEL" in value and "_ID" in value:
+        kind = "_type" if "_SRC" in value else "_label"
+        internal = {"_ID", "_LABEL", "_SRC", "_DST", "id"}
+        return {kind: value["_LABEL"], **{k: v for k, v in value.items() if k not in internal and v is not None}}
+    return {key: _graph_value(item) for key, item in value.items()}
 
 
 def _alive(pid) -> bool:

@@ -41,8 +41,9 @@ import pandas as pd
 from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Problem, Progress, Store, check_input_shape, check_property_name,
-    check_storable, damaged_problem, layer_mismatches, problem_table, recorded_counts, unfinished_problem, verify_counts,
+    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, READ_ONLY_MESSAGE, Problem, Progress, Store, check_input_shape,
+    check_property_name, check_storable, damaged_problem, layer_mismatches, problem_table, recorded_counts,
+    unfinished_problem, verify_counts,
 )
 
 SYNAPSE_BATCH = 20_000
@@ -275,6 +276,10 @@ class Neo4jStore(Store):
             )
         self.server_version = version
 
+    @property
+    def backend(self) -> str:
+        return f"Neo4j {self.server_version}"
+
     def close(self) -> None:
         if getattr(self, "_driver", None) is not None:
             self._driver.close()
@@ -471,8 +476,15 @@ class Neo4jStore(Store):
             keys = list(result.keys())
             return pd.DataFrame([[_plain(value) for value in record.values()] for record in result], columns=keys)
 
+        from neo4j import exceptions as ex
+
         with self._session("READ") as session:
-            return session.execute_read(work)
+            try:
+                return session.execute_read(work)
+            except ex.ClientError as error:
+                if error.code == "Neo.ClientError.Statement.AccessMode":  # "Writing in read access mode not allowed"
+                    raise StoreError(READ_ONLY_MESSAGE) from None
+                raise
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, run: str, level: int | None = None) -> int:
@@ -738,15 +750,22 @@ def _read_layer(tx, run: str, level: int, layer: int) -> tuple[np.ndarray, np.nd
 
 
 def _plain(value):
-    """Graph values of a query result as plain Python (nodes and relationships as property dicts)."""
+    """Graph values of a query result as plain Python, in the form of ``Store.cypher``."""
     from neo4j.graph import Node, Path, Relationship
 
-    if isinstance(value, (Node, Relationship)):
-        return dict(value)
+    if isinstance(value, Node):
+        return {"_label": ":".join(sorted(value.labels)), **dict(value)}
+    if isinstance(value, Relationship):
+        return {"_type": value.type, **dict(value)}
     if isinstance(value, Path):
-        return [dict(node) for node in value.nodes]
+        items = [_plain(value.start_node)]
+        for relationship, node in zip(value.relationships, value.nodes[1:]):
+            items += [_plain(relationship), _plain(node)]
+        return {"_path": items}
     if isinstance(value, list):
         return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value
 
 
