@@ -110,7 +110,9 @@ class Checkpoint:
 
     ``input_shape`` is ``(channels, height, width)`` when the inputs are pixels (flattened row-major,
     as ``torch.flatten`` does); ``metrics`` are numbers (accuracy, loss) and ``meta`` labels of the run;
-    ``activation`` is the run's nonlinearity between hidden layers (one of :data:`ACTIVATIONS`).
+    ``activation`` is the run's nonlinearity between hidden layers (one of :data:`ACTIVATIONS`);
+    ``curves`` the training curves of the level, ``metric -> (iterations, values)`` (e.g. an OpenLTH
+    ``logger``: ``test_accuracy`` at every evaluated iteration), iterations ascending.
     """
 
     run: str
@@ -120,9 +122,11 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
     activation: str = "relu"
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "curves", {name: _curve(name, *points) for name, points in self.curves.items()})
         if self.activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if not self.layers:
@@ -212,3 +216,14 @@ class Checkpoint:
         if self.input_shape is None:
             return None
         return np.unravel_index(np.arange(self.layers[0].inputs), self.input_shape)
+
+
+def _curve(name: str, iterations, values) -> tuple[np.ndarray, np.ndarray]:
+    """One training curve as ``(int64 iterations ascending, float64 values)``, checked."""
+    iterations = np.asarray(iterations, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if iterations.ndim != 1 or iterations.shape != values.shape:
+        raise InputError(f"curve {name!r}: iterations and values must be 1-D arrays of one length")
+    if len(iterations) > 1 and not (np.diff(iterations) > 0).all():
+        raise InputError(f"curve {name!r}: iterations must be strictly ascending")
+    return iterations, values

@@ -34,7 +34,10 @@ import pyarrow.compute as pc
 
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
-from netarchive.store.base import CHECKPOINT_FIELDS, Progress, Store, check_input_shape, check_property_name
+from netarchive.store.base import (
+    CHECKPOINT_FIELDS, CURVE_PROPERTIES, Progress, Store, check_input_shape, check_property_name, curve_properties,
+    curve_table, curves_from_properties,
+)
 
 FORMAT = 1
 DATABASE_FILE = "graph.lbdb"
@@ -62,8 +65,11 @@ _SCHEMA = [f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, column
 _TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in (*_NODE_TABLES, *_REL_TABLES)}
 """Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
 _CHECKPOINT_COLUMNS = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written"}
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
+     *CURVE_PROPERTIES}
 )
+_CURVE_TYPES = dict(zip(CURVE_PROPERTIES, ("STRING[]", "INT64[]", "DOUBLE[]")))
+"""The curve lists are added to the Checkpoint table by the first write that has curves (older archives lack them)."""
 _RUN_COLUMNS = frozenset({"name", "run", "activation"})
 _NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
 _SYNAPSE_COLUMNS = frozenset({"w", "from", "to", "_id", "_src", "_dst"})
@@ -241,6 +247,21 @@ class LadybugStore(Store):
             },
         )
         self._write_metrics(checkpoint.run, checkpoint.level, checkpoint.metrics)
+        self._write_curves(checkpoint_id, checkpoint)
+
+    def _write_curves(self, checkpoint_id: int, checkpoint: Checkpoint) -> None:
+        curves = curve_properties(checkpoint)
+        if not curves:
+            return
+        existing = self._columns("Checkpoint")
+        for name, kind in _CURVE_TYPES.items():
+            if name not in existing:
+                self._run(_statement("ALTER TABLE Checkpoint ADD {name} {kind}", name=name, kind=_Type(kind)))
+        self._run(
+            "MATCH (c:Checkpoint {id: $id}) SET c.curve_metric = $curve_metric, c.curve_iteration = $curve_iteration, "
+            "c.curve_value = $curve_value",
+            {"id": checkpoint_id, **curves},
+        )
 
     def _write_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         if not metrics:
@@ -267,6 +288,22 @@ class LadybugStore(Store):
         metrics = [column for column in table.columns if column not in _CHECKPOINT_COLUMNS]
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
+    def runs(self) -> pd.DataFrame:
+        table = self._run("MATCH (r:Run) WHERE (r)-[:HAS_CHECKPOINT]->() RETURN r.* ORDER BY r.name").get_as_df()
+        table.columns = ["run" if column == "r.name" else column.removeprefix("r.") for column in table.columns]
+        return table.reset_index(drop=True)
+
+    def curves(self, runs: list[str] | None = None) -> pd.DataFrame:
+        if "curve_metric" not in self._columns("Checkpoint"):  # no checkpoint ever had curves
+            return curve_table([])
+        where = "" if runs is None else "WHERE list_contains($runs, c.run) "
+        rows = self._rows(
+            f"MATCH (c:Checkpoint) {where}"  # one of two constant statements
+            "RETURN c.run, c.level, c.curve_metric, c.curve_iteration, c.curve_value ORDER BY c.run, c.level",
+            {} if runs is None else {"runs": list(runs)},
+        )
+        return curve_table(rows)
+
     def versions(self) -> dict[tuple[str, int], str]:
         rows = self._rows("MATCH (c:Checkpoint) RETURN c.run, c.level, c.written")
         return {(run, int(level)): written for run, level, written in rows}
@@ -281,9 +318,7 @@ class LadybugStore(Store):
             {"run": run, "level": int(level)},
         ).rows_as_dict().get_all()
         if not found:
-            if not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         row = found[0]
         checkpoint_id, widths = row["c.id"], row["c.widths"]
         offsets = np.concatenate([[0], np.cumsum(widths)])
@@ -305,7 +340,8 @@ class LadybugStore(Store):
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
         activation = meta.pop("activation", None) or "relu"
-        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation)
+        curves = curves_from_properties(*(row.get(f"c.{name}") for name in CURVE_PROPERTIES))
+        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation, curves)
 
     def _global_index(self, checkpoint_id: int):
         """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices.
@@ -335,7 +371,7 @@ class LadybugStore(Store):
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         with self._transaction():
             if self._checkpoint_id(run, level) is None:
-                raise NotFound.checkpoint(run, level, self.location)
+                raise self.not_found(run, level)
             self._write_metrics(run, level, metrics)
 
     def set_activation(self, run: str, activation: str) -> None:
@@ -343,7 +379,7 @@ class LadybugStore(Store):
             raise InputError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         with self._transaction():
             if not self._rows("MATCH (r:Run {name: $run}) SET r.activation = $a RETURN r.name", {"run": run, "a": activation}):
-                raise NotFound.run(run, self.location)
+                raise self.not_found(run)
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         self._run("BEGIN TRANSACTION READ ONLY")
@@ -366,9 +402,7 @@ class LadybugStore(Store):
         )
         rows = self._rows(query, {"run": run, "level": level})
         if not rows:
-            if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         with self._transaction():
             self._delete_ids([int(row[0]) for row in rows])
             self._run("MATCH (r:Run {name: $run}) WHERE NOT (r)-[:HAS_CHECKPOINT]->() DELETE r", {"run": run})
@@ -433,7 +467,7 @@ class LadybugStore(Store):
     def set_neuron_properties(self, run: str, level: int, properties: Mapping[str, np.ndarray]) -> None:
         checkpoint_id = self._checkpoint_id(run, level)
         if checkpoint_id is None:
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         arrays = {name: pa.array(np.asarray(values)) for name, values in properties.items()}
         with self._transaction():
             for name, values in arrays.items():
@@ -456,9 +490,7 @@ class LadybugStore(Store):
         )
         rows = self._rows(query, {"run": run, "level": level})
         if not rows:
-            if level is None or not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs in rows})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         with self._transaction():
@@ -480,9 +512,7 @@ class LadybugStore(Store):
             "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.id, c.widths", {"run": run, "level": int(level)}
         )
         if not found:
-            if not self._rows("MATCH (r:Run {name: $run}) RETURN r.name", {"run": run}):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         checkpoint_id, widths = int(found[0][0]), np.asarray(found[0][1], dtype=np.int64)
         wanted = np.unique(_pair_codes(*_flagged_keys(checkpoint_id, widths, layer, src, dst)))
         with self._transaction():
