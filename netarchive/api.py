@@ -5,7 +5,9 @@ Example::
     import netarchive
     with netarchive.open("~/archives/imp") as archive:
         archive.ingest(["runs/seed0"], run="seed0", input_shape=(1, 8, 8))
+        archive.ingest(["open_lth_data/lottery_0d3e..."])  # every replicate and branch, named from the hash
         archive.checkpoints(run="seed0")            # DataFrame, one row per level
+        archive.select_runs(["seed*"], {"dataset_name": "mnist"})  # names, by glob and label
         ckpt = archive.checkpoint("seed0", 3)       # netarchive.model.Checkpoint
         archive.cypher("MATCH (c:Checkpoint {run: $run}) RETURN c.level, c.sparsity", run="seed0")
 """
@@ -20,7 +22,7 @@ from functools import partial
 
 import pandas as pd
 
-from netarchive import loaders
+from netarchive import loaders, selection
 from netarchive.analysis.summary import COLUMNS, summary_row
 from netarchive.cache import AnalysisCache
 from netarchive.errors import AlreadyArchived
@@ -52,14 +54,15 @@ class Archive:
     def ingest(
         self,
         paths: Sequence[str | os.PathLike],
-        run: str,
+        run: str | None = None,
         *,
         level: int | None = None,
         replace: bool = False,
         progress: Callable[[str], None] | None = None,
         **options,
     ) -> pd.DataFrame:
-        """Load checkpoint files or run directories and archive them as run ``run``.
+        """Load checkpoint files or run directories and archive them as run ``run``; an OpenLTH tree
+        gives its own runs (``run`` names or prefixes them, see :mod:`netarchive.loaders.openlth`).
 
         Every file is loaded and checked before anything is written, so a bad tensor in the last level
         leaves the archive untouched; each checkpoint is then written whole or not at all. ``options`` are
@@ -69,7 +72,8 @@ class Archive:
         step = progress or (lambda _: None)
         checkpoints = loaders.load(paths, run=run, level=level, progress=step, **options)
         if not replace:
-            self._refuse_archived(run, [checkpoint.level for checkpoint in checkpoints])
+            for name in dict.fromkeys(checkpoint.run for checkpoint in checkpoints):
+                self._refuse_archived(name, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == name])
         for checkpoint in checkpoints:
             step(f"writing level {checkpoint.level}")
             self.store.write(checkpoint, replace=replace, progress=step)
@@ -98,6 +102,39 @@ class Archive:
 
     def levels(self, run: str) -> list[int]:
         return self.store.levels(run)
+
+    def runs(self) -> pd.DataFrame:
+        """One row per run: ``run``, ``activation`` and its labels (meta, e.g. OpenLTH's hparams)."""
+        return self.store.runs()
+
+    def with_labels(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` (with a ``run`` column) with the labels (meta) of each run as columns after its own."""
+        labels = self.runs().drop(columns=["activation"], errors="ignore")
+        labels = labels[[c for c in labels.columns if c == "run" or c not in table.columns]]
+        return table.merge(labels, on="run", how="left")
+
+    def select_runs(
+        self,
+        patterns: Sequence[str] | None = None,
+        where: Mapping[str, str] | None = None,
+        *,
+        announce: Callable[[str, list[str]], None] | None = None,
+    ) -> list[str]:
+        """The names of the runs matching any of ``patterns`` (names, globs like ``seed*``, or ``all``;
+        none means every run) and every label of ``where`` (``{"dataset_name": "cifar10"}``); see
+        :mod:`netarchive.selection`. ``announce(asked, runs)`` hears when a glob, ``all`` or a label chose
+        several runs."""
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        return selection.select(self.runs(), patterns, where, self.location, announce)
+
+    def curves(self, runs: Sequence[str] | None = None) -> pd.DataFrame:
+        """The training curves of ``runs`` (default: all) as one tidy table: run, level, metric,
+        iteration, value (from an OpenLTH ``logger``: every metric at every logged iteration)."""
+        if runs is not None:
+            for run in runs:
+                self.levels(run)  # raises NotFound, saying which runs exist
+        return self.store.curves(None if runs is None else list(runs))
 
     def checkpoint(self, run: str, level: int) -> Checkpoint:
         """Read one checkpoint back into the model."""
@@ -174,7 +211,7 @@ class Archive:
             return pd.DataFrame(columns=["run", "level", "sparsity", *COLUMNS])
         table = pd.concat([rows[key] for key in keys], ignore_index=True)
         metrics = listing.drop(columns=["layers", "neurons", "edges", "sparsity"])
-        return table.merge(metrics, on=["run", "level"], how="left")
+        return self.with_labels(table.merge(metrics, on=["run", "level"], how="left"))
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""

@@ -186,18 +186,56 @@ class LadybugStore(Store):
         info = self._run(_TABLE_INFO[table]).get_all()
         return {name: kind for name, kind in info}
 
-    def _ensure_columns(self, table: str, values: Mapping[str, object], kind: str, reserved, what: str) -> None:
-        existing = self._columns(table)
+    def _ensure_columns(self, table: str, values: Mapping[str, object], kind: str, reserved, what: str) -> list[tuple[str, str]]:
+        """Add the missing columns ``values`` name (checked names, of type ``kind``); returns those added."""
+        existing, added = self._columns(table), []
         for name in values:
             check_property_name(name, reserved, what)
             if name not in existing:
                 self._run(_statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=_Type(kind)))
+                added.append((table, name))
             elif existing[name] != kind:
                 raise StoreError(f"{what} {name!r} is stored as {existing[name]} in this archive, not {kind}")
+        return added
+
+    def _columns_for(self, checkpoint: Checkpoint) -> list[tuple[str, str]]:
+        """Add the columns the meta, metrics and curves of ``checkpoint`` need, before its write's transaction.
+
+        Each ALTER is a statement of its own: LadybugDB 0.22 corrupts a string dictionary when a column is
+        added inside a transaction that then writes the table, once one of its strings was updated earlier
+        (the commit's checkpoint then fails: "String dictionary index is outside the offset table"; a run
+        written twice, then a run with a new meta key, was enough). Returns the columns added, which
+        :meth:`write` drops again if the write fails.
+        """
+        if self.read_only:
+            raise StoreError(f"the archive at {self.location} is open read-only")
+        added = self._ensure_columns("Run", checkpoint.meta, "STRING", _RUN_COLUMNS, "meta key")
+        added += self._ensure_columns("Checkpoint", checkpoint.metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
+        if checkpoint.curves:
+            existing = self._columns("Checkpoint")
+            for name, kind in _CURVE_TYPES.items():
+                if name not in existing:
+                    self._run(_statement("ALTER TABLE Checkpoint ADD {name} {kind}", name=name, kind=_Type(kind)))
+                    added.append(("Checkpoint", name))
+        return added
+
+    def _drop_columns(self, columns: list[tuple[str, str]]) -> None:
+        for table, name in reversed(columns):
+            try:
+                self._run(_statement("ALTER TABLE {table} DROP {name}", table=table, name=name))
+            except StoreError:  # an empty column left behind holds no data
+                pass
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
-        step = progress or (lambda _: None)
+        added = self._columns_for(checkpoint)
+        try:
+            self._write(checkpoint, replace, progress or (lambda _: None))
+        except BaseException:
+            self._drop_columns(added)
+            raise
+
+    def _write(self, checkpoint: Checkpoint, replace: bool, step: Progress) -> None:
         with self._transaction():
             existing = self._checkpoint_id(checkpoint.run, checkpoint.level)
             if existing is not None:
@@ -207,7 +245,6 @@ class LadybugStore(Store):
                     )
                 step("removing the old checkpoint")
                 self._delete_ids([existing])
-            self._ensure_columns("Run", checkpoint.meta, "STRING", _RUN_COLUMNS, "meta key")
             checkpoint_id = self._next_id()
             step("checkpoint")
             self._write_run_and_checkpoint(checkpoint, checkpoint_id)
@@ -253,10 +290,6 @@ class LadybugStore(Store):
         curves = curve_properties(checkpoint)
         if not curves:
             return
-        existing = self._columns("Checkpoint")
-        for name, kind in _CURVE_TYPES.items():
-            if name not in existing:
-                self._run(_statement("ALTER TABLE Checkpoint ADD {name} {kind}", name=name, kind=_Type(kind)))
         self._run(
             "MATCH (c:Checkpoint {id: $id}) SET c.curve_metric = $curve_metric, c.curve_iteration = $curve_iteration, "
             "c.curve_value = $curve_value",
