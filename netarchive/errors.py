@@ -46,8 +46,9 @@ class NotFound(NetarchiveError):
 
 
 def similar(name: str, names: Iterable[str], n: int = 3) -> list[str]:
-    """The names closest to ``name`` (difflib's ratio, at least 0.6), best first."""
-    return difflib.get_close_matches(name, list(names), n=n, cutoff=0.6)
+    """The names closest to ``name`` (difflib's ratio, at least 0.6), best first, ties in name order."""
+    scored = [(difflib.SequenceMatcher(None, name, each).ratio(), each) for each in set(names)]
+    return [each for score, each in sorted(scored, key=lambda pair: (-pair[0], pair[1])) if score >= 0.6][:n]
 
 
 def _what_exists(name: str, names: list[str]) -> str:

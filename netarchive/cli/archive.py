@@ -105,7 +105,7 @@ def rm(run, level, yes):
     with open_archive(read_only=False) as archive:
         levels = archive.levels(run)  # an unknown run or level is said before asking
         if level is not None and level not in levels:
-            raise NotFound.checkpoint(run, level, archive.location)
+            raise NotFound.checkpoint(run, level, archive.location, levels)
         if not yes:
             click.confirm(f"Delete {what} from {archive.location}?", abort=True, err=True)
         with progress_line("deleting"):
