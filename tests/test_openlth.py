@@ -258,3 +258,22 @@ def test_plot_curves_says_what_each_line_is(lottery, archive, monkeypatch, tmp_p
     assert figure._suptitle.get_text() == "training curves of run lth-r1"
     level_1 = accuracy.get_lines()[1]
     assert level_1.get_xdata().tolist() == [500, 938, 1407, 1876]
+
+
+def test_curves_are_exported_with_the_checkpoints(lottery, archive, tmp_path):
+    import csv
+
+    from netarchive.neo4j_import import export_neo4j_import
+
+    archive.ingest([lottery / "replicate_2"], run="r2")
+    archive.export(tmp_path / "parquet")
+    exported = pd.read_parquet(tmp_path / "parquet" / "curves")
+    exported = exported.astype({"run": str, "level": int}).sort_values(["run", "level"], kind="stable")
+    stored = archive.curves()
+    assert exported[list(stored.columns)].values.tolist() == stored.values.tolist()
+    export_neo4j_import(archive, tmp_path / "import")
+    header = next(csv.reader(open(tmp_path / "import" / "checkpoints.header.csv")))
+    rows = list(csv.reader(open(tmp_path / "import" / "checkpoints.csv")))
+    level_1 = dict(zip(header, next(row for row in rows if row[2] == "1")))
+    assert level_1["curve_iteration:long[]"] == "500;938;1407;1876;500;938;1407;1876;500;938;1407;1876"
+    assert level_1["curve_metric:string[]"].split(";")[:5] == ["test_loss"] * 4 + ["test_accuracy"]
