@@ -214,6 +214,7 @@ def test_wrong_directories_are_one_line_and_change_nothing(lottery, run_cli, tmp
         (("ingest", unfinished), "give the run a name with --run (it cannot be named from"),
         (("ingest", second.parent, "--run", "x"), "holds 2 OpenLTH experiments: --run would name their replicates alike"),
         (("ingest", lottery, "--run", "lth"), "run 'lth-r1' already has level(s) 0, 1, 2"),
+        (("ingest", lottery / "replicate_1" / "level_1" / "main" / "model_ep4_it0.pth", "--level", "1"), "give the run a name with --run"),
     ]
     for args, message in cases:
         one_line_error(run_cli(*args), message)

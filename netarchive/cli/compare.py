@@ -10,7 +10,7 @@ from netarchive.cli.common import each_checkpoint, open_archive, run_selection_o
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
-from netarchive.errors import InputError
+from netarchive.errors import InputError, compact_ranges
 
 
 def runs_to_compare(archive, runs_text: str | None, where) -> list[str]:
@@ -27,7 +27,7 @@ def common_levels(archive, runs: list[str], level: int | None, every: bool) -> l
     if not common:
         raise InputError(f"the runs {', '.join(runs)} have no level in common")
     if level is not None and level not in common:
-        raise InputError(f"level {level} is not archived for every run (common levels: {', '.join(map(str, common))})")
+        raise InputError(f"level {level} is not archived for every run (common levels: {compact_ranges(common)})")
     return common if every else [common[-1] if level is None else level]
 
 
