@@ -127,6 +127,8 @@ def test_pretraining_is_not_a_level_but_its_curves_are_kept(lottery):
         with pytest.raises(InputError, match="dense pre-training phase, not a pruning level"):
             load([path], run="x")
     [level_0] = [c for c in load([lottery / "replicate_2"]) if c.level == 0]
+    [alone] = load([lottery / "replicate_2" / "level_0" / "main"])
+    assert {k: v[1].tolist() for k, v in alone.curves.items()} == {k: v[1].tolist() for k, v in level_0.curves.items()}
     iterations, values = level_0.curves["pretrain_test_accuracy"]
     assert iterations.tolist() == [0, 469, 500]
     assert values.tolist() == [v for name, _, v in tree.evaluations(-1, (0, 0), tree.REWIND, seed=0.02) if name == "test_accuracy"]

@@ -91,7 +91,7 @@ def _merge(first, second):
 
 
 def _sources(paths: list[Path], run: str | None, level: int | None, which: str) -> list[openlth.Source]:
-    """What to load for every checkpoint under ``paths`` (an OpenLTH :class:`~openlth.Source` each)."""
+    """What to load for every checkpoint under ``paths``, one :class:`openlth.Source` each."""
     files: list[Path] = []
     sources = []
     for path in paths:

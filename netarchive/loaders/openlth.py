@@ -176,12 +176,6 @@ def _replicate(replicate: Path, run: str, which: str) -> list[Source]:
         if _is_level(child):
             number = int(_LEVEL.fullmatch(child.name)[1])
             levels += [_read(t, run, number, labels, which) for t in _trainings(child)]
-    pretrain = replicate / _PRETRAIN / "main"
-    if pretrain.is_dir() and (pretrain / "logger").exists():
-        curves = read_logger(pretrain / "logger")
-        for level in levels:
-            if level.level == 0 and level.run == run:
-                level.curves.update({f"pretrain_{name}": points for name, points in curves.items()})
     return levels
 
 
@@ -219,6 +213,9 @@ def _read(directory: Path, run: str, level: int, labels: dict[str, str], which: 
     mask_dir = directory if (directory / "mask.pth").exists() else directory.parent / "main"  # a retrain branch
     mask = read_mask(mask_dir)
     curves = read_logger(directory / "logger") if (directory / "logger").exists() else {}
+    pretraining = directory.parent.parent / _PRETRAIN / "main" / "logger"
+    if directory.name == "main" and directory.parent.name == "level_0" and pretraining.exists():
+        curves.update({f"pretrain_{name}": points for name, points in read_logger(pretraining).items()})
     (epoch, step), weights = models[-1] if which == "end" else models[0]
     iteration = model_iteration(epoch, step, models[-1][0], curves)
     metrics = {
