@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_ingest import FLOOR  # LadybugDB's own COPY of prepared tables, in a fresh process
 
 WIDTHS = (10, 400, 400, 400, 16, 7)
 LEVELS = 20
@@ -43,22 +44,6 @@ def make_run(directory: Path, seed: int) -> Path:
     return directory
 
 
-COPY_FLOOR = """
-import sys, time
-import ladybug, pyarrow as pa, pyarrow.parquet as pq
-from netarchive.store.ladybug import _NODE_TABLES, _REL_TABLES
-nodes, synapses = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])
-db = ladybug.Database(sys.argv[3])
-conn = ladybug.Connection(db)
-conn.execute(f"CREATE NODE TABLE Neuron({_NODE_TABLES['Neuron']})")
-conn.execute(f"CREATE REL TABLE SYNAPSE({_REL_TABLES['SYNAPSE']})")
-start = time.perf_counter()
-conn.execute("COPY Neuron FROM $rows", {"rows": nodes})
-conn.execute("COPY SYNAPSE FROM $rows", {"rows": synapses})
-print(time.perf_counter() - start)
-"""
-
-
 def copy_floor(checkpoints, directory: Path) -> float:
     """Seconds of one LadybugDB COPY of the neurons and synapses of all ``checkpoints`` into an empty
     database, in a fresh process (the tables are prepared beforehand and not timed)."""
@@ -72,8 +57,8 @@ def copy_floor(checkpoints, directory: Path) -> float:
     pq.write_table(nodes, directory / "nodes.parquet")
     pq.write_table(synapses, directory / "synapses.parquet")
     args = [directory / "nodes.parquet", directory / "synapses.parquet", directory / "floor.lbdb"]
-    out = subprocess.run([sys.executable, "-c", COPY_FLOOR, *map(str, args)], capture_output=True, text=True, check=True)
-    return float(out.stdout)
+    out = subprocess.run([sys.executable, "-c", FLOOR, *map(str, args)], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[0])
 
 
 def timed(function):
