@@ -329,13 +329,10 @@ class LadybugStore(Store):
     def curves(self, runs: list[str] | None = None) -> pd.DataFrame:
         if "curve_metric" not in self._columns("Checkpoint"):  # no checkpoint ever had curves
             return curve_table([])
-        where = "" if runs is None else "WHERE list_contains($runs, c.run) "
-        rows = self._rows(
-            f"MATCH (c:Checkpoint) {where}"  # one of two constant statements
-            "RETURN c.run, c.level, c.curve_metric, c.curve_iteration, c.curve_value ORDER BY c.run, c.level",
-            {} if runs is None else {"runs": list(runs)},
-        )
-        return curve_table(rows)
+        if runs is None:
+            return curve_table(self._rows("MATCH (c:Checkpoint) RETURN " + _CURVE_FIELDS))
+        return curve_table(self._rows("MATCH (c:Checkpoint) WHERE list_contains($runs, c.run) RETURN " + _CURVE_FIELDS,
+                                      {"runs": list(runs)}))
 
     def versions(self) -> dict[tuple[str, int], str]:
         rows = self._rows("MATCH (c:Checkpoint) RETURN c.run, c.level, c.written")
@@ -584,6 +581,7 @@ class LadybugStore(Store):
         )[0][0])
 
 
+_CURVE_FIELDS = "c.run, c.level, c.curve_metric, c.curve_iteration, c.curve_value ORDER BY c.run, c.level"
 _ARROW_CHUNK = 1 << 20
 _LAYER_SYNAPSES = (
     "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d RETURN offset(id(a)), offset(id(b)), s.w"
