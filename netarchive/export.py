@@ -4,6 +4,7 @@ Layout (``pandas.read_parquet(DIR + "/edges")`` gives ``run`` and ``level`` colu
 
     DIR/edges/run=<run>/level=<level>/*.parquet     layer, src, dst, w
     DIR/neurons/run=<run>/level=<level>/*.parquet   layer, index[, channel, y, x]
+    DIR/curves/run=<run>/level=<level>/*.parquet    metric, iteration, value (training curves, where logged)
     DIR/checkpoints.parquet                         the `netarchive ls` listing
     DIR/analyses/<name>/run=<run>/level=<level>/    with --analyses: each analysis's tidy table
 
@@ -29,6 +30,7 @@ from netarchive.analysis.spanning import overlap, tccr
 from netarchive.analysis.summary import summary_row
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
+from netarchive.store.base import curve_properties
 
 EDGE_SCHEMA = pa.schema([("layer", pa.int16()), ("src", pa.int32()), ("dst", pa.int32()), ("w", pa.float32())])
 
@@ -60,6 +62,18 @@ def neuron_table(checkpoint: Checkpoint) -> pa.Table:
             full[:inputs] = values
             columns[name] = pa.array(full, mask=layer != 0)
     return pa.table(columns)
+
+
+def curve_table(checkpoint: Checkpoint) -> pa.Table | None:
+    """The training curves of a checkpoint as ``metric, iteration, value`` rows (None without curves)."""
+    curves = curve_properties(checkpoint)
+    if not curves:
+        return None
+    return pa.table({
+        "metric": pa.array(curves["curve_metric"], pa.string()),
+        "iteration": pa.array(curves["curve_iteration"], pa.int64()),
+        "value": pa.array(curves["curve_value"], pa.float64()),
+    })
 
 
 def _write_partition(table: pa.Table, base: Path, run: str, level: int) -> None:
@@ -123,6 +137,9 @@ def export_parquet(
         checkpoint = archive.checkpoint(row.run, row.level)
         _write_partition(edge_table(checkpoint), base / "edges", row.run, row.level)
         _write_partition(neuron_table(checkpoint), base / "neurons", row.run, row.level)
+        curves = curve_table(checkpoint)
+        if curves is not None:
+            _write_partition(curves, base / "curves", row.run, row.level)
         if analyses:
             _export_analyses(archive, base / "analyses", row.run, row.level)
     listing_file = base / "checkpoints.parquet"

@@ -63,6 +63,8 @@ def main() -> None:
 
 
 # Command modules register themselves on `cli` (and on the `query`/`plot` groups) when imported.
-from netarchive.cli import archive, compare, evaluate, locality, motifs, percolation, plot, query, server, spanning, study  # noqa: E402,F401
+from netarchive.cli import (  # noqa: E402,F401
+    archive, compare, curves, evaluate, locality, motifs, percolation, plot, query, server, spanning, study,
+)
 
 __all__ = ["cli", "main"]

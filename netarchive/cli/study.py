@@ -9,7 +9,7 @@ import click
 import pandas as pd
 
 from netarchive.cli import cli
-from netarchive.cli.common import open_archive, run_names
+from netarchive.cli.common import open_archive, run_selection_options, selected_runs
 from netarchive.cli.compare import plot_compare
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import new_figure, output_file_option, plot, save_figure
@@ -42,10 +42,10 @@ def progress_bar(description: str):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _summary(archive, run, runs_text, jobs, samples):
-    runs = run_names(run, runs_text) or None  # None: every run
+def _summary(archive, run, runs_text, where, jobs, samples):
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
+    runs = selected_runs(archive, run, runs_text, where=where)
     with progress_bar("summary") as tick:
         return archive.summary(runs, jobs=jobs, samples=samples, progress=tick)
 
@@ -54,17 +54,18 @@ def _selection(command):
     command = click.option("--samples", type=int, default=10, show_default=True,
                            help="Random orderings for the measured percolation threshold.")(command)
     command = click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes.")(command)
-    command = click.option("--runs", "runs_text", help="Comma-separated runs (default: every run).")(command)
+    command = run_selection_options("Runs: names or globs, comma-separated ('seed*'; default: all).")(command)
     return click.option("--run", help="One run.")(command)
 
 
 @query.command("summary")
 @_selection
 @output_options
-def summary(run, runs_text, jobs, samples, fmt, output):
-    """One row per checkpoint with every scalar of the analyses and the stored metrics (cached)."""
+def summary(run, runs_text, where, jobs, samples, fmt, output):
+    """One row per checkpoint with every scalar of the analyses, the stored metrics and the run's labels
+    (cached)."""
     with open_archive() as archive:
-        emit(_summary(archive, run, runs_text, jobs, samples), fmt, output)
+        emit(_summary(archive, run, runs_text, where, jobs, samples), fmt, output)
 
 
 def draw_summary(table: pd.DataFrame, output: str) -> None:
@@ -97,10 +98,10 @@ def draw_summary(table: pd.DataFrame, output: str) -> None:
 @plot.command("summary")
 @_selection
 @output_file_option
-def plot_summary(run, runs_text, jobs, samples, output):
+def plot_summary(run, runs_text, where, jobs, samples, output):
     """Accuracy and the main structural metrics against sparsity, per run and averaged over runs."""
     with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
+        table = _summary(archive, run, runs_text, where, jobs, samples)
     if table.empty:
         raise InputError("the archive has no checkpoints to plot")
     draw_summary(table, output)
@@ -110,12 +111,12 @@ def plot_summary(run, runs_text, jobs, samples, output):
 @_selection
 @click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
               help="Directory to write index.html and its figures to.")
-def report(run, runs_text, jobs, samples, directory):
+def report(run, runs_text, where, jobs, samples, directory):
     """A self-contained HTML report of a study: the summary table and its figures."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     with open_archive() as archive:
-        table = _summary(archive, run, runs_text, jobs, samples)
+        table = _summary(archive, run, runs_text, where, jobs, samples)
         if table.empty:
             raise InputError("the archive has no checkpoints to report on")
         runs = sorted(table.run.unique())
@@ -123,7 +124,7 @@ def report(run, runs_text, jobs, samples, directory):
     draw_summary(table, str(out / "summary.png"))
     context = click.get_current_context()
     if len(runs) > 1:
-        context.invoke(plot_compare, runs_text=",".join(runs), level=None, output=str(out / "compare.png"))
+        context.invoke(plot_compare, runs_text=",".join(runs), where=(), level=None, output=str(out / "compare.png"))
         figures.append(("compare.png", "Mask overlap between runs"))
     for name, title, command, options in _per_run_figures(table, runs[0]):
         context.invoke(command, **options, output=str(out / name))
