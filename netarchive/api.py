@@ -104,12 +104,15 @@ class Archive:
         input_shape: Sequence[int] | None = None,
         metrics: Mapping[str, float] | None = None,
         meta: Mapping[str, str] | None = None,
+        curves: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
         replace: bool = False,
     ) -> pd.DataFrame:
         """Archive a live ``nn.Module`` (from a training script or notebook) as level ``level`` of ``run``,
         no files involved: its architecture traced on samples of ``input_shape`` (C,H,W or C,L; needed
-        for convolutions), its weights with their masks (``torch.nn.utils.prune`` included). The module is
-        left as it was (its training mode too). Returns the summary row, as :meth:`ingest`.
+        for convolutions), its weights with their masks (``torch.nn.utils.prune`` included), and the
+        level's training ``curves`` (``metric -> (iterations, values)``). The module is left as it was (its
+        training mode too). Returns the summary row, as :meth:`ingest`; :mod:`netarchive.integrations` has
+        ready hooks for training loops.
         """
         from netarchive.loaders.traced import from_module
 
@@ -117,7 +120,8 @@ class Archive:
             raise InputError("give the run a name")
         if not isinstance(level, int) or level < 0:
             raise InputError(f"level {level!r}: a level counts pruning rounds, so it is an integer, 0 or more")
-        checkpoint = from_module(model, run=run, level=level, input_shape=input_shape, metrics=metrics, meta=meta)
+        checkpoint = from_module(model, run=run, level=level, input_shape=input_shape, metrics=metrics, meta=meta,
+                                 curves=curves)
         self._archive([checkpoint], replace)
         return listing_rows([checkpoint])
 
