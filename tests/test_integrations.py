@@ -4,6 +4,7 @@ import importlib
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -160,3 +161,38 @@ def test_the_lightning_callback_without_lightning_says_what_to_install(monkeypat
         importlib.import_module("netarchive.integrations.lightning")
     assert str(raised.value) == (
         "netarchive.integrations.lightning needs PyTorch Lightning: pip install 'netarchive[lightning]'")
+
+
+def test_the_digits_demo_archived_from_its_loop_equals_its_files_ingested(tmp_path):
+    """examples/digits_imp.py --archive (the Recorder) archives what `netarchive ingest` makes of its files."""
+    import subprocess
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from netarchive.cli import cli
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "digits_imp.py"
+    settings = ["--levels", "2", "--epochs", "1", "--fraction", "0.8"]
+    subprocess.run([sys.executable, script, tmp_path / "files", *settings], check=True, capture_output=True)
+    subprocess.run([sys.executable, script, tmp_path / "loop", *settings, "--archive", tmp_path / "loop-archive"],
+                   check=True, capture_output=True)
+    ingested = CliRunner().invoke(cli, ["--store", str(tmp_path / "files-archive"), "ingest", str(tmp_path / "files"), "--run",
+                                        "digits", "--input-shape", "1,8,8", "--meta", "dataset=digits"])
+    assert ingested.exit_code == 0, ingested.output
+    assert not list((tmp_path / "loop").glob("level_*/main/*.pth"))  # no checkpoint files
+    with netarchive.open(tmp_path / "files-archive", read_only=True) as files, \
+            netarchive.open(tmp_path / "loop-archive", read_only=True) as loop:
+        listed = [archive.checkpoints().drop(columns="architecture_source") for archive in (files, loop)]
+        assert listed[0].equals(listed[1]) and listed[0]["level"].tolist() == [0, 1, 2]
+        assert loop.checkpoints()["architecture_source"].unique().tolist() == ["traced from module Sequential"]
+        for level in range(3):
+            a, b = files.checkpoint("digits", level), loop.checkpoint("digits", level)
+            assert (a.meta, a.input_shape, a.metrics) == (b.meta, b.input_shape, b.metrics) and a.metrics
+            assert {k: (i.tolist(), v.tolist()) for k, (i, v) in a.curves.items()} == {
+                k: (i.tolist(), v.tolist()) for k, (i, v) in b.curves.items()}
+            for x, y in zip(a.layers, b.layers):
+                np.testing.assert_array_equal(dense(x), dense(y))
+                np.testing.assert_array_equal(x.bias, y.bias)
+        summaries = [archive.summary(["digits"]).drop(columns="architecture_source", errors="ignore") for archive in (files, loop)]
+        pd.testing.assert_frame_equal(*summaries)
