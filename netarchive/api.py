@@ -133,9 +133,8 @@ class Archive:
         if not replace:
             for name in dict.fromkeys(checkpoint.run for checkpoint in checkpoints):
                 self._refuse_archived(name, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == name])
-        for checkpoint in checkpoints:
-            step(f"writing level {checkpoint.level}")
-            self.store.write(checkpoint, replace=replace, progress=step)
+        step(f"writing {len(checkpoints)} checkpoint(s)")
+        self.store.write_many(checkpoints, replace=replace, progress=step)
         if replace:
             self._prune_cache()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,12 @@ class Store(ABC):
         Raises AlreadyArchived when (run, level) exists and ``replace`` is false; with ``replace`` the old
         checkpoint is swapped for the new one in the same transaction.
         """
+
+    def write_many(self, checkpoints: Sequence[Checkpoint], *, replace: bool = False, progress: Progress | None = None) -> None:
+        """Archive several checkpoints (one ingest command's), each whole or not at all; a backend may
+        write them in fewer, larger transactions (the embedded one: batches in one two-phase write)."""
+        for checkpoint in checkpoints:
+            self.write(checkpoint, replace=replace, progress=progress)
 
     @abstractmethod
     def read(self, run: str, level: int) -> Checkpoint:

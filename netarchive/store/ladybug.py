@@ -33,7 +33,7 @@ import shutil
 import signal
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,6 +71,11 @@ of 100 002 neurons and a few hundred synapses."""
 FIXED_BYTES = 8 << 20
 """Space a write needs whatever its size (log, shadow pages, catalog): about 3.6 MB were measured for a
 checkpoint of 21 000 synapses."""
+BATCH_SYNAPSES = 4_000_000
+"""At most this many synapses in one two-phase write of several checkpoints (``write_many``): a study's
+levels go in one ``COPY`` each of neurons and synapses (bench/README.md: the durable checkpoint and the
+publishing commit of every checkpoint cost more than its rows), while a batch's Arrow tables and
+LadybugDB's copy of them stay a few hundred MB (bench_ingest.py: 1.6 GB peak for 6.3 M synapses)."""
 REBUILT = "_rebuilt"
 """Suffix of the table a rebuild copies the synapses into before it is swapped in; one left over by an
 interrupted rebuild is dropped by the next write."""
@@ -421,29 +426,47 @@ class LadybugStore(Store):
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
-        """Two phases (module docstring): the checkpoint copied in marked incomplete and made durable,
-        then published in a small commit that also removes the checkpoint it replaces. Columns for new
-        meta keys and metrics are added before, in their own commit (:meth:`_add_columns`)."""
+        self.write_many([checkpoint], replace=replace, progress=progress)
+
+    def write_many(self, checkpoints: Sequence[Checkpoint], *, replace: bool = False, progress: Progress | None = None) -> None:
+        """The checkpoints in two-phase writes of at most BATCH_SYNAPSES synapses each (a bigger checkpoint
+        alone): one ``COPY`` of the neurons and one of the synapses of the batch, one durable checkpoint and
+        one publishing commit, instead of as many as there are checkpoints."""
         step = progress or (lambda _: None)
-        check_storable(checkpoint)
+        keys = [(c.run, c.level) for c in checkpoints]
+        if len(set(keys)) < len(keys):
+            raise InputError("the checkpoints to write give one (run, level) twice")
+        for checkpoint in checkpoints:
+            check_storable(checkpoint)
+        for batch in _batches(checkpoints, BATCH_SYNAPSES):
+            self._write_batch(batch, replace, step)
+
+    def _write_batch(self, checkpoints: list[Checkpoint], replace: bool, step: Progress) -> None:
+        """Two phases (module docstring): the checkpoints copied in marked incomplete and made durable,
+        then published in a small commit that also removes the checkpoints they replace. Columns for new
+        meta keys and metrics are added before, in their own commit (:meth:`_add_columns`)."""
         self._writable()
         with self._operation():
             self._remove_leftovers(step)
-            old = self._checkpoint_id(checkpoint.run, checkpoint.level)
-            if old is not None and not replace:
-                raise AlreadyArchived(
-                    f"run {checkpoint.run!r} level {checkpoint.level} is already archived (use --replace to overwrite it)"
-                )
-            columns = self._label_columns(checkpoint.meta, checkpoint.metrics)
-            replaced = [] if old is None else [old]
+            replaced = []
+            for checkpoint in checkpoints:
+                old = self._checkpoint_id(checkpoint.run, checkpoint.level)
+                if old is not None and not replace:
+                    raise AlreadyArchived(
+                        f"run {checkpoint.run!r} level {checkpoint.level} is already archived (use --replace to overwrite it)"
+                    )
+                replaced += [] if old is None else [old]
+            columns = self._label_columns({key: None for c in checkpoints for key in c.meta},
+                                          {key: None for c in checkpoints for key in c.metrics})
             rebuild = bool(replaced) and self._rebuild_pays(replaced)
             kept = self._synapse_rows(without=replaced) if rebuild else None
             table = kept.num_rows if rebuild else self._total_synapses()
-            self._check_space(table + checkpoint.edges, checkpoint.neurons,
-                              f"run {checkpoint.run!r} level {checkpoint.level}")
+            first = checkpoints[0]
+            what = f"run {first.run!r} level {first.level}" if len(checkpoints) == 1 else f"{len(checkpoints)} checkpoints"
+            self._check_space(table + sum(c.edges for c in checkpoints), sum(c.neurons for c in checkpoints), what)
             try:
                 self._add_columns(columns)
-                checkpoint_id = self._copy_in(checkpoint, kept, step)
+                ids = self._copy_in(checkpoints, kept, step)
                 faults.reach("publish")
                 with _uninterrupted(), self._transaction():
                     if rebuild:
@@ -451,35 +474,37 @@ class LadybugStore(Store):
                         self._delete_nodes(replaced)
                     elif replaced:
                         self._mark_incomplete(replaced)
-                    self._run("MATCH (c:Checkpoint {id: $id}) SET c.incomplete = NULL", {"id": checkpoint_id})
+                    self._run("UNWIND $ids AS i MATCH (c:Checkpoint {id: i}) SET c.incomplete = NULL", {"ids": ids})
             except BaseException:
                 self._remove_leftovers(step, quietly=True)
                 self._drop_columns(columns)
                 raise
             if replaced and not rebuild:
-                step("removing the old checkpoint")
+                step("removing the old checkpoint" if len(replaced) == 1 else f"removing the {len(replaced)} old checkpoints")
                 self._remove(replaced)
 
-    def _copy_in(self, checkpoint: Checkpoint, kept: pa.Table | None, step: Progress) -> int:
-        """Phase 1: the checkpoint's node (marked incomplete), neurons and synapses in one durable commit;
-        the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns its id."""
+    def _copy_in(self, checkpoints: list[Checkpoint], kept: pa.Table | None, step: Progress) -> list[int]:
+        """Phase 1: the checkpoints' nodes (marked incomplete), neurons and synapses in one durable commit;
+        the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns their ids."""
         with self._transaction():
-            checkpoint_id = self._next_id()
-            step("checkpoint")
-            self._write_run_and_checkpoint(checkpoint, checkpoint_id)
+            ids = []
+            for checkpoint in checkpoints:
+                ids.append(self._next_id())
+                step("checkpoint")
+                self._write_run_and_checkpoint(checkpoint, ids[-1])
             step("neurons")
             faults.reach("neurons")
-            neurons = _neuron_table(checkpoint, checkpoint_id)
+            neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
             self._run(_statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), {"rows": neurons})
-            step(f"{checkpoint.edges:,} synapses")
-            synapses = _synapse_table(checkpoint, checkpoint_id)
+            synapses = pa.concat_tables([_synapse_table(c, i) for c, i in zip(checkpoints, ids)])
+            step(f"{synapses.num_rows:,} synapses")
             if kept is None:
                 faults.reach("synapses")
                 self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
             else:
                 self._copy_rebuilt(kept, synapses)
             step("commit")
-        return checkpoint_id
+        return ids
 
     def _next_id(self) -> int:
         rows = self._rows("MERGE (c:Counter {name: 'checkpoint'}) ON CREATE SET c.value = 0 SET c.value = c.value + 1 RETURN c.value")
@@ -1028,6 +1053,18 @@ def _statement(template: str, **parts) -> str:
         return str(part) if isinstance(part, _Type) else f"`{part}`"
 
     return template.format(**{key: render(part) for key, part in parts.items()})
+
+
+def _batches(checkpoints: Sequence[Checkpoint], limit: int) -> list[list[Checkpoint]]:
+    """Consecutive groups of ``checkpoints`` of at most ``limit`` synapses (a bigger one alone)."""
+    batches, size = [], 0
+    for checkpoint in checkpoints:
+        if not batches or size + checkpoint.edges > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(checkpoint)
+        size += checkpoint.edges
+    return batches
 
 
 def _key_range(checkpoint_id: int) -> dict[str, int]:
