@@ -280,3 +280,80 @@ def test_curves_are_exported_with_the_checkpoints(lottery, archive, tmp_path):
     level_1 = dict(zip(header, next(row for row in rows if row[2] == "1")))
     assert level_1["curve_iteration:long[]"] == "500;938;1407;1876;500;938;1407;1876;500;938;1407;1876"
     assert level_1["curve_metric:string[]"].split(";")[:5] == ["test_loss"] * 4 + ["test_accuracy"]
+
+
+TOY_MODEL = '''
+from torch import nn
+from torch.nn import functional as F
+
+
+class Toy(nn.Module):  # the tree's stand-in for mnist_lenet: fc_layers.0 (4 -> 3), fc (3 -> 2)
+    def __init__(self):
+        super().__init__()
+        self.fc_layers = nn.ModuleList([nn.Linear(4, 3)])
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        for layer in self.fc_layers:
+            x = F.relu(layer(x))
+        return self.fc(x)
+
+
+def make():
+    return Toy()
+'''
+
+
+def test_a_tree_with_its_model_traced_gives_every_run_level_and_curve(lottery, tmp_path):
+    (tmp_path / "toy.py").write_text(TOY_MODEL)
+    plain = load([lottery], run="lth")
+    traced = load([lottery], run="lth", model=f"{tmp_path / 'toy.py'}:make")
+    assert [(c.run, c.level) for c in traced] == [(c.run, c.level) for c in plain] and len(traced) == 8
+    for a, b in zip(plain, traced):
+        assert b.architecture_source == f"traced from {tmp_path / 'toy.py'}:make" and b.is_sequential
+        assert (a.metrics, a.meta) == (b.metrics, b.meta) and a.metrics
+        assert {k: (i.tolist(), v.tolist()) for k, (i, v) in a.curves.items()} == {
+            k: (i.tolist(), v.tolist()) for k, (i, v) in b.curves.items()}
+        assert edge_set(a) == edge_set(b)
+    with netarchive.open(tmp_path / "archive") as archive:
+        archive.ingest([lottery], run="lth", model=f"{tmp_path / 'toy.py'}:make")
+        assert archive.checkpoints()["run"].unique().tolist() == sorted({c.run for c in plain})
+        assert len(archive.curves()) == sum(len(i) for c in plain for i, _ in c.curves.values())
+
+
+def test_a_resnet_tree_with_model_reads_every_level_until_the_store_refuses_it(tmp_path):
+    """cifar_resnet_20 levels in OpenLTH's layout, ingested with --model: every level is read and traced (its
+    mask applied, its logger kept); archiving stops at check_storable until the store holds CNNs."""
+    import torch
+
+    from netarchive.zoo.openlth import cifar_resnet_20
+
+    torch.manual_seed(0)
+    state = cifar_resnet_20().state_dict()
+    prunable = [name for name, t in state.items() if name.endswith("weight") and t.dim() in (2, 4)]
+    replicate = tmp_path / f"lottery_{tree.LOTTERY_HASH}" / "replicate_1"
+    kept = {}
+    for level in (0, 1):
+        main = replicate / f"level_{level}" / "main"
+        main.mkdir(parents=True)
+        mask = {name: torch.ones_like(state[name], dtype=torch.int32) for name in prunable}
+        for name in prunable[:: 2] if level else []:
+            mask[name].view(-1)[: mask[name].numel() // 2] = 0
+        kept[level] = int(sum(m.sum() for m in mask.values()))
+        torch.save(mask, main / "mask.pth")
+        (main / "sparsity_report.json").write_text(json.dumps({"total": float(sum(m.numel() for m in mask.values())),
+                                                               "unpruned": float(kept[level])}))
+        for step in ((0, 0), (2, 0)):
+            torch.save(state, main / f"model_ep{step[0]}_it{step[1]}.pth")
+        (main / "logger").write_text(f"test_accuracy,0,0.1\ntest_accuracy,782,0.{level + 5}\ntest_loss,782,1.{level}")
+    spec = "netarchive.zoo.openlth:cifar_resnet_20"
+    checkpoints = load([replicate], run="r20", model=spec, input_shape=(3, 32, 32))
+    assert [(c.run, c.level) for c in checkpoints] == [("r20", 0), ("r20", 1)]
+    assert [c.edges for c in checkpoints] == [kept[0], kept[1]]  # every prunable weight is a layer
+    assert [c.metrics for c in checkpoints] == [{"accuracy": 0.5, "loss": 1.0}, {"accuracy": 0.6, "loss": 1.1}]
+    assert checkpoints[1].curves["test_accuracy"][1].tolist() == [0.1, 0.6]
+    assert checkpoints[0].architecture_source == f"traced from {spec}" and not checkpoints[0].is_sequential
+    with netarchive.open(tmp_path / "archive") as archive:
+        with pytest.raises(InputError, match="cannot store yet"):
+            archive.ingest([replicate], run="r20", model=spec, input_shape=(3, 32, 32))
+        assert archive.checkpoints().empty

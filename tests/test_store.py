@@ -310,3 +310,23 @@ def test_a_refused_write_adds_no_column(archive):
     assert list(archive.runs().columns) == ["run", "activation"]
     assert list(archive.checkpoints().columns) == ["run", "level", "layers", "neurons", "edges", "sparsity", "architecture_source"]
     assert archive.curves().empty
+
+
+def test_write_many_is_one_two_phase_write_per_batch(archive, monkeypatch):
+    store = archive.store
+    levels = [random_checkpoint([4, 3, 2], run="b", level=level, seed=level, metrics={"acc": level / 10}) for level in range(4)]
+    monkeypatch.setattr(ladybug_store, "BATCH_SYNAPSES", levels[0].edges + levels[1].edges)
+    copied, copy_in = [], store._copy_in
+    monkeypatch.setattr(store, "_copy_in", lambda batch, kept, step: copied.append([c.level for c in batch]) or copy_in(batch, kept, step))
+    store.write_many(levels[:3])
+    assert copied == [[0, 1], [2]]
+    assert archive.checkpoints("b")["acc"].tolist() == [0.0, 0.1, 0.2]
+    for level in range(3):
+        assert edge_set(archive.checkpoint("b", level)) == edge_set(levels[level])
+    with pytest.raises(AlreadyArchived, match="run 'b' level 2 is already archived"):
+        store.write_many([levels[3], levels[2]])  # one batch: the new level is not written either
+    assert archive.levels("b") == [0, 1, 2] and archive.unfinished().empty
+    store.write_many([levels[3], random_checkpoint([4, 3, 2], run="b", level=0, seed=9)], replace=True)
+    assert archive.levels("b") == [0, 1, 2, 3] and edge_set(archive.checkpoint("b", 0)) == edge_set(random_checkpoint([4, 3, 2], run="b", level=0, seed=9))
+    with pytest.raises(InputError, match="one \\(run, level\\) twice"):
+        store.write_many([levels[3], levels[3]], replace=True)
