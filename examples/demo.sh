@@ -4,10 +4,10 @@
 set -euo pipefail
 out="${1:-out}"
 here="$(dirname "$0")"
-python "$here/digits_imp.py" "$out/digits" --levels 15
 export NETARCHIVE_STORE="$out/archive"
-netarchive ingest "$out/digits" --run digits --input-shape 1,8,8 --replace \
-  --meta dataset=digits --meta seed=0 --meta model=mlp-64-128-128-10
+# The training loop archives each level itself (netarchive.integrations.Recorder); without --archive the
+# script writes OpenLTH's files instead, for `netarchive ingest "$out/digits" --run digits --input-shape 1,8,8`.
+python "$here/digits_imp.py" "$out/digits" --levels 15 --archive "$out/archive" --run digits
 netarchive ls
 netarchive query cypher \
   'MATCH (c:Checkpoint {run: $run}) MATCH (:Neuron {run: $run, level: c.level, layer: 0})-[s:SYNAPSE]->()

@@ -4,10 +4,13 @@ Trains an MLP 64-128-128-10, then repeatedly prunes 20 % of the surviving weight
 magnitude, rewinds the survivors to their initial values (lottery-ticket style, Frankle & Carbin 2019)
 and retrains. Each level is written as ``OUT/level_<L>/main/`` with ``mask.pth``, the weights at the start
 and end of training (``model_ep0_it0.pth``, ``model_ep<E>_it0.pth``), ``sparsity_report.json`` and a
-``logger`` of test accuracy and loss, so that ``netarchive ingest OUT --run digits`` archives the run;
+``logger`` of test accuracy and loss, so that ``netarchive ingest OUT --run digits`` archives the run.
+With ``--archive ARCHIVE`` no checkpoint files are written: the training loop archives each level itself
+(:class:`netarchive.integrations.Recorder`) with the same weights, masks, metrics and curves.
 ``OUT/test.npz`` holds the test split (arrays ``x``, ``y``) for ``netarchive eval`` and ``query robustness``.
 
     python examples/digits_imp.py out/digits --levels 15
+    python examples/digits_imp.py out/digits --levels 15 --archive out/archive --run digits
 """
 from __future__ import annotations
 
@@ -75,7 +78,8 @@ def prune(model, masks, fraction: float) -> dict[str, torch.Tensor]:
     return pruned
 
 
-def run(out: Path, levels: int, epochs: int, fraction: float, seed: int) -> None:
+def run(out: Path, levels: int, epochs: int, fraction: float, seed: int, archive: str | None = None,
+        run_name: str = "digits") -> None:
     torch.manual_seed(seed)
     x_train, y_train, x_test, y_test = data(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,24 +87,46 @@ def run(out: Path, levels: int, epochs: int, fraction: float, seed: int) -> None
     model = make_model()
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     masks = {name: torch.ones_like(w) for name, w in weights(model).items()}
-    for level in range(levels + 1):
-        main = out / f"level_{level}" / "main"
-        main.mkdir(parents=True, exist_ok=True)
-        model.load_state_dict(initial)  # rewind to initialisation
-        with torch.no_grad():
-            for name, w in weights(model).items():
-                w.mul_(masks[name])
-        torch.save(model.state_dict(), main / "model_ep0_it0.pth")
-        train(model, masks, x_train, y_train, epochs, seed + level)
-        torch.save(model.state_dict(), main / f"model_ep{epochs}_it0.pth")
-        torch.save({name: m.to(torch.int64) for name, m in masks.items()}, main / "mask.pth")
-        total = sum(m.numel() for m in masks.values())
-        kept = int(sum(m.sum().item() for m in masks.values()))
-        (main / "sparsity_report.json").write_text(json.dumps({"total": total, "unpruned": kept}))
-        accuracy, loss = evaluate(model, x_test, y_test)
-        (main / "logger").write_text(f"test_loss,{epochs},{loss}\ntest_accuracy,{epochs},{accuracy}\n")
-        print(f"level {level:2d}: {kept:6d}/{total} weights kept, test accuracy {accuracy:.3f}")
-        masks = prune(model, masks, fraction)
+    record = None
+    if archive is not None:
+        from netarchive.integrations import Recorder
+
+        record = Recorder(archive, run=run_name, input_shape=(1, 8, 8), meta={"dataset": "digits", "seed": str(seed), "model": "mlp-64-128-128-10"},
+                          replace=True)
+    try:
+        for level in range(levels + 1):
+            main = out / f"level_{level}" / "main"
+            model.load_state_dict(initial)  # rewind to initialisation
+            with torch.no_grad():
+                for name, w in weights(model).items():
+                    w.mul_(masks[name])
+            if record is None:
+                main.mkdir(parents=True, exist_ok=True)
+                torch.save(model.state_dict(), main / "model_ep0_it0.pth")
+            train(model, masks, x_train, y_train, epochs, seed + level)
+            accuracy, loss = evaluate(model, x_test, y_test)
+            if record is None:
+                save_level(main, model, masks, epochs, accuracy, loss)
+            else:  # what `netarchive ingest` makes of the files save_level writes
+                record.level(model, level, metrics={"accuracy": accuracy, "loss": loss},
+                             curves={"test_loss": ([epochs], [loss]), "test_accuracy": ([epochs], [accuracy])})
+            total = sum(m.numel() for m in masks.values())
+            kept = int(sum(m.sum().item() for m in masks.values()))
+            print(f"level {level:2d}: {kept:6d}/{total} weights kept, test accuracy {accuracy:.3f}")
+            masks = prune(model, masks, fraction)
+    finally:
+        if record is not None:
+            record.close()
+
+
+def save_level(main: Path, model, masks, epochs: int, accuracy: float, loss: float) -> None:
+    """The files OpenLTH leaves for a level: final weights, mask, sparsity report, logger."""
+    torch.save(model.state_dict(), main / f"model_ep{epochs}_it0.pth")
+    torch.save({name: m.to(torch.int64) for name, m in masks.items()}, main / "mask.pth")
+    total = sum(m.numel() for m in masks.values())
+    kept = int(sum(m.sum().item() for m in masks.values()))
+    (main / "sparsity_report.json").write_text(json.dumps({"total": total, "unpruned": kept}))
+    (main / "logger").write_text(f"test_loss,{epochs},{loss}\ntest_accuracy,{epochs},{accuracy}\n")
 
 
 def main() -> None:
@@ -110,8 +136,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="training epochs per level (default 30)")
     parser.add_argument("--fraction", type=float, default=0.2, help="fraction pruned per level (default 0.2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--archive", help="archive each level from the loop into this archive (no checkpoint files)")
+    parser.add_argument("--run", default="digits", help="the run's name in --archive (default digits)")
     args = parser.parse_args()
-    run(args.out, args.levels, args.epochs, args.fraction, args.seed)
+    run(args.out, args.levels, args.epochs, args.fraction, args.seed, args.archive, args.run)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ Example::
         archive.ingest(["runs/resnet"], run="resnet", model="netarchive.zoo.openlth:cifar_resnet_20",
                        input_shape=(3, 32, 32))    # the architecture traced from the model
         archive.ingest_model(model, run="live", level=3)   # a live nn.Module, masks included
+        archive.ingest(["open_lth_data/lottery_0d3e..."])  # every replicate and branch, named from the hash
         archive.checkpoints(run="seed0")            # DataFrame, one row per level
+        archive.select_runs(["seed*"], {"dataset_name": "mnist"})  # names, by glob and label
         ckpt = archive.checkpoint("seed0", 3)       # netarchive.model.Checkpoint
         archive.cypher("MATCH (c:Checkpoint {run: $run}) RETURN c.level, c.sparsity", run="seed0")
 """
@@ -26,7 +28,7 @@ from functools import partial
 
 import pandas as pd
 
-from netarchive import loaders
+from netarchive import loaders, selection
 from netarchive.analysis.percolation import RANDOM_ORDERS
 from netarchive.analysis.summary import COLUMNS, summary_row
 from netarchive.cache import AnalysisCache
@@ -77,14 +79,15 @@ class Archive:
     def ingest(
         self,
         paths: Sequence[str | os.PathLike],
-        run: str,
+        run: str | None = None,
         *,
         level: int | None = None,
         replace: bool = False,
         progress: Callable[[str], None] | None = None,
         **options,
     ) -> pd.DataFrame:
-        """Load checkpoint files or run directories and archive them as run ``run``.
+        """Load checkpoint files or run directories and archive them as run ``run``; an OpenLTH tree
+        gives its own runs (``run`` names or prefixes them, see :mod:`netarchive.loaders.openlth`).
 
         Every file is loaded and checked before anything is written, so a bad tensor in the last level
         leaves the archive untouched; each checkpoint is then written whole or not at all. ``options`` are
@@ -105,12 +108,15 @@ class Archive:
         input_shape: Sequence[int] | None = None,
         metrics: Mapping[str, float] | None = None,
         meta: Mapping[str, str] | None = None,
+        curves: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
         replace: bool = False,
     ) -> pd.DataFrame:
         """Archive a live ``nn.Module`` (from a training script or notebook) as level ``level`` of ``run``,
         no files involved: its architecture traced on samples of ``input_shape`` (C,H,W or C,L; needed
-        for convolutions), its weights with their masks (``torch.nn.utils.prune`` included). The module is
-        left as it was (its training mode too). Returns the summary row, as :meth:`ingest`.
+        for convolutions), its weights with their masks (``torch.nn.utils.prune`` included), and the
+        level's training ``curves`` (``metric -> (iterations, values)``). The module is left as it was (its
+        training mode too). Returns the summary row, as :meth:`ingest`; :mod:`netarchive.integrations` has
+        ready hooks for training loops.
         """
         from netarchive.loaders.traced import from_module
 
@@ -118,7 +124,8 @@ class Archive:
             raise InputError("give the run a name")
         if not isinstance(level, int) or level < 0:
             raise InputError(f"level {level!r}: a level counts pruning rounds, so it is an integer, 0 or more")
-        checkpoint = from_module(model, run=run, level=level, input_shape=input_shape, metrics=metrics, meta=meta)
+        checkpoint = from_module(model, run=run, level=level, input_shape=input_shape, metrics=metrics, meta=meta,
+                                 curves=curves)
         self._archive([checkpoint], replace)
         return listing_rows([checkpoint])
 
@@ -128,11 +135,10 @@ class Archive:
         for checkpoint in checkpoints:
             check_storable(checkpoint)
         if not replace:
-            for run in {checkpoint.run for checkpoint in checkpoints}:
-                self._refuse_archived(run, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == run])
-        for checkpoint in checkpoints:
-            step(f"writing level {checkpoint.level}")
-            self.store.write(checkpoint, replace=replace, progress=step)
+            for name in dict.fromkeys(checkpoint.run for checkpoint in checkpoints):
+                self._refuse_archived(name, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == name])
+        step(f"writing {len(checkpoints)} checkpoint(s)")
+        self.store.write_many(checkpoints, replace=replace, progress=step)
         if replace:
             self._prune_cache()
 
@@ -155,13 +161,6 @@ class Archive:
         """One row per archived checkpoint: run, level, layers, neurons, edges, sparsity, metrics."""
         return self.store.checkpoints(run)
 
-    def runs(self) -> pd.DataFrame:
-        """One row per run: ``run``, its ``activation`` and the labels given at ingest (``--meta``: dataset,
-        seed, model, …; empty where a run has none)."""
-        nodes = self.cypher("MATCH (r:Run) RETURN r ORDER BY r.name")["r"]
-        rows = [{("run" if key == "name" else key): value for key, value in node.items() if key != "_label"} for node in nodes]
-        return pd.DataFrame(rows, columns=None if rows else ["run"])
-
     @property
     def backend(self) -> str:
         """The database behind the archive and its version ("LadybugDB 0.22.0", "Neo4j 5.26.0")."""
@@ -180,6 +179,39 @@ class Archive:
         found = self.store.check(repair=repair)
         cached = problem_table(self.cache.problems(self.store.versions().values()), repair)
         return pd.concat([found, cached], ignore_index=True) if len(cached) else found
+
+    def runs(self) -> pd.DataFrame:
+        """One row per run: ``run``, ``activation`` and its labels (meta, e.g. OpenLTH's hparams)."""
+        return self.store.runs()
+
+    def with_labels(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` (with a ``run`` column) with the labels (meta) of each run as columns after its own."""
+        labels = self.runs().drop(columns=["activation"], errors="ignore")
+        labels = labels[[c for c in labels.columns if c == "run" or c not in table.columns]]
+        return table.merge(labels, on="run", how="left")
+
+    def select_runs(
+        self,
+        patterns: Sequence[str] | None = None,
+        where: Mapping[str, str] | None = None,
+        *,
+        announce: Callable[[str, list[str]], None] | None = None,
+    ) -> list[str]:
+        """The names of the runs matching any of ``patterns`` (names, globs like ``seed*``, or ``all``;
+        none means every run) and every label of ``where`` (``{"dataset_name": "cifar10"}``); see
+        :mod:`netarchive.selection`. ``announce(asked, runs)`` hears when a glob, ``all`` or a label chose
+        several runs."""
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        return selection.select(self.runs(), patterns, where, self.location, announce)
+
+    def curves(self, runs: Sequence[str] | None = None) -> pd.DataFrame:
+        """The training curves of ``runs`` (default: all) as one tidy table: run, level, metric,
+        iteration, value (from an OpenLTH ``logger``: every metric at every logged iteration)."""
+        if runs is not None:
+            for run in runs:
+                self.levels(run)  # raises NotFound, saying which runs exist
+        return self.store.curves(None if runs is None else list(runs))
 
     def checkpoint(self, run: str, level: int) -> Checkpoint:
         """Read one checkpoint back into the model."""
@@ -256,7 +288,7 @@ class Archive:
             return pd.DataFrame(columns=["run", "level", "sparsity", *COLUMNS])
         table = pd.concat([rows[key] for key in keys], ignore_index=True)
         metrics = listing.drop(columns=[c for c in CHECKPOINT_FIELDS if c not in ("run", "level")])
-        return table.merge(metrics, on=["run", "level"], how="left")
+        return self.with_labels(table.merge(metrics, on=["run", "level"], how="left"))
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""

@@ -4,6 +4,7 @@ Layout (every file holds its own ``run`` and ``level`` columns)::
 
     DIR/edges/<run>/level_<level>.parquet           run, level, layer, src, dst, w
     DIR/neurons/<run>/level_<level>.parquet         run, level, layer, index, channel, y, x
+    DIR/curves/<run>/level_<level>.parquet          run, level, metric, iteration, value (training curves, where logged)
     DIR/checkpoints.parquet                         the `netarchive ls` listing
     DIR/analyses/<name>/<run>/level_<level>.parquet with --analyses: each analysis's tidy table
 
@@ -35,6 +36,7 @@ from netarchive.analysis.persistence import neural_persistence
 from netarchive.analysis.spanning import overlap, tccr
 from netarchive.errors import InputError
 from netarchive.model import Checkpoint
+from netarchive.store.base import curve_properties
 
 EDGE_SCHEMA = pa.schema([("layer", pa.int16()), ("src", pa.int32()), ("dst", pa.int32()), ("w", pa.float32())])
 
@@ -67,6 +69,18 @@ def neuron_table(checkpoint: Checkpoint) -> pa.Table:
             full[:inputs] = coordinates[k]
         columns[name] = pa.array(full, mask=np.arange(checkpoint.neurons) >= inputs)
     return pa.table(columns)
+
+
+def curve_table(checkpoint: Checkpoint) -> pa.Table | None:
+    """The training curves of a checkpoint as ``metric, iteration, value`` rows (None without curves)."""
+    curves = curve_properties(checkpoint)
+    if not curves:
+        return None
+    return pa.table({
+        "metric": pa.array(curves["curve_metric"], pa.string()),
+        "iteration": pa.array(curves["curve_iteration"], pa.int64()),
+        "value": pa.array(curves["curve_value"], pa.float64()),
+    })
 
 
 def _folder(run: str) -> str:
@@ -145,6 +159,9 @@ def export_parquet(
         checkpoint = archive.checkpoint(row.run, row.level)
         _write_checkpoint_file(edge_table(checkpoint), base / "edges", row.run, row.level)
         _write_checkpoint_file(neuron_table(checkpoint), base / "neurons", row.run, row.level)
+        curves = curve_table(checkpoint)
+        if curves is not None:
+            _write_checkpoint_file(curves, base / "curves", row.run, row.level)
         if analyses:
             _export_analyses(archive, base / "analyses", row.run, row.level, summary)
     listing_file = base / "checkpoints.parquet"

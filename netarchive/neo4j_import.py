@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from netarchive.export import neuron_table
-from netarchive.store.base import CHECKPOINT_FIELDS
+from netarchive.store.base import CHECKPOINT_FIELDS, CURVE_PROPERTIES, curve_properties
 
 _CHECKPOINT_TYPES = {"level": "long", "neurons": "long", "edges": "long", "sparsity": "double"}
 
@@ -48,10 +48,12 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
             progress(f"{row.run} level {row.level}")
         checkpoint = archive.checkpoint(row.run, row.level)
         runs.setdefault(checkpoint.run, {}).update({**checkpoint.meta, "activation": checkpoint.activation})
+        curves = curve_properties(checkpoint)
         checkpoints.append([
             str(number), checkpoint.run, checkpoint.level, checkpoint.neurons, checkpoint.edges, checkpoint.sparsity,
             ";".join(checkpoint.layer_names), ";".join(map(str, checkpoint.widths)),
             ";".join(map(str, checkpoint.input_shape)) if checkpoint.input_shape else "", checkpoint.architecture_source,
+            *[";".join(map(str, curves.get(name, []))) for name in CURVE_PROPERTIES],
             *[checkpoint.metrics.get(name, "") for name in metrics],
         ])
         _write_neurons(checkpoint, number, base / f"neurons-{number}.csv")
@@ -62,7 +64,7 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
     _write_csv(base / "checkpoints.header.csv", [[
         ":ID(Checkpoint)", "run", "level:long", "neurons:long", "edges:long", "sparsity:double",
         "layer_names:string[]", "widths:long[]", "input_shape:long[]", "architecture_source",
-        *[f"{name}:double" for name in metrics],
+        "curve_metric:string[]", "curve_iteration:long[]", "curve_value:double[]", *[f"{name}:double" for name in metrics],
     ]])
     _write_csv(base / "checkpoints.csv", checkpoints)
     _write_csv(base / "has_checkpoint.header.csv", [[":START_ID(Run)", ":END_ID(Checkpoint)"]])

@@ -452,3 +452,25 @@ def test_check_lists_unfinished_checkpoints_orphans_and_empty_runs(store, monkey
     store.check(repair=True)
     assert problems_of_run(store, run) == problems_of_run(store, other) == []
     assert store.cypher("MATCH (n:Neuron) WHERE n.run IN $runs RETURN count(n) AS n", {"runs": [run, other]})["n"].tolist() == [0]
+
+
+def test_curves_runs_and_what_exists(store):
+    from dataclasses import replace
+
+    run = run_name()
+    curves = {"test_loss": ([500, 1876], [2.3, 0.075]), "test_accuracy": ([500, 1876], [0.1135, 0.9812])}
+    store.write(replace(sample(run, level=0, metrics={"accuracy": 0.98}), meta={"dataset_name": "mnist"}, curves=curves))
+    store.write(sample(run, level=2))
+    back = store.read(run, 0)
+    assert {name: (i.tolist(), v.tolist()) for name, (i, v) in back.curves.items()} == curves
+    assert store.read(run, 2).curves == {}
+    assert "curve_metric" not in store.checkpoints(run).columns
+    assert list(store.curves([run]).itertuples(index=False, name=None)) == [
+        (run, 0, "test_loss", 500, 2.3), (run, 0, "test_loss", 1876, 0.075),
+        (run, 0, "test_accuracy", 500, 0.1135), (run, 0, "test_accuracy", 1876, 0.9812)]
+    runs = store.runs().set_index("run")
+    assert runs.loc[run, "dataset_name"] == "mnist" and runs.loc[run, "activation"] == "relu"
+    with pytest.raises(NotFound, match=rf"run '{run}' has no level 1 in the archive at .*; it has levels 0, 2$"):
+        store.read(run, 1)
+    with pytest.raises(NotFound, match=rf"no run named '{run[:-1]}' in the archive at .*; did you mean '{run}'"):
+        store.read(run[:-1], 0)

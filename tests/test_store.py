@@ -10,6 +10,7 @@ import pytest
 import netarchive
 import netarchive.store.ladybug as ladybug_store
 from netarchive.errors import AlreadyArchived, InputError, NotFound, StoreError
+from netarchive.model import Checkpoint
 from tests.conftest import edge_set, random_checkpoint
 
 
@@ -271,3 +272,81 @@ def test_cypher_graph_values_have_one_form(archive):
     assert frame["r"][0] == {"_label": "Run", "name": "r", "activation": "relu"}
     assert frame["h"][0] == {"_type": "HAS_CHECKPOINT"}
     assert frame["listed"][0] == [node] and frame["mapped"][0] == {"first": node}
+CURVES = {"test_loss": ([500, 938, 1876], [2.3, 0.61, 0.075]), "test_accuracy": ([500, 1876], [0.1135, 0.9812])}
+
+
+def test_curves_round_trip_and_stay_out_of_the_listing(archive):
+    from dataclasses import replace
+
+    archive.write(random_checkpoint([4, 3, 2], run="a", level=0))  # before any curves: no curve columns yet
+    assert archive.curves().empty and list(archive.curves().columns) == ["run", "level", "metric", "iteration", "value"]
+    archive.write(replace(random_checkpoint([4, 3, 2], run="a", level=1, metrics={"accuracy": 0.98}), curves=CURVES))
+    back = archive.checkpoint("a", 1)
+    assert {name: (i.tolist(), v.tolist()) for name, (i, v) in back.curves.items()} == CURVES
+    assert archive.checkpoint("a", 0).curves == {}
+    assert list(archive.checkpoints().columns) == ["run", "level", "layers", "neurons", "edges", "sparsity", "architecture_source", "accuracy"]
+    table = archive.curves(["a"])
+    assert list(table.itertuples(index=False, name=None)) == [
+        ("a", 1, "test_loss", 500, 2.3), ("a", 1, "test_loss", 938, 0.61), ("a", 1, "test_loss", 1876, 0.075),
+        ("a", 1, "test_accuracy", 500, 0.1135), ("a", 1, "test_accuracy", 1876, 0.9812)]
+    assert table.dtypes.astype(str).tolist()[1::2] == ["int64", "int64"] and str(table.value.dtype) == "float64"
+    archive.write(replace(random_checkpoint([4, 3, 2], run="a", level=1), curves={"test_loss": ([1], [0.5])}), replace=True)
+    assert archive.curves()[["metric", "iteration", "value"]].values.tolist() == [["test_loss", 1, 0.5]]
+    archive.rm("a", 1)
+    assert archive.curves().empty
+    with pytest.raises(NotFound, match="no run named 'b'"):
+        archive.curves(["b"])
+
+
+def test_runs_list_their_labels(archive):
+    from dataclasses import replace
+
+    archive.write(replace(random_checkpoint([4, 3, 2], run="a"), meta={"dataset_name": "mnist"}))
+    archive.write(Checkpoint("b", 0, random_checkpoint([4, 3, 2]).layers, meta={"seed": "3"}, activation="tanh"))
+    runs = archive.runs()
+    assert runs.fillna("").values.tolist() == [["a", "relu", "mnist", ""], ["b", "tanh", "", "3"]]
+    assert list(runs.columns) == ["run", "activation", "dataset_name", "seed"]
+
+
+def test_new_labels_after_a_run_was_written_again(archive):
+    """LadybugDB 0.22 corrupted a string dictionary (the commit's checkpoint failed) when a column was added
+    inside a transaction after a Run's strings had been updated; columns are now added before it."""
+    from dataclasses import replace
+
+    for level in range(3):
+        archive.write(replace(random_checkpoint([4, 3, 2], run="r1", level=level), meta={"key0": "val0"}))
+    archive.set_activation("r1", "tanh")
+    archive.write(replace(random_checkpoint([4, 3, 2], run="r2", metrics={"loss": 0.1}), meta={"key0": "v", "new": "x" * 30},
+                          curves=CURVES))
+    assert archive.runs().fillna("").values.tolist() == [["r1", "tanh", "val0", ""], ["r2", "relu", "v", "x" * 30]]
+
+
+def test_a_refused_write_adds_no_column(archive):
+    from dataclasses import replace
+
+    archive.write(random_checkpoint([4, 3, 2], run="r"))
+    with pytest.raises(AlreadyArchived):
+        archive.write(replace(random_checkpoint([4, 3, 2], run="r", metrics={"loss": 1.0}), meta={"seed": "1"}, curves=CURVES))
+    assert list(archive.runs().columns) == ["run", "activation"]
+    assert list(archive.checkpoints().columns) == ["run", "level", "layers", "neurons", "edges", "sparsity", "architecture_source"]
+    assert archive.curves().empty
+
+
+def test_write_many_is_one_two_phase_write_per_batch(archive, monkeypatch):
+    store = archive.store
+    levels = [random_checkpoint([4, 3, 2], run="b", level=level, seed=level, metrics={"acc": level / 10}) for level in range(4)]
+    monkeypatch.setattr(ladybug_store, "BATCH_SYNAPSES", levels[0].edges + levels[1].edges)
+    copied, copy_in = [], store._copy_in
+    monkeypatch.setattr(store, "_copy_in", lambda batch, kept, step: copied.append([c.level for c in batch]) or copy_in(batch, kept, step))
+    store.write_many(levels[:3])
+    assert copied == [[0, 1], [2]]
+    assert archive.checkpoints("b")["acc"].tolist() == [0.0, 0.1, 0.2]
+    for level in range(3):
+        assert edge_set(archive.checkpoint("b", level)) == edge_set(levels[level])
+    with pytest.raises(AlreadyArchived, match="run 'b' level 2 is already archived"):
+        store.write_many([levels[3], levels[2]])  # one batch: the new level is not written either
+    assert archive.levels("b") == [0, 1, 2] and archive.unfinished().empty
+    store.write_many([levels[3], random_checkpoint([4, 3, 2], run="b", level=0, seed=9)], replace=True)
+    assert archive.levels("b") == [0, 1, 2, 3] and edge_set(archive.checkpoint("b", 0)) == edge_set(random_checkpoint([4, 3, 2], run="b", level=0, seed=9))
+    with pytest.raises(InputError, match="one \\(run, level\\) twice"):
+        store.write_many([levels[3], levels[3]], replace=True)

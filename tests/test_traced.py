@@ -167,7 +167,8 @@ def test_openlth_run_directory_ingests_with_the_model(tmp_path):
     for level in (0, 1):
         main = tmp_path / "run" / f"level_{level}" / "main"
         main.mkdir(parents=True)
-        torch.save(model.state_dict(), main / "model_ep2_it0.pth")
+        for saved in ("model_ep0_it0.pth", "model_ep2_it0.pth"):  # the start and the end of training, as OpenLTH saves
+            torch.save(model.state_dict(), main / saved)
         masks = {name: (torch.rand(value.shape, generator=generator) < 0.8 ** level).int()
                  for name, value in model.state_dict().items() if name.endswith("weight") and value.ndim > 1}
         torch.save(masks, main / "mask.pth")

@@ -63,6 +63,8 @@ def main() -> None:
 
 
 # Command modules register themselves on `cli` (and on the `query`/`plot` groups) when imported.
-from netarchive.cli import archive, compare, evaluate, locality, motifs, percolation, plot, query, report, server, spanning, study  # noqa: E402,F401,I001
+from netarchive.cli import (  # noqa: E402,F401
+    archive, compare, curves, evaluate, locality, motifs, percolation, plot, query, report, server, spanning, study,
+)
 
 __all__ = ["cli", "main"]

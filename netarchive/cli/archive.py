@@ -9,7 +9,7 @@ import click
 
 import netarchive
 from netarchive.cli import EXIT_ERROR, cli
-from netarchive.cli.common import Settings, open_archive, parse_input_shape, parse_pairs
+from netarchive.cli.common import Settings, open_archive, parse_input_shape, parse_pairs, run_selection_options, selected_runs
 from netarchive.cli.output import emit, output_options
 from netarchive.errors import InputError, NotFound
 from netarchive.model import ACTIVATIONS
@@ -45,7 +45,8 @@ def _metrics(path: str | None) -> dict:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--run", required=True, help="Name of the run the checkpoints belong to.")
+@click.option("--run", help="Name of the run the checkpoints belong to (OpenLTH trees: the prefix of their runs; "
+              "default: from the experiment's hash).")
 @click.option("--level", type=int, help="Pruning level of a single checkpoint file (default: from the file name).")
 @click.option("--replace", is_flag=True, help="Overwrite levels of the run that are already archived.")
 @click.option("--mask", type=click.Path(), help="A separate mask file (same keys as the weights, 0/1).")
@@ -58,17 +59,20 @@ def _metrics(path: str | None) -> dict:
 @click.option("--metrics", "metrics_file", type=click.Path(), help="JSON object of numbers (accuracy, loss, ...).")
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="A label of the run (seed, dataset, ...).")
 @click.option("--which", type=click.Choice(["end", "start"]), default="end", show_default=True,
-              help="In an OpenLTH run directory: the weights at the end or the start of each level's training.")
+              help="OpenLTH: the weights at the end of each level's training, or at its start (the rewinding point).")
 @click.option("--activation", type=click.Choice(ACTIVATIONS), default="relu", show_default=True,
               help="Nonlinearity between hidden layers, for forward passes (`eval`).")
 @output_options
 def ingest(paths, run, level, replace, model_spec, mask, layers, input_shape, metrics_file, meta, which, activation, fmt,
            output):
-    """Archive checkpoint files or an IMP run directory (OpenLTH layout) as run RUN.
+    """Archive checkpoint files as run RUN, or the runs of an OpenLTH experiment tree.
 
     PATHS are .pt/.pth state_dicts (torch.nn.utils.prune checkpoints included), .safetensors or .npz files,
-    or directories of them. With --model each one's weights are loaded into the traced architecture of
-    SPEC (e.g. --model netarchive.zoo.openlth:cifar_resnet_20 --input-shape 3,32,32).
+    directories of them, or any directory of an OpenLTH tree: lottery_<hash> (each replicate_<N> becomes
+    run RUN-r<N>), replicate_<N>, level_<L>, level_<L>/main or a lottery_branch_* directory (branches are
+    runs of their own), with the labels of hparams.log and the logger's curves. With --model each one's
+    weights are loaded into the traced architecture of SPEC (e.g. --model
+    netarchive.zoo.openlth:cifar_resnet_20 --input-shape 3,32,32).
     """
     options = dict(
         model=model_spec,
@@ -80,22 +84,27 @@ def ingest(paths, run, level, replace, model_spec, mask, layers, input_shape, me
         which=which,
         activation=activation,
     )
-    with open_archive(read_only=False) as archive, progress_line(f"ingesting {run}") as step:
+    with open_archive(read_only=False) as archive, progress_line(f"ingesting {run or ', '.join(paths)}") as step:
         summary = archive.ingest(paths, run, level=level, replace=replace, progress=step, **options)
     emit(summary, fmt, output, title=f"archived in {archive.location}")
 
 
 @cli.command("ls")
 @click.option("--run", help="Only this run.")
+@run_selection_options("Only these runs: names or globs, comma-separated ('seed*').")
+@click.option("--meta", "labels", is_flag=True, help="Add the labels of each run (hparams, --meta) as columns.")
 @output_options
-def ls(run, fmt, output):
-    """List the archived checkpoints: run, level, layers, neurons, edges, sparsity, architecture source, metrics."""
+def ls(run, runs_text, where, labels, fmt, output):
+    """List the archived checkpoints: run, level, layers, neurons, edges, sparsity, architecture source,
+    metrics[, labels]."""
     with open_archive() as archive:
-        listing = archive.checkpoints(run)
-        if run is not None and listing.empty:
-            archive.levels(run)
+        listing = archive.checkpoints()
+        if run is not None or runs_text is not None or where:
+            listing = listing[listing["run"].isin(selected_runs(archive, run, runs_text, where=where))]
+        if labels:
+            listing = archive.with_labels(listing)
         unfinished = archive.unfinished()
-    emit(listing, fmt, output, title=f"archive: {archive.location}")
+    emit(listing.reset_index(drop=True), fmt, output, title=f"archive: {archive.location}")
     if len(unfinished):
         names = ", ".join(f"{row.run}/{row.level}" for row in unfinished.itertuples())
         click.echo(f"note: {len(unfinished)} unfinished checkpoint(s) hidden ({names}), left by an interrupted write: "
@@ -112,7 +121,7 @@ def rm(run, level, yes):
     with open_archive(read_only=False) as archive:
         levels = archive.levels(run)  # an unknown run or level is said before asking
         if level is not None and level not in levels:
-            raise NotFound.checkpoint(run, level, archive.location)
+            raise NotFound.checkpoint(run, level, archive.location, levels)
         if not yes:
             click.confirm(f"Delete {what} from {archive.location}?", abort=True, err=True)
         with progress_line("deleting"):

@@ -78,12 +78,29 @@ def parse_number(text: str):
     return text
 
 
-def run_names(run: str | None, runs: str | None) -> list[str]:
-    """The runs named by ``--run R`` and/or ``--runs A,B,…`` (both may be given), in order, once each."""
-    names = ([run] if run else []) + ([name.strip() for name in runs.split(",") if name.strip()] if runs else [])
-    if runs is not None and not runs.strip(", "):
-        raise InputError("--runs takes comma-separated run names, e.g. --runs seed0,seed1")
-    return list(dict.fromkeys(names))
+def run_selection_options(runs_help: str = "Runs: names or globs, comma-separated ('seed*', all)."):
+    """A decorator adding ``--runs`` (``runs_text``) and ``--where`` (``where``, repeatable): the shared run
+    selection, resolved by :func:`selected_runs`."""
+
+    def add(command):
+        command = click.option(
+            "--where", "where", multiple=True, metavar="LABEL=VALUE",
+            help="Only runs with this label (the value may be a glob); repeat to require several.",
+        )(command)
+        return click.option("--runs", "runs_text", metavar="PATTERNS", help=runs_help)(command)
+
+    return add
+
+
+def selected_runs(archive: "netarchive.Archive", *texts: str | None, where=()) -> list[str]:
+    """The runs named by ``--run``/``--runs`` values (names, globs, ``all``; none given: every run) having
+    every ``--where`` label; says on stderr which runs a glob, ``all`` or a label took."""
+    from netarchive.selection import describe, parse_patterns, parse_where
+
+    def announce(asked: str, runs: list[str]) -> None:
+        click.echo(describe(asked, runs), err=True)
+
+    return archive.select_runs(parse_patterns(*texts), parse_where(where), announce=announce)
 
 
 def parse_input_shape(text: str | None) -> tuple[int, ...] | None:

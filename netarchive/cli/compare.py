@@ -6,18 +6,19 @@ import numpy as np
 import pandas as pd
 
 from netarchive.analysis.compare import compare_runs, survival
-from netarchive.cli.common import each_checkpoint, open_archive, run_names
+from netarchive.cli.common import each_checkpoint, open_archive, run_selection_options, selected_runs
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import PAGE, layer_label, new_figure, output_file_option, plot, save_figure
 from netarchive.cli.query import query
-from netarchive.errors import InputError
+from netarchive.errors import InputError, compact_ranges
 from netarchive.model import Checkpoint
 
 
-def split_runs(text: str) -> list[str]:
-    runs = run_names(None, text)
-    if not runs:
-        raise InputError("--runs takes comma-separated run names, e.g. --runs seed0,seed1")
+def runs_to_compare(archive, runs_text: str | None, where) -> list[str]:
+    """The selected runs (default: every run), at least two."""
+    runs = selected_runs(archive, runs_text, where=where)
+    if len(runs) < 2:
+        raise InputError(f"comparing needs at least two runs; the selection has {', '.join(runs) or 'none'}")
     return runs
 
 
@@ -27,19 +28,22 @@ def common_levels(archive, runs: list[str], level: int | None, every: bool) -> l
     if not common:
         raise InputError(f"the runs {', '.join(runs)} have no level in common")
     if level is not None and level not in common:
-        raise InputError(f"level {level} is not archived for every run (common levels: {', '.join(map(str, common))})")
+        raise InputError(f"level {level} is not archived for every run (common levels: {compact_ranges(common)})")
     return common if every else [common[-1] if level is None else level]
 
 
+_RUNS_HELP = "Runs of one architecture: names or globs, comma-separated ('seed*'; default: all)."
+
+
 @query.command("compare")
-@click.option("--runs", "runs_text", required=True, help="Comma-separated runs of one architecture.")
+@run_selection_options(_RUNS_HELP)
 @click.option("--level", type=int, help="The level to compare (default: the last level all runs have).")
 @click.option("--levels", "all_levels", is_flag=True, help="Compare at every level the runs have in common.")
 @output_options
-def compare(runs_text, level, all_levels, fmt, output):
+def compare(runs_text, where, level, all_levels, fmt, output):
     """Mask Jaccard (and its chance level), weight and degree correlations between every pair of runs."""
-    runs = split_runs(runs_text)
     with open_archive() as archive:
+        runs = runs_to_compare(archive, runs_text, where)
         levels = common_levels(archive, runs, level, all_levels)
         tables = [compare_runs([archive.checkpoint(run, each) for run in runs]) for each in levels]
     emit(pd.concat(tables, ignore_index=True), fmt, output)
@@ -58,14 +62,14 @@ def survival_command(run, fmt, output):
 
 
 @plot.command("compare")
-@click.option("--runs", "runs_text", required=True, help="Comma-separated runs of one architecture.")
+@run_selection_options(_RUNS_HELP)
 @click.option("--level", type=int, help="The level to compare (default: the last level all runs have).")
 @output_file_option
-def plot_compare(runs_text, level, output):
+def plot_compare(runs_text, where, level, output):
     """Heat maps of the mask Jaccard index between every pair of runs, one per layer, values in the cells
     and the chance level (random masks of the same densities) in each title."""
-    runs = split_runs(runs_text)
     with open_archive() as archive:
+        runs = runs_to_compare(archive, runs_text, where)
         [level] = common_levels(archive, runs, level, False)
         checkpoints = [archive.checkpoint(run, level) for run in runs]
     draw_compare(checkpoints, output)

@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from netarchive.analysis import motifs as analysis
-from netarchive.cli.common import open_archive, run_names
+from netarchive.cli.common import open_archive, run_selection_options, selected_runs
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import (
     COLUMN, PAGE, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
@@ -14,11 +14,10 @@ from netarchive.cli.query import query
 from netarchive.errors import InputError
 
 
-def _runs(run: str | None, runs: str | None) -> list[str]:
-    names = run_names(run, runs)
-    if not names:
-        raise InputError("give --run R or --runs R1,R2,... (the runs to count motifs in)")
-    return names
+def _runs(archive, run: str | None, runs: str | None, where) -> list[str]:
+    if run is None and runs is None and not where:
+        raise InputError("give --run R, --runs R1,R2,... or 'seed*', or --where LABEL=VALUE (the runs to count motifs in)")
+    return selected_runs(archive, run, runs, where=where)
 
 
 def _checkpoints(archive, runs: list[str], level: int | None):
@@ -34,7 +33,7 @@ def motif_options(command):
     """The options shared by the table and the plots."""
     for option in reversed([
         click.option("--run", help="A run of the archive."),
-        click.option("--runs", help="Comma-separated runs (with or instead of --run)."),
+        run_selection_options("Runs: names or globs, comma-separated ('seed*', all; with or instead of --run)."),
         click.option("--level", type=int, default=None, help="Only this level of each run (default: every level)."),
         click.option("--null", "null", type=click.Choice(analysis.NULLS), default="fixed", show_default=True,
                      help="fixed / bernoulli: exact closed form; degree (curveball) / study (the study's own "
@@ -67,7 +66,7 @@ def _count(checkpoints, null, signed, chain_pairs, prune_dead, samples, seed, sa
 @click.option("--write", is_flag=True,
               help="Store per-neuron participation on the graph: Neuron.fan_in_pairs, fan_out_pairs, chains_through.")
 @output_options
-def motifs_command(run, runs, level, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names,
+def motifs_command(run, runs_text, where, level, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names,
                    totals, write, fmt, output):
     """Motif counts with their expected value, SD and z-score under a null model.
 
@@ -77,7 +76,7 @@ def motifs_command(run, runs, level, null, signed, chain_pairs, prune_dead, samp
     Example: netarchive query motifs --runs seed0,seed1 --level 10 --totals
     """
     with open_archive(read_only=not write) as archive:
-        checkpoints = _checkpoints(archive, _runs(run, runs), level)
+        checkpoints = _checkpoints(archive, _runs(archive, run, runs_text, where), level)
         frame = _count(checkpoints, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names)
         if write:
             for checkpoint in checkpoints:
@@ -96,14 +95,14 @@ def motifs_command(run, runs, level, null, signed, chain_pairs, prune_dead, samp
 @motif_options
 @click.option("--over-sparsity", is_flag=True, help="z against sparsity per motif (every level), instead of distributions.")
 @output_file_option
-def plot_motifs(run, runs, level, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names,
+def plot_motifs(run, runs_text, where, level, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names,
                 over_sparsity, output):
     """Whole-network motif z-scores across runs: distributions per motif at one level (the study's
     Fig. 2), or with --over-sparsity z against sparsity per motif (its Fig. 3)."""
     if not over_sparsity and level is None:
         raise InputError("give --level N for the distributions across runs (or --over-sparsity for every level)")
     with open_archive() as archive:
-        checkpoints = _checkpoints(archive, _runs(run, runs), level)
+        checkpoints = _checkpoints(archive, _runs(archive, run, runs_text, where), level)
     frame = _count(checkpoints, null, signed, chain_pairs, prune_dead, samples, seed, sample, motif_names)
     frame = frame[(frame["layer"] == "all") & np.isfinite(frame["z"])]
     frame = frame.assign(name=frame["motif"] + (" " + frame["sign"] if signed else ""))

@@ -29,11 +29,11 @@ RUN_LABELS = ("dataset", "seed", "model")
               help="Test set (.npz with x, y) for the structure-and-function figure of the first run.")
 @click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
               help="Directory to write index.html and its figures to.")
-def report(run, runs_text, jobs, samples, data, directory):
+def report(run, runs_text, where, jobs, samples, data, directory):
     """A self-contained HTML report of a study: runs, summary table, glossary and figures."""
     out = Path(directory)
     with open_archive() as archive:
-        table = summary_table(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, where, jobs, samples)
         if table.empty:
             raise InputError("the archive has no checkpoints to report on")
         labels = archive.runs()
@@ -60,7 +60,7 @@ def _figures(table: pd.DataFrame, data: str | None):
 
     runs = sorted(table.run.unique())
     if len(runs) > 1:
-        yield "compare.png", "Mask overlap between runs", plot_compare, {"runs_text": ",".join(runs), "level": None}
+        yield "compare.png", "Mask overlap between runs", plot_compare, {"runs_text": ",".join(runs), "where": (), "level": None}
     yield "motifs.png", "Motif z-scores against the weights remaining (exact fixed null)", plot_motifs, dict(
         run=None, runs=",".join(runs), level=None, null="fixed", signed=False, chain_pairs=False, prune_dead=False,
         samples=1000, seed=0, sample=False, motif_names=(), over_sparsity=True)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from netarchive.analysis.percolation import RANDOM_ORDERS
 from netarchive.analysis.summary import GLOSSARY, METRICS_NOTE
-from netarchive.cli.common import open_archive, run_names
+from netarchive.cli.common import open_archive, run_selection_options, selected_runs
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import (
     COLUMN, PAGE, new_figure, output_file_option, plot, remaining, remaining_axis, save_figure,
@@ -43,10 +43,10 @@ def progress_bar(description: str):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def summary_table(archive, run, runs_text, jobs, samples):
-    runs = run_names(run, runs_text) or None  # None: every run
+def summary_table(archive, run, runs_text, where, jobs, samples):
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
+    runs = selected_runs(archive, run, runs_text, where=where)
     with progress_bar("summary") as tick:
         return archive.summary(runs, jobs=jobs, samples=samples, progress=tick)
 
@@ -55,7 +55,7 @@ def selection_options(command):
     command = click.option("--samples", type=int, default=RANDOM_ORDERS, show_default=True,
                            help="Random orderings for the measured percolation threshold.")(command)
     command = click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes.")(command)
-    command = click.option("--runs", "runs_text", help="Comma-separated runs (default: every run).")(command)
+    command = run_selection_options("Runs: names or globs, comma-separated ('seed*'; default: all).")(command)
     return click.option("--run", help="One run.")(command)
 
 
@@ -65,7 +65,7 @@ def selection_options(command):
               help="Only these columns (names or patterns such as 'p_c_*'), after run and level.")
 @click.option("--glossary", is_flag=True, help="What every column means, instead of the table.")
 @output_options
-def summary(run, runs_text, jobs, samples, columns_text, glossary, fmt, output):
+def summary(run, runs_text, where, jobs, samples, columns_text, glossary, fmt, output):
     """One row per checkpoint with every scalar of the analyses and the stored metrics (cached).
 
     Example: netarchive query summary --runs seed0,seed1 --columns 'sparsity,accuracy,p_c_*'
@@ -74,7 +74,7 @@ def summary(run, runs_text, jobs, samples, columns_text, glossary, fmt, output):
         emit(glossary_table(), fmt, output)
         return
     with open_archive() as archive:
-        table = summary_table(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, where, jobs, samples)
     emit(table[select_columns(list(table.columns), columns_text)] if columns_text else table, fmt, output)
 
 
@@ -145,10 +145,10 @@ def draw_summary(table: pd.DataFrame, output: str) -> None:
 @plot.command("summary")
 @selection_options
 @output_file_option
-def plot_summary(run, runs_text, jobs, samples, output):
+def plot_summary(run, runs_text, where, jobs, samples, output):
     """Accuracy and the main structural metrics against sparsity, per run and averaged over runs."""
     with open_archive() as archive:
-        table = summary_table(archive, run, runs_text, jobs, samples)
+        table = summary_table(archive, run, runs_text, where, jobs, samples)
     if table.empty:
         raise InputError("the archive has no checkpoints to plot")
     draw_summary(table, output)

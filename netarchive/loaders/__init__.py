@@ -1,11 +1,11 @@
 """Read checkpoints from disk into the model; nothing else in netarchive knows a file format.
 
 :func:`load` is the one entry point: it detects the format of every path (a PyTorch state_dict,
-safetensors, npz, an OpenLTH run directory, or a plain directory of such files) and returns the
-checkpoints, fully checked, before anything is written to an archive. With a ``model`` (an ``nn.Module``
-or a ``--model`` SPEC, :mod:`netarchive.loaders.factory`) the architecture is traced from it once
-(:mod:`netarchive.loaders.traced`) and each file's weights fill it by name; without one, the Linear weights
-of a state_dict are read as a chain in state_dict order, recorded as ``assumed sequential``.
+safetensors, npz, a directory of an OpenLTH experiment tree, or a plain directory of such files) and
+returns the checkpoints, fully checked, before anything is written to an archive. With a ``model`` (an
+``nn.Module`` or a ``--model`` SPEC, :mod:`netarchive.loaders.factory`) the architecture is traced from it
+once (:mod:`netarchive.loaders.traced`) and each file's weights fill it by name; without one, the Linear
+weights of a state_dict are read as a chain in state_dict order, recorded as ``assumed sequential``.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def read_tensors(path: str | os.PathLike) -> dict:
 def load(
     paths: Sequence[str | os.PathLike],
     *,
-    run: str,
+    run: str | None = None,
     level: int | None = None,
     mask: str | os.PathLike | None = None,
     layers: Sequence[str] | None = None,
@@ -49,44 +49,47 @@ def load(
     model=None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Checkpoint]:
-    """Load every checkpoint found under ``paths`` as levels of run ``run``, sorted by level.
+    """Load every checkpoint found under ``paths``, sorted by run and level.
 
-    A file's level is ``level`` when one file is given, else the last number in its name
-    (``level_3.pt`` -> 3); an OpenLTH directory gives one checkpoint per ``level_<L>`` folder with its
-    logged test accuracy and loss as metrics. ``mask`` is a separate mask file applied to every file.
+    Files are levels of run ``run``: a file's level is ``level`` when one file is given, else the last
+    number in its name (``level_3.pt`` -> 3). A directory of an OpenLTH tree gives its runs and levels
+    as :mod:`netarchive.loaders.openlth` describes (``run`` then names the run, or prefixes the
+    replicates), with the labels of its ``hparams.log``, its logged test accuracy and loss as metrics and
+    every logged metric as curves. ``mask`` is a separate mask file applied to every file; ``meta`` labels
+    (over those of hparams.log) and ``metrics`` are added to every checkpoint.
     ``model`` (an ``nn.Module`` or a SPEC ``package.module:factory`` / ``file.py:factory``) gives the
     architecture, traced on samples of ``input_shape`` (C,H,W or C,L; needed for convolutions). Without
     it the Linear weights (``layers``, default all, in state_dict order) form a chain with ``activation``
     between hidden layers; ``input_shape`` then gives the inputs pixel coordinates.
     """
     step = progress or (lambda _: None)
-    if not run:
-        raise InputError("give the run a name with --run")
     if level is not None and level < 0:
         raise InputError(f"--level {level}: a level counts pruning rounds, so it is 0 or more")
-    sources = _sources([Path(p) for p in paths], level, which)
+    sources = _sources([Path(p) for p in paths], run, level, which)
     external_mask = read_tensors(mask) if mask else None
     build = _chain(layers, input_shape, activation) if model is None else _traced(model, layers, input_shape, step)
     checkpoints = []
-    for source_level, weights_path, mask_tensors, logged in sources:
-        step(f"reading {weights_path.name}")
-        weights = effective_weights(read_tensors(weights_path), _merge(mask_tensors, external_mask))
-        checkpoints.append(build(weights, run=run, level=source_level, origin=str(weights_path),
-                                 metrics={**logged, **(metrics or {})}, meta=dict(meta or {})))
-    levels = [c.level for c in checkpoints]
-    duplicated = sorted({l for l in levels if levels.count(l) > 1})
+    for source in sources:
+        step(f"reading {source.weights.name}")
+        weights = effective_weights(read_tensors(source.weights), _merge(source.mask, external_mask))
+        checkpoints.append(build(weights, run=source.run, level=source.level, origin=str(source.weights),
+                                 metrics={**source.metrics, **(metrics or {})}, meta={**source.meta, **(meta or {})},
+                                 curves=source.curves))
+    keys = [(c.run, c.level) for c in checkpoints]
+    duplicated = sorted({key for key in keys if keys.count(key) > 1})
     if duplicated:
-        raise InputError(f"several files give level {duplicated[0]} of run {run!r}: give one file per level")
-    return sorted(checkpoints, key=lambda c: c.level)
+        again, again_level = duplicated[0]
+        raise InputError(f"several files give level {again_level} of run {again!r}: give one file per level")
+    return sorted(checkpoints, key=lambda c: (c.run, c.level))
 
 
 def _chain(layers: Sequence[str] | None, input_shape, activation: str):
     """How a state_dict without a model becomes a checkpoint: its Linear weights as a chain."""
     shape = sample_shape(input_shape)
 
-    def build(weights, *, run, level, origin, metrics, meta) -> Checkpoint:
+    def build(weights, *, run, level, origin, metrics, meta, curves) -> Checkpoint:
         return Checkpoint(run, level, layer_stack(weights, layers, origin), shape, metrics, meta, activation,
-                          architecture_source=ASSUMED_SEQUENTIAL)
+                          architecture_source=ASSUMED_SEQUENTIAL, curves=curves)
 
     return build
 
@@ -110,16 +113,15 @@ def _merge(first, second):
     return {**first, **second}
 
 
-def _sources(paths: list[Path], level: int | None, which: str):
-    """``(level, weights file, mask tensors or None, logged metrics)`` for every checkpoint under ``paths``."""
+def _sources(paths: list[Path], run: str | None, level: int | None, which: str) -> list[openlth.Source]:
+    """What to load for every checkpoint under ``paths``, one :class:`openlth.Source` each."""
     files: list[Path] = []
     sources = []
     for path in paths:
         if not path.exists():
             raise InputError(f"no such file or directory: {path}")
-        if openlth.is_run_directory(path):
-            for each_level, main in openlth.levels(path):
-                sources.append((each_level, openlth.model_file(main, which), openlth.mask(main), openlth.metrics(main)))
+        if openlth.is_openlth(path):
+            sources += openlth.find(path, run, level, which)
         elif path.is_dir():
             found = sorted(child for child in path.iterdir() if child.suffix.lower() in READERS)
             if not found:
@@ -127,10 +129,12 @@ def _sources(paths: list[Path], level: int | None, which: str):
             files.extend(found)
         else:
             files.append(path)
-    if level is not None and len(files) + len(sources) != 1:
+    if level is not None and files and len(files) + len(sources) != 1:
         raise InputError("--level applies to a single checkpoint file; name the files by level (level_3.pt) instead")
+    if files and not run:
+        raise InputError("give the run a name with --run")
     for path in files:
-        sources.append((level if level is not None else _level_from_name(path), path, None, {}))
+        sources.append(openlth.Source(run, level if level is not None else _level_from_name(path), path, None, {}, {}))
     return sources
 
 

@@ -48,7 +48,8 @@ class Traced:
     activation: str = "relu"
 
     def checkpoint(self, weights: Mapping[str, np.ndarray], *, run: str, level: int, origin: str,
-                   metrics: Mapping[str, float] | None = None, meta: Mapping[str, str] | None = None) -> Checkpoint:
+                   metrics: Mapping[str, float] | None = None, meta: Mapping[str, str] | None = None,
+                   curves: Mapping[str, tuple] | None = None) -> Checkpoint:
         """The checkpoint of ``weights`` (named tensors, masks applied) in this structure; ``origin`` (a file
         name) starts the one-line error when a tensor is missing, extra or of another shape."""
         self._check_fit(weights, origin)
@@ -65,7 +66,7 @@ class Traced:
         )
         return Checkpoint(run, level, layers, None, dict(metrics or {}), dict(meta or {}), self.activation,
                           groups=self.groups, batchnorms=batchnorms, program=self.program,
-                          architecture_source=f"traced from {self.label}")
+                          architecture_source=f"traced from {self.label}", curves=dict(curves or {}))
 
     def _check_fit(self, weights: Mapping[str, np.ndarray], origin: str) -> None:
         for name, shape in self.tensors.items():
@@ -88,11 +89,12 @@ def module_weights(module) -> dict[str, np.ndarray]:
 
 
 def from_module(module, *, run: str, level: int, input_shape: Sequence[int] | None = None,
-                metrics: Mapping[str, float] | None = None, meta: Mapping[str, str] | None = None) -> Checkpoint:
+                metrics: Mapping[str, float] | None = None, meta: Mapping[str, str] | None = None,
+                curves: Mapping[str, tuple] | None = None) -> Checkpoint:
     """The checkpoint of a live module: traced, with its own weights and masks."""
     label = f"module {type(module).__name__}"
     return trace(module, input_shape, label).checkpoint(module_weights(module), run=run, level=level, origin=label,
-                                                          metrics=metrics, meta=meta)
+                                                          metrics=metrics, meta=meta, curves=curves)
 
 
 def trace(module, input_shape: Sequence[int] | None = None, label: str | None = None) -> Traced:

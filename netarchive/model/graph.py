@@ -153,7 +153,8 @@ class Checkpoint(Numbered):
     ``input_shape`` is ``(channels, height, width)`` of a sample when the inputs are pixels or feature maps;
     ``metrics`` are numbers (accuracy, loss) and ``meta`` labels of the run; ``activation`` is the
     nonlinearity between the hidden layers of a plain chain (one of :data:`ACTIVATIONS`; a traced program
-    carries its own activations).
+    carries its own activations); ``curves`` the training curves of the level, ``metric -> (iterations,
+    values)`` (e.g. an OpenLTH ``logger``: ``test_accuracy`` at every evaluated iteration), iterations ascending.
 
     Built from ``layers`` alone it is the chain they form (``groups`` and ``program`` are filled in).
     Otherwise give ``groups`` (group 0 = inputs), the ``program``, the ``batchnorms`` it applies, and each
@@ -174,9 +175,11 @@ class Checkpoint(Numbered):
     batchnorms: tuple[BatchNorm, ...] = ()
     program: tuple[Op, ...] | None = None
     architecture_source: str = SEQUENTIAL
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "curves", {name: _curve(name, *points) for name, points in self.curves.items()})
         object.__setattr__(self, "batchnorms", tuple(self.batchnorms))
         if self.activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
@@ -441,7 +444,8 @@ class Checkpoint(Numbered):
 
     @classmethod
     def from_architecture(cls, architecture: Mapping, arrays: Mapping, *, run: str, level: int,
-                          metrics: Mapping[str, float] | None = None, meta: Mapping[str, str] | None = None) -> "Checkpoint":
+                          metrics: Mapping[str, float] | None = None, meta: Mapping[str, str] | None = None,
+                          curves: Mapping[str, tuple] | None = None) -> "Checkpoint":
         """The checkpoint of ``architecture`` (see :meth:`architecture`) with the arrays of :meth:`arrays`."""
         if architecture.get("format") != ARCHITECTURE_FORMAT:
             raise InputError(f"architecture format {architecture.get('format')!r} is not {ARCHITECTURE_FORMAT}: "
@@ -460,7 +464,7 @@ class Checkpoint(Numbered):
         return cls(run, level, layers, architecture.get("input_shape"), dict(metrics or {}), dict(meta or {}),
                    architecture["activation"], groups=groups, batchnorms=batchnorms,
                    program=tuple(Op.from_dict(op) for op in architecture["program"]),
-                   architecture_source=architecture["source"])
+                   architecture_source=architecture["source"], curves=dict(curves or {}))
 
 
 def _group_name(layer_name: str, l: int) -> str:
@@ -469,6 +473,17 @@ def _group_name(layer_name: str, l: int) -> str:
         if layer_name.endswith(suffix) and len(layer_name) > len(suffix):
             return layer_name[: -len(suffix)]
     return layer_name if layer_name != "weight" else f"layer{l}"
+
+
+def _curve(name: str, iterations, values) -> tuple[np.ndarray, np.ndarray]:
+    """One training curve as ``(int64 iterations ascending, float64 values)``, checked."""
+    iterations = np.asarray(iterations, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if iterations.ndim != 1 or iterations.shape != values.shape:
+        raise InputError(f"curve {name!r}: iterations and values must be 1-D arrays of one length")
+    if len(iterations) > 1 and not (np.diff(iterations) > 0).all():
+        raise InputError(f"curve {name!r}: iterations must be strictly ascending")
+    return iterations, values
 
 
 def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,10 @@ def check_storable(checkpoint: Checkpoint) -> None:
 CHECK_FIELDS = ("problem", "run", "level", "detail", "repair", "repaired")
 """The columns of ``check``: one row per problem found, what ``--repair`` does about it (empty when it
 cannot), and whether it did."""
+CURVE_PROPERTIES = ("curve_metric", "curve_iteration", "curve_value")
+"""The three parallel lists on a Checkpoint node that hold its training curves (``Checkpoint.curves``),
+one entry per logged point; never listed as metrics."""
+CURVE_COLUMNS = ("run", "level", "metric", "iteration", "value")
 
 READ_ONLY_MESSAGE = (
     "Cypher runs read-only here (it cannot create, change or delete anything); to put analysis results on the "
@@ -71,6 +75,12 @@ class Store(ABC):
         checkpoint is swapped for the new one in the same transaction.
         """
 
+    def write_many(self, checkpoints: Sequence[Checkpoint], *, replace: bool = False, progress: Progress | None = None) -> None:
+        """Archive several checkpoints (one ingest command's), each whole or not at all; a backend may
+        write them in fewer, larger transactions (the embedded one: batches in one two-phase write)."""
+        for checkpoint in checkpoints:
+            self.write(checkpoint, replace=replace, progress=progress)
+
     @abstractmethod
     def read(self, run: str, level: int) -> Checkpoint:
         """Read one checkpoint back into the model (raises NotFound)."""
@@ -78,6 +88,16 @@ class Store(ABC):
     @abstractmethod
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
         """One row per checkpoint, ordered by run and level: CHECKPOINT_FIELDS then the metrics by name."""
+
+    @abstractmethod
+    def runs(self) -> pd.DataFrame:
+        """One row per run that has checkpoints, ordered by name: ``run``, ``activation``, then its labels
+        (meta keys, strings; missing where a run lacks one)."""
+
+    @abstractmethod
+    def curves(self, runs: list[str] | None = None) -> pd.DataFrame:
+        """The training curves of the checkpoints of ``runs`` (default: all) as a tidy table of
+        CURVE_COLUMNS, ordered by run, level, then as stored (metric by metric, iterations ascending)."""
 
     @abstractmethod
     def versions(self) -> dict[tuple[str, int], str]:
@@ -162,8 +182,12 @@ class Store(ABC):
         """The archived levels of a run, ascending (raises NotFound for an unknown run)."""
         table = self.checkpoints(run)
         if table.empty:
-            raise NotFound.run(run, self.location)
+            raise self.not_found(run)
         return [int(level) for level in table["level"]]
+
+    def not_found(self, run: str, level: int | None = None) -> NotFound:
+        """The error for an unknown run (or level of a run), saying which runs (or levels) exist."""
+        return not_found_among(self.checkpoints(), run, level, self.location)
 
     def __enter__(self):
         return self
@@ -288,3 +312,45 @@ def check_input_shape(run: str, shape: tuple[int, int, int], inputs_by_level: Ma
                 f"has {inputs} inputs"
             )
     return pixels
+
+
+def not_found_among(listing: pd.DataFrame, run: str, level: int | None, location: str) -> NotFound:
+    """The error for a (run, level), or a run, that ``listing`` (run, level rows) lacks: the runs or the
+    levels that exist instead."""
+    levels = listing.loc[listing["run"] == run, "level"].tolist()
+    if level is None or not levels:
+        return NotFound.run(run, location, listing["run"].unique().tolist())
+    return NotFound.checkpoint(run, level, location, levels)
+
+
+def curve_properties(checkpoint: Checkpoint) -> dict[str, list]:
+    """``Checkpoint.curves`` flattened into the three CURVE_PROPERTIES lists ({} without curves)."""
+    if not checkpoint.curves:
+        return {}
+    metric, iteration, value = [], [], []
+    for name, (iterations, values) in checkpoint.curves.items():
+        metric += [name] * len(iterations)
+        iteration += iterations.tolist()
+        value += values.tolist()
+    return dict(zip(CURVE_PROPERTIES, (metric, iteration, value)))
+
+
+def curves_from_properties(metric, iteration, value) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The inverse of :func:`curve_properties` (None, as stored for a checkpoint without curves, is {})."""
+    if not metric:
+        return {}
+    metric, iteration, value = np.asarray(metric, dtype=object), np.asarray(iteration, np.int64), np.asarray(value, np.float64)
+    return {name: (iteration[metric == name], value[metric == name]) for name in dict.fromkeys(metric)}
+
+
+def curve_table(rows) -> pd.DataFrame:
+    """``(run, level, metrics, iterations, values)`` rows, one per checkpoint, as a tidy CURVE_COLUMNS table."""
+    frames = [
+        pd.DataFrame({"run": run, "level": int(level), "metric": list(metric), "iteration": list(iteration), "value": list(value)})
+        for run, level, metric, iteration, value in rows if metric
+    ]
+    if not frames:
+        return pd.DataFrame({"run": pd.Series(dtype=object), "level": pd.Series(dtype="int64"), "metric": pd.Series(dtype=object),
+                             "iteration": pd.Series(dtype="int64"), "value": pd.Series(dtype="float64")})
+    table = pd.concat(frames, ignore_index=True)
+    return table.astype({"level": "int64", "iteration": "int64", "value": "float64"})

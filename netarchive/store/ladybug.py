@@ -33,7 +33,7 @@ import shutil
 import signal
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -48,8 +48,9 @@ from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store import faults
 from netarchive.store.archive_lock import ArchiveLock, read_wait
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, READ_ONLY_MESSAGE, Progress, Store, check_input_shape, check_property_name,
-    check_storable, damaged, recorded_counts, verify_counts,
+    CHECKPOINT_FIELDS, CURVE_PROPERTIES, OLD_ARCHITECTURE_SOURCE, READ_ONLY_MESSAGE, Progress, Store, check_input_shape,
+    check_property_name, check_storable, curve_properties, curve_table, curves_from_properties, damaged, not_found_among,
+    recorded_counts, verify_counts,
 )
 from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
 
@@ -73,6 +74,11 @@ of 100 002 neurons and a few hundred synapses."""
 FIXED_BYTES = 8 << 20
 """Space a write needs whatever its size (log, shadow pages, catalog): about 3.6 MB were measured for a
 checkpoint of 21 000 synapses."""
+BATCH_SYNAPSES = 4_000_000
+"""At most this many synapses in one two-phase write of several checkpoints (``write_many``): a study's
+levels go in one ``COPY`` each of neurons and synapses (bench/README.md: the durable checkpoint and the
+publishing commit of every checkpoint cost more than its rows), while a batch's Arrow tables and
+LadybugDB's copy of them stay a few hundred MB (bench_ingest.py: 1.6 GB peak for 6.3 M synapses)."""
 REBUILT = "_rebuilt"
 """Suffix of the table a rebuild copies the synapses into before it is swapped in; one left over by an
 interrupted rebuild is dropped by the next write."""
@@ -82,7 +88,7 @@ _NODE_TABLES = {
     "Checkpoint": (
         "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
         "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING, layer_synapses INT64[], "
-        "incomplete BOOL, architecture_source STRING"
+        "incomplete BOOL, architecture_source STRING, curve_metric STRING[], curve_iteration INT64[], curve_value DOUBLE[]"
     ),
     "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
     "Counter": "name STRING PRIMARY KEY, value INT64",
@@ -96,7 +102,7 @@ _TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in 
 """Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
 _CHECKPOINT_COLUMNS = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
-     "layer_synapses", "incomplete", "architecture_source"}
+     "layer_synapses", "incomplete", "architecture_source", *CURVE_PROPERTIES}
 )
 _RUN_COLUMNS = frozenset({"name", "run", "activation"})
 _NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -369,14 +375,47 @@ class LadybugStore(Store):
         info = self._run(_TABLE_INFO[table]).get_all()
         return {name: kind for name, kind in info}
 
-    def _ensure_columns(self, table: str, values: Mapping[str, object], kind: str, reserved, what: str) -> None:
-        existing = self._columns(table)
-        for name in values:
+    def _missing_columns(self, table: str, names, kind: str, reserved, what: str) -> list[tuple[str, str, str]]:
+        """``(table, name, kind)`` of the columns ``names`` need that ``table`` lacks (each name checked;
+        a column of another type is refused)."""
+        existing, missing = self._columns(table), []
+        for name in names:
             check_property_name(name, reserved, what)
             if name not in existing:
-                self._run(_statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=_Type(kind)))
+                missing.append((table, name, kind))
             elif existing[name] != kind:
                 raise StoreError(f"{what} {name!r} is stored as {existing[name]} in this archive, not {kind}")
+        return missing
+
+    def _add_columns(self, columns: list[tuple[str, str, str]]) -> None:
+        """Add ``(table, name, kind)`` columns in a transaction of their own, before the write that fills them.
+
+        Never inside that write's transaction: LadybugDB 0.22 corrupts a string dictionary when a column is
+        added inside a transaction that then writes the table, once one of its strings was updated earlier
+        (the commit's checkpoint then fails: "String dictionary index is outside the offset table"; a run
+        written twice, then a run with a new meta key, was enough). A crash after this commit leaves empty
+        columns, which hold no checkpoint's data; a write that fails drops them (:meth:`_drop_columns`).
+        """
+        if columns:
+            with self._transaction():
+                for table, name, kind in columns:
+                    self._run(_statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=_Type(kind)))
+
+    def _drop_columns(self, columns: list[tuple[str, str, str]]) -> None:
+        """Drop the columns a failed write added (best effort: an empty column left behind holds no data)."""
+        if not columns:
+            return
+        try:
+            with self._transaction():
+                for table, name, _ in reversed(columns):
+                    self._run(_statement("ALTER TABLE {table} DROP {name}", table=table, name=name))
+        except StoreError:
+            pass
+
+    def _label_columns(self, meta: Mapping[str, object], metrics: Mapping[str, object]) -> list[tuple[str, str, str]]:
+        """The Run columns of new meta keys and the Checkpoint columns of new metrics."""
+        return (self._missing_columns("Run", meta, "STRING", _RUN_COLUMNS, "meta key")
+                + self._missing_columns("Checkpoint", metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric"))
 
     def _check_space(self, synapses: int, neurons: int, what: str) -> None:
         """Refuse a write the filesystem has no room for, before anything is written."""
@@ -394,26 +433,47 @@ class LadybugStore(Store):
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
-        """Two phases (module docstring): the checkpoint copied in marked incomplete and made durable,
-        then published in a small commit that also removes the checkpoint it replaces."""
+        self.write_many([checkpoint], replace=replace, progress=progress)
+
+    def write_many(self, checkpoints: Sequence[Checkpoint], *, replace: bool = False, progress: Progress | None = None) -> None:
+        """The checkpoints in two-phase writes of at most BATCH_SYNAPSES synapses each (a bigger checkpoint
+        alone): one ``COPY`` of the neurons and one of the synapses of the batch, one durable checkpoint and
+        one publishing commit, instead of as many as there are checkpoints."""
         step = progress or (lambda _: None)
-        check_storable(checkpoint)
+        keys = [(c.run, c.level) for c in checkpoints]
+        if len(set(keys)) < len(keys):
+            raise InputError("the checkpoints to write give one (run, level) twice")
+        for checkpoint in checkpoints:
+            check_storable(checkpoint)
+        for batch in _batches(checkpoints, BATCH_SYNAPSES):
+            self._write_batch(batch, replace, step)
+
+    def _write_batch(self, checkpoints: list[Checkpoint], replace: bool, step: Progress) -> None:
+        """Two phases (module docstring): the checkpoints copied in marked incomplete and made durable,
+        then published in a small commit that also removes the checkpoints they replace. Columns for new
+        meta keys and metrics are added before, in their own commit (:meth:`_add_columns`)."""
         self._writable()
         with self._operation():
             self._remove_leftovers(step)
-            old = self._checkpoint_id(checkpoint.run, checkpoint.level)
-            if old is not None and not replace:
-                raise AlreadyArchived(
-                    f"run {checkpoint.run!r} level {checkpoint.level} is already archived (use --replace to overwrite it)"
-                )
-            replaced = [] if old is None else [old]
+            replaced = []
+            for checkpoint in checkpoints:
+                old = self._checkpoint_id(checkpoint.run, checkpoint.level)
+                if old is not None and not replace:
+                    raise AlreadyArchived(
+                        f"run {checkpoint.run!r} level {checkpoint.level} is already archived (use --replace to overwrite it)"
+                    )
+                replaced += [] if old is None else [old]
+            columns = self._label_columns({key: None for c in checkpoints for key in c.meta},
+                                          {key: None for c in checkpoints for key in c.metrics})
             rebuild = bool(replaced) and self._rebuild_pays(replaced)
             kept = self._synapse_rows(without=replaced) if rebuild else None
             table = kept.num_rows if rebuild else self._total_synapses()
-            self._check_space(table + checkpoint.edges, checkpoint.neurons,
-                              f"run {checkpoint.run!r} level {checkpoint.level}")
+            first = checkpoints[0]
+            what = f"run {first.run!r} level {first.level}" if len(checkpoints) == 1 else f"{len(checkpoints)} checkpoints"
+            self._check_space(table + sum(c.edges for c in checkpoints), sum(c.neurons for c in checkpoints), what)
             try:
-                checkpoint_id = self._copy_in(checkpoint, kept, step)
+                self._add_columns(columns)
+                ids = self._copy_in(checkpoints, kept, step)
                 faults.reach("publish")
                 with _uninterrupted(), self._transaction():
                     if rebuild:
@@ -421,35 +481,37 @@ class LadybugStore(Store):
                         self._delete_nodes(replaced)
                     elif replaced:
                         self._mark_incomplete(replaced)
-                    self._run("MATCH (c:Checkpoint {id: $id}) SET c.incomplete = NULL", {"id": checkpoint_id})
+                    self._run("UNWIND $ids AS i MATCH (c:Checkpoint {id: i}) SET c.incomplete = NULL", {"ids": ids})
             except BaseException:
                 self._remove_leftovers(step, quietly=True)
+                self._drop_columns(columns)
                 raise
             if replaced and not rebuild:
-                step("removing the old checkpoint")
+                step("removing the old checkpoint" if len(replaced) == 1 else f"removing the {len(replaced)} old checkpoints")
                 self._remove(replaced)
 
-    def _copy_in(self, checkpoint: Checkpoint, kept: pa.Table | None, step: Progress) -> int:
-        """Phase 1: the checkpoint's node (marked incomplete), neurons and synapses in one durable commit;
-        the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns its id."""
+    def _copy_in(self, checkpoints: list[Checkpoint], kept: pa.Table | None, step: Progress) -> list[int]:
+        """Phase 1: the checkpoints' nodes (marked incomplete), neurons and synapses in one durable commit;
+        the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns their ids."""
         with self._transaction():
-            self._ensure_columns("Run", checkpoint.meta, "STRING", _RUN_COLUMNS, "meta key")
-            checkpoint_id = self._next_id()
-            step("checkpoint")
-            self._write_run_and_checkpoint(checkpoint, checkpoint_id)
+            ids = []
+            for checkpoint in checkpoints:
+                ids.append(self._next_id())
+                step("checkpoint")
+                self._write_run_and_checkpoint(checkpoint, ids[-1])
             step("neurons")
             faults.reach("neurons")
-            neurons = _neuron_table(checkpoint, checkpoint_id)
+            neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
             self._run(_statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), {"rows": neurons})
-            step(f"{checkpoint.edges:,} synapses")
-            synapses = _synapse_table(checkpoint, checkpoint_id)
+            synapses = pa.concat_tables([_synapse_table(c, i) for c, i in zip(checkpoints, ids)])
+            step(f"{synapses.num_rows:,} synapses")
             if kept is None:
                 faults.reach("synapses")
                 self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
             else:
                 self._copy_rebuilt(kept, synapses)
             step("commit")
-        return checkpoint_id
+        return ids
 
     def _next_id(self) -> int:
         rows = self._rows("MERGE (c:Counter {name: 'checkpoint'}) ON CREATE SET c.value = 0 SET c.value = c.value + 1 RETURN c.value")
@@ -483,11 +545,19 @@ class LadybugStore(Store):
             },
         )
         self._write_metrics(checkpoint_id, checkpoint.metrics)
+        self._write_curves(checkpoint_id, checkpoint)
+
+    def _write_curves(self, checkpoint_id: int, checkpoint: Checkpoint) -> None:
+        curves = curve_properties(checkpoint)
+        if not curves:
+            return
+        self._run(
+            "MATCH (c:Checkpoint {id: $id}) SET c.curve_metric = $curve_metric, c.curve_iteration = $curve_iteration, "
+            "c.curve_value = $curve_value",
+            {"id": checkpoint_id, **curves},
+        )
 
     def _write_metrics(self, checkpoint_id: int, metrics: Mapping[str, float]) -> None:
-        if not metrics:
-            return
-        self._ensure_columns("Checkpoint", metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
         for key, value in metrics.items():
             self._run(_statement("MATCH (c:Checkpoint {{id: $id}}) SET c.{key} = $value", key=key),
                       {"id": checkpoint_id, "value": float(value)})
@@ -499,15 +569,15 @@ class LadybugStore(Store):
         )
         return int(rows[0][0]) if rows else None
 
-    def _not_found(self, run: str, level: int | None = None) -> NotFound:
-        """The error for a (run, level) that no complete checkpoint has: unknown, or left unfinished."""
+    def not_found(self, run: str, level: int | None = None) -> NotFound:
+        """The error for a (run, level) that no complete checkpoint has: left unfinished, or unknown (saying
+        what exists). Called inside a reading operation, so it lists without starting another."""
         if level is not None and self._rows(
             "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete RETURN c.id", {"run": run, "level": int(level)}
         ):
             return NotFound.unfinished(run, level)
-        if level is None or not self._rows(f"MATCH (c:Checkpoint {{run: $run}}) WHERE {_COMPLETE} RETURN c.id", {"run": run}):
-            return NotFound.run(run, self.location)
-        return NotFound.checkpoint(run, level, self.location)
+        listing = pd.DataFrame(self._rows(f"MATCH (c:Checkpoint) WHERE {_COMPLETE} RETURN c.run, c.level"), columns=["run", "level"])
+        return not_found_among(listing, run, level, self.location)
 
     def checkpoints(self, run: str | None = None) -> pd.DataFrame:
         query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} RETURN c.* ORDER BY c.run, c.level" if run is None else (
@@ -525,6 +595,19 @@ class LadybugStore(Store):
         with self._reading():
             rows = self._rows("MATCH (c:Checkpoint) WHERE c.incomplete RETURN c.run, c.level ORDER BY c.run, c.level")
         return pd.DataFrame(rows, columns=["run", "level"])
+
+    def runs(self) -> pd.DataFrame:
+        with self._reading():
+            table = self._run(_RUNS).get_as_df()
+        table.columns = ["run" if column == "r.name" else column.removeprefix("r.") for column in table.columns]
+        return table.reset_index(drop=True)
+
+    def curves(self, runs: list[str] | None = None) -> pd.DataFrame:
+        with self._reading():
+            if runs is None:
+                return curve_table(self._rows(f"MATCH (c:Checkpoint) WHERE {_COMPLETE} RETURN " + _CURVE_FIELDS))
+            return curve_table(self._rows(f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND list_contains($runs, c.run) RETURN "
+                                          + _CURVE_FIELDS, {"runs": list(runs)}))
 
     def versions(self) -> dict[tuple[str, int], str]:
         with self._reading():
@@ -545,7 +628,7 @@ class LadybugStore(Store):
             {"run": run, "level": int(level)},
         ).rows_as_dict().get_all()
         if not found:
-            raise self._not_found(run, level)
+            raise self.not_found(run, level)
         row = found[0]
         checkpoint_id, widths = row["c.id"], row["c.widths"]
         offsets = np.concatenate([[0], np.cumsum(widths)])
@@ -578,8 +661,9 @@ class LadybugStore(Store):
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
         activation = meta.pop("activation", None) or "relu"
+        curves = curves_from_properties(*(row.get(f"c.{name}") for name in CURVE_PROPERTIES))
         return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation,
-                          architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE)
+                          architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE, curves=curves)
 
     def _global_index(self, checkpoint_id: int):
         """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices
@@ -613,18 +697,21 @@ class LadybugStore(Store):
         return biases
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
-        with self._transaction():
+        self._writable()
+        with self._operation():
             checkpoint_id = self._checkpoint_id(run, level)
             if checkpoint_id is None:
-                raise self._not_found(run, level)
-            self._write_metrics(checkpoint_id, metrics)
+                raise self.not_found(run, level)
+            self._add_columns(self._label_columns({}, metrics))
+            with self._transaction():
+                self._write_metrics(checkpoint_id, metrics)
 
     def set_activation(self, run: str, activation: str) -> None:
         if activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         with self._transaction():
             if not self._rows("MATCH (r:Run {name: $run}) SET r.activation = $a RETURN r.name", {"run": run, "a": activation}):
-                raise NotFound.run(run, self.location)
+                raise self.not_found(run)
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         with self._reading():
@@ -656,7 +743,7 @@ class LadybugStore(Store):
             )
             ids = [int(row[0]) for row in self._rows(query, {"run": run, "level": level})]
             if not ids:
-                raise self._not_found(run, level)
+                raise self.not_found(run, level)
             self._remove(ids)
         return len(ids)
 
@@ -795,15 +882,21 @@ class LadybugStore(Store):
         self._writable()
         checkpoint_id = self._checkpoint_id(run, level)
         if checkpoint_id is None:
-            raise self._not_found(run, level)
+            raise self.not_found(run, level)
         arrays = {name: pa.array(np.asarray(values)) for name, values in properties.items()}
+        columns = []
+        for name, values in arrays.items():
+            kind = _LADYBUG_TYPES.get(str(values.type))
+            if kind is None:
+                raise StoreError(f"cannot store neuron property {name!r} of type {values.type}")
+            columns += self._missing_columns("Neuron", [name], kind, _NEURON_COLUMNS, "neuron property")
+        with self._operation():
+            self._add_columns(columns)
+            self._set_neuron_values(checkpoint_id, arrays)
+
+    def _set_neuron_values(self, checkpoint_id: int, arrays: Mapping[str, pa.Array]) -> None:
         with self._transaction():
             for name, values in arrays.items():
-                check_property_name(name, _NEURON_COLUMNS, "neuron property")
-                kind = _LADYBUG_TYPES.get(str(values.type))
-                if kind is None:
-                    raise StoreError(f"cannot store neuron property {name!r} of type {values.type}")
-                self._ensure_columns("Neuron", {name: None}, kind, _NEURON_COLUMNS, "neuron property")
                 count = len(values)
                 self._run(
                     _statement("UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {{id: $base + i}}) "
@@ -819,7 +912,7 @@ class LadybugStore(Store):
         )
         rows = self._rows(query, {"run": run, "level": level})
         if not rows:
-            raise self._not_found(run, level)
+            raise self.not_found(run, level)
         pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs in rows})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         with self._transaction():
@@ -843,7 +936,7 @@ class LadybugStore(Store):
             {"run": run, "level": int(level)},
         )
         if not found:
-            raise self._not_found(run, level)
+            raise self.not_found(run, level)
         checkpoint_id, widths = int(found[0][0]), np.asarray(found[0][1], dtype=np.int64)
         wanted = np.unique(_pair_codes(*_flagged_keys(checkpoint_id, widths, layer, src, dst)))
         with self._operation():
@@ -912,6 +1005,10 @@ def _uninterrupted():
         raise KeyboardInterrupt
 
 
+_CURVE_FIELDS = "c.run, c.level, c.curve_metric, c.curve_iteration, c.curve_value ORDER BY c.run, c.level"
+_RUNS = (f"MATCH (r:Run)-[:HAS_CHECKPOINT]->(c:Checkpoint) WHERE {_COMPLETE} WITH DISTINCT r "
+         "RETURN r.* ORDER BY r.name")
+"""Constant statements: the curves of checkpoints (after a condition), the runs with complete checkpoints."""
 _ARROW_CHUNK = 1 << 20
 _LAYER_SYNAPSES = (
     "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d RETURN offset(id(a)), offset(id(b)), s.w"
@@ -968,6 +1065,18 @@ def _statement(template: str, **parts) -> str:
         return str(part) if isinstance(part, _Type) else f"`{part}`"
 
     return template.format(**{key: render(part) for key, part in parts.items()})
+
+
+def _batches(checkpoints: Sequence[Checkpoint], limit: int) -> list[list[Checkpoint]]:
+    """Consecutive groups of ``checkpoints`` of at most ``limit`` synapses (a bigger one alone)."""
+    batches, size = [], 0
+    for checkpoint in checkpoints:
+        if not batches or size + checkpoint.edges > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(checkpoint)
+        size += checkpoint.edges
+    return batches
 
 
 def _key_range(checkpoint_id: int) -> dict[str, int]:

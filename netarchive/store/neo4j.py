@@ -41,9 +41,9 @@ import pandas as pd
 from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, READ_ONLY_MESSAGE, Problem, Progress, Store, check_input_shape,
-    check_property_name, check_storable, damaged_problem, layer_mismatches, problem_table, recorded_counts,
-    unfinished_problem, verify_counts,
+    CHECKPOINT_FIELDS, CURVE_PROPERTIES, OLD_ARCHITECTURE_SOURCE, READ_ONLY_MESSAGE, Problem, Progress, Store,
+    check_input_shape, check_property_name, check_storable, curve_properties, curve_table, curves_from_properties,
+    damaged_problem, layer_mismatches, problem_table, recorded_counts, unfinished_problem, verify_counts,
 )
 
 SYNAPSE_BATCH = 20_000
@@ -118,10 +118,18 @@ CHECKPOINT_CYPHER = (
 VERSIONS_CYPHER = (
     "MATCH (c:Checkpoint) WHERE c.incomplete IS NULL RETURN c.run AS run, c.level AS level, c.written AS written"
 )
+RUNS_CYPHER = (
+    "MATCH (r:Run)-[:HAS_CHECKPOINT]->(c:Checkpoint) WHERE c.incomplete IS NULL "
+    "WITH r, count(c) AS checkpoints RETURN r.name AS name, properties(r) AS r ORDER BY name"
+)
+CURVES_CYPHER = (
+    "MATCH (c:Checkpoint) WHERE c.incomplete IS NULL AND c.curve_metric IS NOT NULL AND ($runs IS NULL OR c.run IN $runs) "
+    "RETURN c.run AS run, c.level AS level, c.curve_metric AS metric, c.curve_iteration AS iteration, "
+    "c.curve_value AS value ORDER BY run, level"
+)
 CHECKPOINT_EDGES_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) RETURN c.edges AS edges, c.incomplete AS incomplete"
 UNFINISHED_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete = true RETURN c.level AS level"
 COUNT_NEURONS_CYPHER = "MATCH (n:Neuron {run: $run, level: $level}) RETURN count(n) AS neurons"
-RUN_EXISTS_CYPHER = "MATCH (r:Run {name: $run}) RETURN r.name AS name"
 BIASES_CYPHER = (
     "MATCH (n:Neuron {run: $run, level: $level}) WHERE n.bias IS NOT NULL "
     "RETURN n.layer AS layer, n.`index` AS i, n.bias AS bias"
@@ -186,7 +194,7 @@ SET_SYNAPSE_FLAG_CYPHER = (
 
 _CHECKPOINT_PROPERTIES = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete",
-     "written", "layer_synapses", "architecture_source"}
+     "written", "layer_synapses", "architecture_source", *CURVE_PROPERTIES}
 )
 _RUN_PROPERTIES = frozenset({"name", "run", "activation"})
 _NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
@@ -416,6 +424,16 @@ class Neo4jStore(Store):
         metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_PROPERTIES)
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
+    def runs(self) -> pd.DataFrame:
+        rows = [{**row["r"], "run": row["name"]} for row in self._read(RUNS_CYPHER)]
+        table = pd.DataFrame(rows, columns=None if rows else ["run", "activation"])
+        table = table.drop(columns=["name"], errors="ignore")
+        return table[["run", *(column for column in table.columns if column != "run")]].reset_index(drop=True)
+
+    def curves(self, runs: list[str] | None = None) -> pd.DataFrame:
+        rows = self._read(CURVES_CYPHER, runs=None if runs is None else list(runs))
+        return curve_table([(row["run"], row["level"], row["metric"], row["iteration"], row["value"]) for row in rows])
+
     def versions(self) -> dict[tuple[str, int], str]:
         return {(row["run"], int(row["level"])): row["written"] for row in self._read(VERSIONS_CYPHER)}
 
@@ -438,7 +456,7 @@ class Neo4jStore(Store):
     def _read_checkpoint(self, run: str, level: int) -> Checkpoint:
         found = self._read(CHECKPOINT_CYPHER, run=run, level=level)
         if not found:
-            raise self._not_found(run, level)
+            raise self.not_found(run, level)
         meta, props = found[0]["r"], found[0]["c"]
         widths = [int(w) for w in props["widths"]]
         biases = self._biases(run, level, widths)
@@ -457,8 +475,9 @@ class Neo4jStore(Store):
         metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
         activation = meta.pop("activation", None) or "relu"
+        curves = curves_from_properties(*(props.get(name) for name in CURVE_PROPERTIES))
         return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta, activation,
-                          architecture_source=props.get("architecture_source") or OLD_ARCHITECTURE_SOURCE)
+                          architecture_source=props.get("architecture_source") or OLD_ARCHITECTURE_SOURCE, curves=curves)
 
     def _biases(self, run: str, level: int, widths: list[int]) -> list[np.ndarray | None]:
         """The biases of each layer's neurons (None for a layer without any; missing ones are 0)."""
@@ -491,9 +510,7 @@ class Neo4jStore(Store):
         self._writable()
         levels = self._visible_levels(run, level)
         if not levels:
-            if level is None or not self._read(RUN_EXISTS_CYPHER, run=run):
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         self._write(MARK_INCOMPLETE_CYPHER, run=run, level=level)  # gone for readers from here on
         self._delete_batched(run, levels, lambda _: None)
         return len(levels)
@@ -539,14 +556,14 @@ class Neo4jStore(Store):
             check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
         values = {key: float(value) for key, value in metrics.items()}
         if not self._write(SET_METRICS_CYPHER, run=run, level=int(level), metrics=values):
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
 
     def set_activation(self, run: str, activation: str) -> None:
         self._writable()
         if activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if not self._write(SET_ACTIVATION_CYPHER, run=run, activation=activation):
-            raise NotFound.run(run, self.location)
+            raise self.not_found(run)
 
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
         self._writable()
@@ -554,9 +571,7 @@ class Neo4jStore(Store):
         table = self.checkpoints(run)
         rows = [] if table.empty else [int(each) for each in table["level"] if level is None or int(each) == level]
         if not rows:
-            if level is None or table.empty:
-                raise NotFound.run(run, self.location)
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         inputs = {each: int(self._checkpoint_properties(run, each)["widths"][0]) for each in rows}
         pixels = check_input_shape(run, shape, inputs)
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
@@ -587,15 +602,15 @@ class Neo4jStore(Store):
     def _checkpoint_properties(self, run: str, level: int) -> dict:
         found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))
         if not found:
-            raise NotFound.checkpoint(run, level, self.location)
+            raise self.not_found(run, level)
         return found[0]["c"]
 
-    def _not_found(self, run: str, level: int) -> NotFound:
-        if self._read(UNFINISHED_CYPHER, run=run, level=level):
+    def not_found(self, run: str, level: int | None = None) -> NotFound:
+        """The error for a (run, level) that no complete checkpoint has: left unfinished, or unknown (saying
+        what exists)."""
+        if level is not None and self._read(UNFINISHED_CYPHER, run=run, level=int(level)):
             return NotFound.unfinished(run, level)
-        if not self._read(RUN_EXISTS_CYPHER, run=run):
-            return NotFound.run(run, self.location)
-        return NotFound.checkpoint(run, level, self.location)
+        return super().not_found(run, level)
 
     # -- checking ------------------------------------------------------------------------------
     def check(self, repair: bool = False) -> pd.DataFrame:
@@ -680,6 +695,7 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
     }
     if checkpoint.input_shape is not None:
         properties["input_shape"] = [int(s) for s in checkpoint.input_shape]
+    properties.update(curve_properties(checkpoint))
     if incomplete:
         properties["incomplete"] = True
     step("checkpoint")
