@@ -67,7 +67,7 @@ def select(
     matches sorted, once each.
 
     An unknown name or a pattern that matches nothing raises NotFound naming similar runs; an unknown
-    label InputError naming the labels; when globs, ``all`` or labels chose more than one run,
+    label InputError naming the labels; when globs, ``all`` or labels given chose more than one run,
     ``announce(what was asked, runs)`` is called (the CLI prints it on stderr).
     """
     names = sorted(runs["run"].astype(str))
@@ -87,7 +87,7 @@ def select(
     chosen = list(dict.fromkeys(chosen))
     for key, value in (where or {}).items():
         chosen = _having(runs, chosen, key, value)
-    expanded = not patterns or any(p == ALL or _GLOB.search(p) for p in patterns) or bool(where)
+    expanded = any(p == ALL or _GLOB.search(p) for p in patterns or ()) or bool(where)  # not the silent default
     if announce is not None and expanded and len(chosen) > 1:
         announce(_asked(patterns, where), chosen)
     return chosen

@@ -37,7 +37,7 @@ def study(tmp_path):
 def test_summary_rows_equal_the_analyses(study):
     with netarchive.open(study) as archive:
         table = archive.summary()
-        assert list(table.columns) == ["run", "level", "sparsity", *COLUMNS, "accuracy"]
+        assert list(table.columns) == ["run", "level", "sparsity", *COLUMNS, "accuracy", "seed", "model"]
         assert table[["run", "level"]].values.tolist() == [["s0", 0], ["s0", 1], ["s1", 0], ["s1", 1]]
         row = table.iloc[3]
         checkpoint = archive.checkpoint("s1", 1)
@@ -210,5 +210,6 @@ def test_summary_columns_and_glossary(study):
     meanings = {row["column"]: row["meaning"] for row in json.loads(glossary.output)}
     with netarchive.open(study, read_only=True) as archive:
         columns = set(archive.summary().columns)
-    assert columns - {"accuracy"} <= set(meanings) and "metrics stored" in meanings["(any other)"]
+    assert columns - {"accuracy", "seed", "model"} <= set(meanings) and "metrics stored" in meanings["(any other)"]
+    assert "labels of the run" in meanings["(labels)"]
     assert all(meanings.values())

@@ -51,6 +51,7 @@ GLOSSARY = {
 }
 """Every column of the summary and what it means; the stored metrics (``accuracy``, ``loss``, …) follow them."""
 METRICS_NOTE = "metrics stored with the checkpoint (ingest --metrics, an OpenLTH logger, eval --store-metrics)"
+LABELS_NOTE = "labels of the run (ingest --meta, OpenLTH's hparams: dataset, seed, model, …), after the metrics"
 COLUMNS = tuple(GLOSSARY)[3:]
 """The columns the analyses give (after ``run``, ``level``, ``sparsity``)."""
 

@@ -62,7 +62,7 @@ def _figures(table: pd.DataFrame, data: str | None):
     if len(runs) > 1:
         yield "compare.png", "Mask overlap between runs", plot_compare, {"runs_text": ",".join(runs), "where": (), "level": None}
     yield "motifs.png", "Motif z-scores against the weights remaining (exact fixed null)", plot_motifs, dict(
-        run=None, runs=",".join(runs), level=None, null="fixed", signed=False, chain_pairs=False, prune_dead=False,
+        run=None, runs_text=",".join(runs), where=(), level=None, null="fixed", signed=False, chain_pairs=False, prune_dead=False,
         samples=1000, seed=0, sample=False, motif_names=(), over_sparsity=True)
     first = runs[0]
     last = int(table[table.run == first].level.max())

@@ -8,7 +8,7 @@ import click
 import pandas as pd
 
 from netarchive.analysis.percolation import RANDOM_ORDERS
-from netarchive.analysis.summary import GLOSSARY, METRICS_NOTE
+from netarchive.analysis.summary import GLOSSARY, LABELS_NOTE, METRICS_NOTE
 from netarchive.cli.common import open_archive, run_selection_options, selected_runs
 from netarchive.cli.output import emit, output_options
 from netarchive.cli.plot import (
@@ -79,8 +79,8 @@ def summary(run, runs_text, where, jobs, samples, columns_text, glossary, fmt, o
 
 
 def glossary_table() -> pd.DataFrame:
-    """Each column of the summary and its meaning, then the stored metrics."""
-    rows = [*GLOSSARY.items(), ("(any other)", METRICS_NOTE)]
+    """Each column of the summary and its meaning, then the stored metrics and the run's labels."""
+    rows = [*GLOSSARY.items(), ("(any other)", METRICS_NOTE), ("(labels)", LABELS_NOTE)]
     return pd.DataFrame(rows, columns=["column", "meaning"])
 
 
