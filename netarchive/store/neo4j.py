@@ -9,7 +9,7 @@ index, channel, y, x, bias})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a
 Writing. Neurons go in with one ``UNWIND range(...)`` statement per layer; synapses in batches of
 :data:`SYNAPSE_BATCH` rows sent as parallel lists (``$src``, ``$dst``, ``$w``), one layer at a time. Each
 statement collects the two layers' neurons once (one index seek per layer, ordered by ``index``) and
-finds a synapse's neurons by list position, so a row costs one relationship and no index seek (2-3x
+finds a synapse's neurons by list position, so a row costs one relationship and no index seek (2-4x
 faster than two composite-index seeks per row; bench/neo4j.md). A checkpoint of at most
 ``single_transaction`` synapses (old one included when replacing) is written in one transaction. A larger
 one would need gigabytes of transaction state, so it is written in one transaction per batch while its
