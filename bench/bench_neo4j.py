@@ -8,8 +8,9 @@ All on the dense 3072-1024-1024-1024-1000 checkpoint (6.27 M synapses), each rat
 ingest of the same checkpoint in the same run. Client side: building every UNWIND batch and encoding it as
 Bolt PackStream. Server: the Bolt ingest (synapses/s, the largest transaction memory seen by SHOW
 TRANSACTIONS), the read-back into the model, GDS against netarchive's analyses (projection time apart),
-one transaction of the sweep checkpoint (1024-976: just under SINGLE_TRANSACTION) and a sweep of the UNWIND batch size on
-it, the server's peak heap (JMX), and `export --neo4j-import` + `neo4j-admin database import full` by the
+the batched ingest of the sweep checkpoint (1024-976) with the previous synapse statement (two
+composite-index seeks per row) against the current one, one transaction of it (just under
+SINGLE_TRANSACTION) and a sweep of the UNWIND batch size on it, the server's peak heap (JMX), and `export --neo4j-import` + `neo4j-admin database import full` by the
 server's own import tool. Results: bench/neo4j.md.
 """
 from __future__ import annotations
@@ -34,6 +35,13 @@ from netarchive.errors import StoreError  # noqa: E402
 from netarchive.store import neo4j as neo4j_store  # noqa: E402
 
 WIDTHS = (3072, 1024, 1024, 1024, 1000)
+COMPOSITE_SEEKS_CYPHER = (  # the synapse statement before 2026-12-01 13:15: two composite-index seeks per row
+    "UNWIND range(0, size($targets) - 1) AS j "
+    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $targets[j]}) "
+    "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
+    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
+    "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
+)
 
 
 def dense_checkpoint(widths=WIDTHS, run="bench", level=0) -> Checkpoint:
@@ -175,7 +183,7 @@ class TransactionMemory:
         self._thread.join()
 
 
-def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: bool) -> None:
+def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: bool, skip_single: bool) -> None:
     checkpoint = dense_checkpoint()
     server = Server()
     store = server.store()
@@ -196,6 +204,11 @@ def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: b
         gds_side(store, checkpoint)
 
     part = dense_checkpoint(sweep_widths, run="bench-sweep")
+    statements(store, part)
+    if skip_single:
+        sweep(store, part, batches)
+        finish(server, store, sampler, checkpoint, baseline, skip_import)
+        return
     whole = server.store(single_transaction=part.edges)
     with TransactionMemory(sampler) as memory:
         try:
@@ -205,12 +218,38 @@ def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: b
     print(f"  one transaction of {part.edges:,} ({'-'.join(map(str, sweep_widths))})  {elapsed:7.2f} s  "
           f"{part.edges / elapsed:12,.0f} synapses/s   peak transaction {memory.peak / 2**20:,.0f} MiB")
     whole.delete(part.run)
+    sweep(store, part, batches)
+    finish(server, store, sampler, checkpoint, baseline, skip_import)
+
+
+def statements(store, part) -> None:
+    """The batched ingest of ``part`` with the previous synapse statement (baseline) and the current one."""
+    current = neo4j_store.CREATE_SYNAPSES_CYPHER
+    times = {}
+    for name, text in (("composite seeks (previous)", COMPOSITE_SEEKS_CYPHER), ("layers collected (current)", current)):
+        neo4j_store.CREATE_SYNAPSES_CYPHER = text
+        batched = store.single_transaction
+        store.single_transaction = 0
+        try:
+            times[name], _ = timed(lambda: store.write(part))
+        finally:
+            neo4j_store.CREATE_SYNAPSES_CYPHER, store.single_transaction = current, batched
+        store.delete(part.run)
+        print(f"  {name:26s} {part.edges:,}  {times[name]:7.2f} s  {part.edges / times[name]:12,.0f} synapses/s")
+    first, second = times.values()
+    print(f"  speed-up of the current statement    {first / second:7.2f}x")
+
+
+def sweep(store, part, batches) -> None:
     for batch in batches:
         store.batch = batch
         elapsed, _ = timed(lambda: store.write(part))
         print(f"  sweep: batch {batch:>7,} (batched)       {elapsed:7.2f} s  {part.edges / elapsed:12,.0f} synapses/s")
         elapsed, _ = timed(lambda: store.delete(part.run))
         print(f"         rm                            {elapsed:7.2f} s  {part.edges / elapsed:12,.0f} synapses/s")
+
+
+def finish(server, store, sampler, checkpoint, baseline, skip_import) -> None:
     print(f"  peak heap of the server              {peak_heap(store) / 2**20:7,.0f} MiB")
     store.close()
     sampler.close()
@@ -280,11 +319,12 @@ def main() -> None:
     parser.add_argument("--sweep-widths", default="1024,976", help="layer widths of the sweep's checkpoint")
     parser.add_argument("--no-import", action="store_true", help="skip neo4j-admin database import")
     parser.add_argument("--no-gds", action="store_true", help="skip the GDS comparison")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-transaction write of the sweep checkpoint")
     args = parser.parse_args()
     client_side(args.batch, args.python_packer)
     if not args.client:
         server_side([int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.sweep_widths.split(",")),
-                    args.no_import, args.no_gds)
+                    args.no_import, args.no_gds, args.no_single)
 
 
 if __name__ == "__main__":

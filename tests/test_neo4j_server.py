@@ -6,12 +6,15 @@ The tests marked ``neo4j_restart`` run after all others (tests/neo4j_server.py).
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from netarchive.cli import cli
 from netarchive.errors import NotFound, StoreError
+from netarchive.model import Checkpoint, Layer
 from netarchive.store import neo4j as neo4j_store
 from tests.conftest import edge_set, random_checkpoint
 from tests.neo4j_server import run_name
@@ -47,19 +50,6 @@ def check_archive(store, run: str, expected: dict[int, object], hidden: tuple[in
     problems = store.check()
     found = sorted((row.problem, int(row.level)) for row in problems.itertuples() if row.run == run)
     assert found == [("unfinished-checkpoint", level) for level in sorted(hidden)]  # `netarchive check` names them
-
-
-def kill_server_at(monkeypatch, server, statement: int) -> None:
-    """``kill -9`` the server's JVM when a write has sent ``statement`` statements of a checkpoint."""
-    original = neo4j_store._checkpoint_statements
-
-    def killing(checkpoint, **options):
-        for count, each in enumerate(original(checkpoint, **options)):
-            if count == statement:
-                server.kill()
-            yield each
-
-    monkeypatch.setattr(neo4j_store, "_checkpoint_statements", killing)
 
 
 # -- schema and read-only queries ------------------------------------------------------------------
@@ -127,43 +117,68 @@ def test_opening_errors_are_one_line(neo4j_server):
 
 
 # -- restarts and crashes ----------------------------------------------------------------------------
+def dense_checkpoint(widths, run: str, level: int) -> Checkpoint:
+    """Every weight of each layer kept (a large checkpoint, built fast)."""
+    rng = np.random.default_rng(0)
+    layers = []
+    for l, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        dst, src = np.divmod(np.arange(n_in * n_out, dtype=np.int64), n_in)
+        layers.append(Layer(f"fc{l}.weight", n_in, n_out, src, dst, rng.normal(size=n_in * n_out).astype(np.float32)))
+    return Checkpoint(run, level, tuple(layers))
+
+
 @pytest.mark.neo4j_restart
-def test_server_killed_during_a_one_transaction_ingest(neo4j_server, store, monkeypatch, tmp_path):
-    run = run_name()
-    kept = sample(run, level=0)
-    store.write(kept)
-    new = random_checkpoint((64, 32, 16, 10), density=0.8, seed=7, run=run, level=1)
+def test_server_killed_during_a_one_transaction_ingest_and_a_large_batched_write(neo4j_server, store, monkeypatch, tmp_path):
+    """One ``kill -9`` of the JVM while two writes are under way (two runs, so one restart tests both):
+    a CLI ingest in one transaction, its checkpoint and neurons sent and its synapses under way, and a
+    checkpoint of more than 2 M synapses, written one transaction per batch under the ``incomplete``
+    mark, three batches committed. Afterwards the first left nothing, the second stays hidden until the
+    next write removes it, and both levels can be written again."""
+    ingested, batched = run_name(), run_name()
+    kept = {run: sample(run, level=0) for run in (ingested, batched)}
+    for checkpoint in kept.values():
+        store.write(checkpoint)
+    new = random_checkpoint((64, 32, 16, 10), density=0.8, seed=7, run=ingested, level=1)
     np.savez(tmp_path / "level_1.npz", **{layer.name: layer.dense() for layer in new.layers})
-    kill_server_at(monkeypatch, neo4j_server, statement=6)  # the checkpoint and neurons sent, synapses under way
-    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_1.npz"), "--run", run, "--level", "1"])
-    monkeypatch.undo()
-    assert done.exit_code == 1 and done.output.startswith("error: lost the Neo4j server") and done.output.count("\n") == 1
-    neo4j_server.start()
-    check_archive(store, run, {0: kept})
-    store.write(new)
-    check_archive(store, run, {0: kept, 1: new})
+    large = dense_checkpoint((1024, 1024, 1024), run=batched, level=1)
+    assert large.edges > 2_000_000 and large.edges > store.single_transaction
+    ingest_open, killed = threading.Event(), threading.Event()
+    original = neo4j_store._checkpoint_statements
 
+    def killing(checkpoint, **options):
+        for count, each in enumerate(original(checkpoint, **options)):
+            if checkpoint.run == ingested and count == 6:  # one transaction open, synapses under way
+                ingest_open.set()
+                killed.wait(300)
+            if checkpoint.run == batched and count == len(checkpoint.widths) + 4:  # 3 batches committed
+                neo4j_server.kill()
+                killed.set()
+            yield each
 
-@pytest.mark.neo4j_restart
-def test_server_killed_during_a_batched_write(neo4j_server, store, monkeypatch):
-    """A checkpoint above ``single_transaction`` (lowered here) goes in one transaction per batch under
-    the ``incomplete`` mark; killed half-way it stays hidden until the next write removes it."""
-    run = run_name()
-    kept = sample(run, level=0)
-    store.write(kept)
-    store.single_transaction, store.batch = 1000, 400
-    large = random_checkpoint((64, 64, 32, 10), density=0.9, seed=8, run=run, level=1)
-    assert large.edges > store.single_transaction
-    kill_server_at(monkeypatch, neo4j_server, statement=len(large.widths) + 4)  # 3 batches committed
+    monkeypatch.setattr(neo4j_store, "_checkpoint_statements", killing)
+    done = {}
+    ingest = threading.Thread(target=lambda: done.update(result=CliRunner().invoke(
+        cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_1.npz"), "--run", ingested, "--level", "1"])))
+    ingest.start()
+    assert ingest_open.wait(300)
     with pytest.raises(StoreError, match="lost the Neo4j server"):
         store.write(large)
+    ingest.join(300)
     monkeypatch.undo()
+    output = done["result"].output
+    assert done["result"].exit_code == 1 and output.startswith("error: lost the Neo4j server") and output.count("\n") == 1
     neo4j_server.start()
-    check_archive(store, run, {0: kept}, hidden=(1,))
+    check_archive(store, ingested, {0: kept[ingested]})
+    check_archive(store, batched, {0: kept[batched]}, hidden=(1,))
     with pytest.raises(NotFound):
-        store.read(run, 1)
-    store.write(large)  # removes the leftover first
-    check_archive(store, run, {0: kept, 1: large})
+        store.read(batched, 1)
+    store.single_transaction, store.batch = 1000, 400
+    again = random_checkpoint((64, 64, 32, 10), density=0.9, seed=8, run=batched, level=1)
+    assert again.edges > store.single_transaction
+    store.write(again)  # batched too; removes the leftover first
+    check_archive(store, batched, {0: kept[batched], 1: again})
+    store.write(new)
+    check_archive(store, ingested, {0: kept[ingested], 1: new})
 
 
 @pytest.mark.neo4j_restart

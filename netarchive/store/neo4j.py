@@ -3,12 +3,14 @@
 Schema (cypher/schema.md): ``(:Run {name, activation, ...meta})-[:HAS_CHECKPOINT]->(:Checkpoint {run, level,
 neurons, edges, sparsity, layer_names, widths, input_shape, architecture_source, ...metrics})`` and ``(:Neuron {run, level, layer,
 index, channel, y, x, bias})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a composite uniqueness constraint on
-``(run, level, layer, index)`` (Community edition has no NODE KEY), which also serves the index seeks of
-the synapse batches; checkpoints by ``(run, level)``.
+``(run, level, layer, index)`` (Community edition has no NODE KEY), and a layer's neurons are found by the
+``neuron_layer`` index; checkpoints by ``(run, level)``.
 
 Writing. Neurons go in with one ``UNWIND range(...)`` statement per layer; synapses in batches of
-:data:`SYNAPSE_BATCH` rows sent as parallel lists (``$src``, ``$dst``, ``$w``), one layer at a time, so
-each row costs two index seeks and one relationship. A checkpoint of at most
+:data:`SYNAPSE_BATCH` rows sent as parallel lists (``$src``, ``$dst``, ``$w``), one layer at a time. Each
+statement collects the two layers' neurons once (one index seek per layer, ordered by ``index``) and
+finds a synapse's neurons by list position, so a row costs one relationship and no index seek (2-4x
+faster than two composite-index seeks per row; bench/neo4j.md). A checkpoint of at most
 ``single_transaction`` synapses (old one included when replacing) is written in one transaction. A larger
 one would need gigabytes of transaction state, so it is written in one transaction per batch while its
 Checkpoint node carries ``incomplete: true``: every read skips such checkpoints, the final transaction
@@ -88,10 +90,14 @@ CREATE_PIXELS_CYPHER = (
     "CREATE (:Neuron {run: $run, level: $level, layer: 0, `index`: i, channel: $channel[i], y: $y[i], x: $x[i]})"
 )
 CREATE_SYNAPSES_CYPHER = (
+    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer}) WITH a ORDER BY a.`index` "
+    "WITH collect(a) AS sources "
+    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1}) WITH sources, b ORDER BY b.`index` "
+    "WITH sources, collect(b) AS targets "
     "UNWIND range(0, size($targets) - 1) AS j "
-    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $targets[j]}) "
+    "WITH sources, targets[$targets[j]] AS b, j "
     "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
-    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
+    "WITH sources[$src[i]] AS a, b, i "
     "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
 )
 SET_METRICS_CYPHER = (
@@ -727,7 +733,7 @@ def synapse_batches_by_layer(checkpoint: Checkpoint, batch: int):
 
     A batch is ``{"targets", "bounds", "src", "w"}``: the synapses into ``targets[j]`` are
     ``src[bounds[j]:bounds[j+1]]`` with weights ``w[...]`` (parallel lists, sorted by target), so the
-    server seeks each target neuron once per batch instead of once per synapse, and the client encodes
+    server finds each target neuron once per batch instead of once per synapse, and the client encodes
     two values per synapse instead of three. Lists of Python ints and floats are what the driver's Rust
     extension encodes fastest; this is the whole client-side cost of an ingest besides the network
     (bench/bench_neo4j.py measures it).
