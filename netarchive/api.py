@@ -30,7 +30,7 @@ from netarchive.errors import AlreadyArchived, InputError
 from netarchive.export import export_parquet
 from netarchive.model import Checkpoint, sample_shape
 from netarchive.store import Store, open_store, preflight
-from netarchive.store.base import CHECKPOINT_FIELDS, check_storable, problem_table
+from netarchive.store.base import CHECKPOINT_FIELDS, problem_table
 
 
 def open(store: str | os.PathLike | None = None, *, read_only: bool = False, wait: float | None = None, **server) -> "Archive":  # noqa: A001
@@ -119,10 +119,8 @@ class Archive:
         return listing_rows([checkpoint])
 
     def _archive(self, checkpoints: Sequence[Checkpoint], replace: bool, step: Callable[[str], None] | None = None) -> None:
-        """Write the checkpoints, refusing them all when one cannot be stored or (unless ``replace``) is archived."""
+        """Write the checkpoints, refusing them all when one (unless ``replace``) is archived."""
         step = step or (lambda _: None)
-        for checkpoint in checkpoints:
-            check_storable(checkpoint)
         if not replace:
             for run in {checkpoint.run for checkpoint in checkpoints}:
                 self._refuse_archived(run, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == run])
