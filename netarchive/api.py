@@ -252,10 +252,10 @@ class Archive:
         """Write per-neuron analysis results onto the graph (see ``Store.set_neuron_properties``)."""
         self.store.set_neuron_properties(run, level, properties)
 
-    def set_synapse_flag(self, run: str, level: int, name: str, layer, src, dst) -> None:
-        """Mark the listed synapses with the boolean property ``name`` (the rest of the checkpoint false),
-        e.g. ``in_msf`` for the spanning forest (see ``Store.set_synapse_flag``)."""
-        self.store.set_synapse_flag(run, level, name, layer, src, dst)
+    def set_synapse_flag(self, run: str, level: int, name: str, layer, src, dst, ky=None, kx=None) -> None:
+        """Mark the listed synapses ``(layer, src, dst, ky, kx)`` with the boolean property ``name`` (the rest
+        of the checkpoint false), e.g. ``in_msf`` for the spanning forest (see ``Store.set_synapse_flag``)."""
+        self.store.set_synapse_flag(run, level, name, layer, src, dst, ky, kx)
 
     def init(self) -> None:
         """Create the archive's schema (on Neo4j: constraints and indexes); writes do it themselves too."""

@@ -812,7 +812,7 @@ class LadybugStore(Store):
         checkpoint_id, widths, names, architecture = found[0]
         architecture = parse_architecture(architecture)
         origin, target, ky, kx = flagged_synapses(widths, *layer_groups(architecture, len(names)), layer, src, dst, ky, kx)
-        encode = _synapse_codes(sum(widths), architecture)
+        encode = _SynapseCodes(sum(widths), architecture)
         wanted = np.unique(encode(origin, target, ky, kx))
         with self._operation():
             kind = self._columns("SYNAPSE").get(name)
@@ -896,7 +896,7 @@ from the checkpoint's id (never user text), formatted in because the Arrow path 
 (That path does not return nulls as nulls in LadybugDB 0.22: use it only for columns without nulls, or
 whose nulls are not read: ``ky``/``kx`` of Linear synapses.)"""
 
-class _synapse_codes:
+class _SynapseCodes:
     """One int64 per synapse of a checkpoint of ``neurons`` neurons: its source and target (global
     indices, or neuron keys, whose low 32 bits are the global index) and kernel offset (-1 for Linear),
     mixed-radix; ``decode`` gives them back as global indices."""
