@@ -240,6 +240,9 @@ def write_old_archive(path, checkpoint) -> None:
                                                                "in_msf": np.arange(len(w)) % 2 == 0})})
     conn.close()
     db.close()
+    from netarchive.store.ladybug_files import write_versions
+
+    write_versions(path)
 
 
 def test_an_archive_of_the_previous_schema_is_upgraded_and_reads_the_same(tmp_path):
@@ -254,7 +257,7 @@ def test_an_archive_of_the_previous_schema_is_upgraded_and_reads_the_same(tmp_pa
     with netarchive.open(tmp_path / "archive") as archive:
         assert archive.check().empty
         layers = archive.cypher("MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) RETURN s.layer AS l, a.`group` AS g, "
-                                "count(*) AS n, sum(CAST(s.in_msf, 'INT64')) AS flagged ORDER BY l")
+                                "count(*) AS n, sum(CASE WHEN s.in_msf THEN 1 ELSE 0 END) AS flagged ORDER BY l")
         assert layers.l.tolist() == layers.g.tolist() == [0, 1]
         assert layers.n.tolist() == [l.edges for l in old.layers]
         assert layers.flagged.sum() == (old.edges + 1) // 2  # other synapse properties kept

@@ -715,7 +715,7 @@ class LadybugStore(Store):
         :func:`_synapse_table` makes them) into it, columns missing from either getting their defaults,
         inside the caller's transaction."""
         schema = self._rows("CALL table_info('SYNAPSE') RETURN name, type, `default expression`")
-        schema = [tuple(column) for column in schema] + [(name, kind, None) for name, kind in (extra or {}).items()]
+        schema = [tuple(column) for column in schema] + [(name, kind, "NULL") for name, kind in (extra or {}).items()]
         properties = ", ".join(
             _statement("{name} {kind}", name=name, kind=_Type(kind))
             + ("" if str(default).upper() == "NULL" else _statement(" DEFAULT {default}", default=_Type(default)))
