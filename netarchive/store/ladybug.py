@@ -46,7 +46,7 @@ from netarchive.errors import AlreadyArchived, ArchiveBusy, InputError, NotFound
 from netarchive.model import ACTIVATIONS, Checkpoint
 from netarchive.model.columns import (
     NEURON_VALUES, architecture_json, assemble, connection_columns, layer_groups, neuron_columns, parse_architecture,
-    split_synapses, synapse_columns,
+    split_synapses, synapse_columns, with_input_shape,
 )
 from netarchive.store import faults
 from netarchive.store.archive_lock import ArchiveLock, read_wait
@@ -778,17 +778,19 @@ class LadybugStore(Store):
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
         self._writable()
         shape = tuple(int(s) for s in shape)
-        query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN c.id, c.level, c.widths[1]" if level is None else (
-            f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run AND c.level = $level RETURN c.id, c.level, c.widths[1]"
+        columns = "c.id, c.level, c.widths[1], c.architecture"
+        query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN {columns}" if level is None else (
+            f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run AND c.level = $level RETURN {columns}"
         )
         rows = self._rows(query, {"run": run, "level": level})
         if not rows:
             raise self._not_found(run, level)
-        pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs in rows})
+        pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs, _ in rows})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         with self._transaction():
-            for checkpoint_id, _, _ in rows:
-                self._run("MATCH (c:Checkpoint {id: $id}) SET c.input_shape = $shape", {"id": checkpoint_id, "shape": list(shape)})
+            for checkpoint_id, _, _, architecture in rows:
+                self._run("MATCH (c:Checkpoint {id: $id}) SET c.input_shape = $shape, c.architecture = $architecture",
+                          {"id": checkpoint_id, "shape": list(shape), "architecture": with_input_shape(architecture, shape)})
                 self._run(
                     "UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {id: $base + i}) "
                     "SET n.channel = $channel[i + 1], n.y = $y[i + 1], n.x = $x[i + 1]",

@@ -46,6 +46,7 @@ from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFo
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.model.columns import (
     NEURON_VALUES, architecture_json, assemble, layer_groups, neuron_columns, parse_architecture, split_synapses,
+    with_input_shape,
 )
 from netarchive.store.base import (
     CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Problem, Progress, Store, check_input_shape, check_property_name,
@@ -121,7 +122,9 @@ SET_METRICS_CYPHER = (
     "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete IS NULL SET c += $metrics RETURN c.level AS level"
 )
 SET_ACTIVATION_CYPHER = "MATCH (r:Run {name: $run}) SET r.activation = $activation RETURN r.name AS name"
-SET_INPUT_SHAPE_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape"
+SET_INPUT_SHAPE_CYPHER = (
+    "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape, c.architecture = $architecture"
+)
 SET_PIXELS_CYPHER = (
     "UNWIND range(0, size($channel) - 1) AS i "
     "MATCH (n:Neuron {run: $run, level: $level, `group`: 0, `index`: i}) "
@@ -630,12 +633,13 @@ class Neo4jStore(Store):
             if level is None or table.empty:
                 raise NotFound.run(run, self.location)
             raise NotFound.checkpoint(run, level, self.location)
-        inputs = {each: int(self._checkpoint_properties(run, each)["widths"][0]) for each in rows}
-        pixels = check_input_shape(run, shape, inputs)
+        props = {each: self._checkpoint_properties(run, each) for each in rows}
+        pixels = check_input_shape(run, shape, {each: int(found["widths"][0]) for each, found in props.items()})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         statements = []
         for each in rows:
-            statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape)}))
+            architecture = with_input_shape(props[each].get("architecture"), shape)
+            statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape), "architecture": architecture}))
             statements.append((SET_PIXELS_CYPHER, {"run": run, "level": each, "channel": channel, "y": y, "x": x}))
         self._transaction(statements)
 
