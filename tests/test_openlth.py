@@ -321,9 +321,9 @@ def test_a_tree_with_its_model_traced_gives_every_run_level_and_curve(lottery, t
         assert len(archive.curves()) == sum(len(i) for c in plain for i, _ in c.curves.values())
 
 
-def test_a_resnet_tree_with_model_reads_every_level_until_the_store_refuses_it(tmp_path):
+def test_a_resnet_tree_with_model_reads_and_archives_every_level(tmp_path):
     """cifar_resnet_20 levels in OpenLTH's layout, ingested with --model: every level is read and traced (its
-    mask applied, its logger kept); archiving stops at check_storable until the store holds CNNs."""
+    mask applied, its logger kept) and archived with its curves."""
     import torch
 
     from netarchive.zoo.openlth import cifar_resnet_20
@@ -354,6 +354,6 @@ def test_a_resnet_tree_with_model_reads_every_level_until_the_store_refuses_it(t
     assert checkpoints[1].curves["test_accuracy"][1].tolist() == [0.1, 0.6]
     assert checkpoints[0].architecture_source == f"traced from {spec}" and not checkpoints[0].is_sequential
     with netarchive.open(tmp_path / "archive") as archive:
-        with pytest.raises(InputError, match="cannot store yet"):
-            archive.ingest([replicate], run="r20", model=spec, input_shape=(3, 32, 32))
-        assert archive.checkpoints().empty
+        archive.ingest([replicate], run="r20", model=spec, input_shape=(3, 32, 32))
+        assert archive.checkpoints()["edges"].tolist() == [kept[0], kept[1]]
+        assert archive.checkpoint("r20", 1).curves["test_accuracy"][1].tolist() == [0.1, 0.6]

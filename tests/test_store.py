@@ -40,14 +40,14 @@ def test_graph_schema_in_cypher(archive):
     archive.write(checkpoint)
     counts = archive.cypher(
         "MATCH (r:Run {name: $run})-[:HAS_CHECKPOINT]->(c:Checkpoint)"
-        " MATCH (a:Neuron {run: $run, level: c.level})-[s:SYNAPSE]->(b:Neuron) RETURN a.layer AS layer, count(s) AS n ORDER BY layer",
+        " MATCH (a:Neuron {run: $run, level: c.level})-[s:SYNAPSE]->(b:Neuron) RETURN a.`group` AS layer, count(s) AS n ORDER BY layer",
         run="r1",
     )
     assert counts.to_dict("list") == {"layer": [0, 1], "n": [12, 6]}
-    pixel = archive.cypher("MATCH (n:Neuron {layer: 0, `index`: 3}) RETURN n.channel AS c, n.y AS y, n.x AS x")
+    pixel = archive.cypher("MATCH (n:Neuron {`group`: 0, `index`: 3}) RETURN n.channel AS c, n.y AS y, n.x AS x")
     assert pixel.iloc[0].tolist() == [0, 1, 1]
     w = archive.cypher(
-        "MATCH (a:Neuron {layer: 1, `index`: 2})-[s:SYNAPSE]->(b:Neuron {`index`: 1}) RETURN s.w AS w"
+        "MATCH (a:Neuron {`group`: 1, `index`: 2})-[s:SYNAPSE]->(b:Neuron {`index`: 1}) RETURN s.w AS w"
     ).w.item()
     assert w == pytest.approx(checkpoint.layers[1].dense()[1, 2])
 
@@ -157,14 +157,14 @@ def test_cypher_is_read_only_and_reports_errors(archive):
         archive.cypher("MATCH (n:Neuron RETURN n")
     with pytest.raises(StoreError, match="write n.`index`"):
         archive.cypher("MATCH (n:Neuron) RETURN n.index")
-    assert archive.cypher("MATCH (n:Neuron) WHERE n.layer = $l RETURN count(*) AS n", l=1).n.item() == 2
+    assert archive.cypher("MATCH (n:Neuron) WHERE n.`group` = $l RETURN count(*) AS n", l=1).n.item() == 2
 
 
 def test_neuron_write_back_overwrites(archive):
     archive.write(random_checkpoint([3, 2], level=0))
     archive.set_neuron_properties("r", 0, {"component": np.array([0, 0, 1, 0, 1])})
     archive.set_neuron_properties("r", 0, {"component": np.array([4, 3, 2, 1, 0])})
-    table = archive.cypher("MATCH (n:Neuron) RETURN n.layer AS l, n.`index` AS i, n.component AS c ORDER BY l, i")
+    table = archive.cypher("MATCH (n:Neuron) RETURN n.`group` AS l, n.`index` AS i, n.component AS c ORDER BY l, i")
     assert table.c.tolist() == [4, 3, 2, 1, 0]
 
 
@@ -212,12 +212,12 @@ def test_parquet_export_reads_back_with_pandas(archive, tmp_path):
     archive.write(b)
     archive.export(tmp_path / "out")
     edges = pd.read_parquet(tmp_path / "out" / "edges")
-    assert set(edges.columns) == {"layer", "src", "dst", "w", "run", "level"}
+    assert set(edges.columns) == {"layer", "src", "dst", "w", "ky", "kx", "run", "level"} and edges.ky.isna().all()
     for checkpoint in (a, b):
         mine = edges[(edges.run == checkpoint.run) & (edges.level.astype(int) == checkpoint.level)]
         assert {(int(r.layer), int(r.src), int(r.dst), float(r.w)) for r in mine.itertuples()} == edge_set(checkpoint)
     neurons = pd.read_parquet(tmp_path / "out" / "neurons")
-    pixels = neurons[(neurons.run == "a") & (neurons.layer == 0)].sort_values("index")
+    pixels = neurons[(neurons.run == "a") & (neurons.group == 0)].sort_values("index")
     assert pixels[["channel", "y", "x"]].astype(int).values.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
     listing = pd.read_parquet(tmp_path / "out" / "checkpoints.parquet")
     assert listing[["run", "level", "edges"]].values.tolist() == [["a", 0, a.edges], ["b", 3, b.edges]]
@@ -240,7 +240,7 @@ def test_biases_and_activation_round_trip(archive):
     assert back.activation == "tanh" and back.meta == {}
     archive.set_activation("r", "gelu")
     assert archive.checkpoint("r", 0).activation == "gelu"
-    assert archive.cypher("MATCH (n:Neuron {layer: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
+    assert archive.cypher("MATCH (n:Neuron {`group`: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
     with pytest.raises(NotFound, match="no run named 'x'"):
         archive.set_activation("x", "relu")
 
@@ -261,14 +261,14 @@ def test_names_are_checked_where_they_are_formatted_into_statements():
 def test_cypher_graph_values_have_one_form(archive):
     archive.write(random_checkpoint([2, 1], density=1.0, seed=3))
     frame = archive.cypher(
-        "MATCH p = (a:Neuron {layer: 0, `index`: 1})-[s:SYNAPSE]->(b:Neuron) MATCH (r:Run)-[h:HAS_CHECKPOINT]->(c) "
+        "MATCH p = (a:Neuron {`group`: 0, `index`: 1})-[s:SYNAPSE]->(b:Neuron) MATCH (r:Run)-[h:HAS_CHECKPOINT]->(c) "
         "RETURN a, s, p, r, h, [a] AS listed, {first: a} AS mapped")
-    node = {"_label": "Neuron", "run": "r", "level": 0, "layer": 0, "index": 1, "channel": None}
+    node = {"_label": "Neuron", "run": "r", "level": 0, "group": 0, "index": 1, "channel": None}
     node.pop("channel")  # absent properties are left out, as are LadybugDB's _ID and id
     assert frame["a"][0] == node
-    assert frame["s"][0].keys() == {"_type", "w"} and frame["s"][0]["_type"] == "SYNAPSE"
+    assert frame["s"][0].keys() == {"_type", "w", "layer"} and frame["s"][0]["_type"] == "SYNAPSE"
     assert frame["p"][0]["_path"][0] == node and frame["p"][0]["_path"][1] == frame["s"][0]
-    assert frame["p"][0]["_path"][2]["layer"] == 1 and len(frame["p"][0]["_path"]) == 3
+    assert frame["p"][0]["_path"][2]["group"] == 1 and len(frame["p"][0]["_path"]) == 3
     assert frame["r"][0] == {"_label": "Run", "name": "r", "activation": "relu"}
     assert frame["h"][0] == {"_type": "HAS_CHECKPOINT"}
     assert frame["listed"][0] == [node] and frame["mapped"][0] == {"first": node}
