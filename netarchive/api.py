@@ -30,7 +30,7 @@ from netarchive.errors import AlreadyArchived, InputError
 from netarchive.export import export_parquet
 from netarchive.model import Checkpoint, sample_shape
 from netarchive.store import Store, open_store, preflight
-from netarchive.store.base import CHECKPOINT_FIELDS, check_storable, problem_table
+from netarchive.store.base import CHECKPOINT_FIELDS, problem_table
 
 
 def open(store: str | os.PathLike | None = None, *, read_only: bool = False, wait: float | None = None, **server) -> "Archive":  # noqa: A001
@@ -119,10 +119,8 @@ class Archive:
         return listing_rows([checkpoint])
 
     def _archive(self, checkpoints: Sequence[Checkpoint], replace: bool, step: Callable[[str], None] | None = None) -> None:
-        """Write the checkpoints, refusing them all when one cannot be stored or (unless ``replace``) is archived."""
+        """Write the checkpoints, refusing them all when one (unless ``replace``) is archived."""
         step = step or (lambda _: None)
-        for checkpoint in checkpoints:
-            check_storable(checkpoint)
         if not replace:
             for run in {checkpoint.run for checkpoint in checkpoints}:
                 self._refuse_archived(run, [checkpoint.level for checkpoint in checkpoints if checkpoint.run == run])
@@ -254,10 +252,10 @@ class Archive:
         """Write per-neuron analysis results onto the graph (see ``Store.set_neuron_properties``)."""
         self.store.set_neuron_properties(run, level, properties)
 
-    def set_synapse_flag(self, run: str, level: int, name: str, layer, src, dst) -> None:
-        """Mark the listed synapses with the boolean property ``name`` (the rest of the checkpoint false),
-        e.g. ``in_msf`` for the spanning forest (see ``Store.set_synapse_flag``)."""
-        self.store.set_synapse_flag(run, level, name, layer, src, dst)
+    def set_synapse_flag(self, run: str, level: int, name: str, layer, src, dst, ky=None, kx=None) -> None:
+        """Mark the listed synapses ``(layer, src, dst, ky, kx)`` with the boolean property ``name`` (the rest
+        of the checkpoint false), e.g. ``in_msf`` for the spanning forest (see ``Store.set_synapse_flag``)."""
+        self.store.set_synapse_flag(run, level, name, layer, src, dst, ky, kx)
 
     def init(self) -> None:
         """Create the archive's schema (on Neo4j: constraints and indexes); writes do it themselves too."""

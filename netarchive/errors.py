@@ -45,6 +45,14 @@ class DamagedArchive(StoreError):
     """What the archive holds contradicts its own records (counts, files, log); ``netarchive check`` says
     what and ``netarchive check --repair`` mends what can be mended."""
 
+    @classmethod
+    def checkpoint(cls, run: str, level: int, what: str) -> "DamagedArchive":
+        """The one-line error for a checkpoint whose rows contradict its records."""
+        return cls(
+            f"run {run!r} level {level} is damaged: {what} "
+            "(`netarchive check` lists what is wrong, `netarchive check --repair` removes it)"
+        )
+
 
 def first_line(error: BaseException | str, limit: int = 200) -> str:
     """The first line of an error's message (its type when it has none; LadybugDB's messages run on with

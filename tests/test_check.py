@@ -54,7 +54,7 @@ def test_a_sound_archive(store):
 
 
 def test_missing_synapses_are_refused_by_reads_and_removed_by_repair(store):
-    raw(store, "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.level = 0 AND a.layer = 1 DELETE s")
+    raw(store, "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.level = 0 AND a.`group` = 1 DELETE s")
     with netarchive.open(store, read_only=True) as archive:
         with pytest.raises(DamagedArchive, match=r"run 'r' level 0 is damaged: the archive holds \d+ edges where it records"):
             archive.checkpoint("r", 0)
@@ -76,7 +76,7 @@ def test_missing_synapses_are_refused_by_reads_and_removed_by_repair(store):
 def test_rows_of_no_checkpoint_and_other_inconsistencies(store):
     raw(
         store,
-        "CREATE (:Neuron {id: 99 * 4294967296, run: 'ghost', level: 0, layer: 0, `index`: 0})",
+        "CREATE (:Neuron {id: 99 * 4294967296, run: 'ghost', level: 0, `group`: 0, `index`: 0})",
         "CREATE (:Run {name: 'empty'})",
         # a synapse from r/0's first input to r/1's first input (both checkpoints otherwise intact)
         "MATCH (a:Neuron {id: 4294967296}), (b:Neuron {id: 2 * 4294967296}) CREATE (a)-[:SYNAPSE {w: 1.0}]->(b)",
@@ -148,7 +148,7 @@ def test_an_archive_written_before_the_two_phase_write_is_upgraded(store):
     with netarchive.open(store, read_only=True) as archive:
         assert edge_set(archive.checkpoint("r", 1)) == edge_set(SECOND)
     assert problems(store) == []
-    raw(store, "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.level = 1 AND a.layer = 0 DELETE s")
+    raw(store, "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.level = 1 AND a.`group` = 0 DELETE s")
     with netarchive.open(store, read_only=True) as archive:
         with pytest.raises(DamagedArchive, match="level 1 is damaged"):
             archive.checkpoint("r", 1)

@@ -109,7 +109,7 @@ def test_browser_guide_is_served_with_cors(tmp_path):
 
     content = guide_html(ROOT / "cypher")
     assert content.count("<slide") == len(list((ROOT / "cypher").glob("*.cypher"))) + 1
-    assert "MATCH (a:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]-&gt;(b:Neuron)" in content
+    assert "MATCH (a:Neuron {run: $run, level: $level, `group`: $layer})-[s:SYNAPSE]-&gt;(b:Neuron)" in content
     httpd = serve(content, 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -344,7 +344,7 @@ def test_cli_missing_shape_and_set_input_shape(stored):
     assert result.exit_code == 0, result.output
     with netarchive.open(stored, read_only=True) as archive:
         assert archive.checkpoint("flat", 0).input_shape == (1, 3, 3)
-        neurons = archive.cypher("MATCH (n:Neuron {run: 'flat', layer: 0}) RETURN n.channel, n.y, n.x ORDER BY n.`index`")
+        neurons = archive.cypher("MATCH (n:Neuron {run: 'flat', `group`: 0}) RETURN n.channel, n.y, n.x ORDER BY n.`index`")
     assert neurons.values.tolist() == [[0, y, x] for y in range(3) for x in range(3)]
 
 

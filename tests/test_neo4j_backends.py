@@ -116,13 +116,13 @@ def test_every_cypher_file_gives_the_same_rows(both, path):
 def test_write_back_is_the_same(both, level):
     columns = ", ".join(f"n.{name} AS {name}" for name in NEURON_PROPERTIES)
     embedded, server = cypher_on_both(
-        both, f"MATCH (n:Neuron {{run: $run, level: $level}}) RETURN n.layer AS layer, n.`index` AS i, {columns} "
+        both, f"MATCH (n:Neuron {{run: $run, level: $level}}) RETURN n.`group` AS layer, n.`index` AS i, {columns} "
               "ORDER BY layer, i", level=level)
     assert server["component"].notna().all() and server["fan_in_pairs"].notna().all()
     pd.testing.assert_frame_equal(embedded, server, check_dtype=False)
     embedded, server = cypher_on_both(
         both, "MATCH (a:Neuron {run: $run, level: $level})-[s:SYNAPSE]->(b:Neuron) "
-              "RETURN a.layer AS layer, a.`index` AS src, b.`index` AS dst, s.w AS w, s.in_msf AS in_msf "
+              "RETURN a.`group` AS layer, a.`index` AS src, b.`index` AS dst, s.w AS w, s.in_msf AS in_msf "
               "ORDER BY layer, src, dst", level=level)
     assert server["in_msf"].sum() > 0
     pd.testing.assert_frame_equal(embedded, server, check_dtype=False)

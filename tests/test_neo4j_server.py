@@ -80,7 +80,7 @@ def test_constraints_and_indexes_are_online(store):
     run = run_name()
     store.write(sample(run))
     with pytest.raises(StoreError, match="already exists with"):
-        store._write("CREATE (:Neuron {run: $run, level: 0, layer: 1, `index`: 0})", run=run)
+        store._write("CREATE (:Neuron {run: $run, level: 0, `group`: 1, `index`: 0})", run=run)
 
 
 @pytest.mark.parametrize("statement", [

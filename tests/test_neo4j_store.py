@@ -77,11 +77,11 @@ def test_pixel_coordinates_and_meta(store):
     store.write(replace(sample(run), meta={"dataset": "mnist", "seed": "3"}))
     assert store.read(run, 0).meta == {"dataset": "mnist", "seed": "3"}
     pixels = store.cypher(
-        "MATCH (n:Neuron {run: $run, level: 0, layer: 0}) WHERE n.`index` = 6 RETURN n.channel AS c, n.y AS y, n.x AS x",
+        "MATCH (n:Neuron {run: $run, level: 0, `group`: 0}) WHERE n.`index` = 6 RETURN n.channel AS c, n.y AS y, n.x AS x",
         {"run": run},
     )
     assert pixels.to_dict("records") == [{"c": 0, "y": 1, "x": 2}]
-    hidden = store.cypher("MATCH (n:Neuron {run: $run, level: 0, layer: 1}) RETURN count(n.y) AS with_y", {"run": run})
+    hidden = store.cypher("MATCH (n:Neuron {run: $run, level: 0, `group`: 1}) RETURN count(n.y) AS with_y", {"run": run})
     assert hidden["with_y"].tolist() == [0]
 
 
@@ -208,7 +208,7 @@ def test_set_neuron_properties(store):
     store.set_neuron_properties(run, 0, {"degree": degree, "score": np.linspace(0, 1, checkpoint.neurons)})
     store.set_neuron_properties(run, 0, {"degree": degree * 2})
     frame = store.cypher(
-        "MATCH (n:Neuron {run: $run, level: 0}) RETURN n.layer AS layer, n.`index` AS i, n.degree AS degree, n.score AS score "
+        "MATCH (n:Neuron {run: $run, level: 0}) RETURN n.`group` AS layer, n.`index` AS i, n.degree AS degree, n.score AS score "
         "ORDER BY layer, i",
         {"run": run},
     )
@@ -229,7 +229,7 @@ def test_set_synapse_flag(store):
     store.set_synapse_flag(run, 0, "in_msf", layer, src, dst)
     store.set_synapse_flag(run, 0, "in_msf", layer, src, dst)
     frame = store.cypher(
-        "MATCH (a:Neuron {run: $run, level: 0})-[s:SYNAPSE]->(b:Neuron) RETURN a.layer AS l, a.`index` AS s, b.`index` AS d, s.in_msf AS f",
+        "MATCH (a:Neuron {run: $run, level: 0})-[s:SYNAPSE]->(b:Neuron) RETURN a.`group` AS l, a.`index` AS s, b.`index` AS d, s.in_msf AS f",
         {"run": run},
     )
     assert len(frame) == checkpoint.edges
@@ -377,7 +377,7 @@ def test_biases_and_activation_round_trip(store):
     assert back.activation == "tanh" and back.meta == {}
     store.set_activation(run, "gelu")
     assert store.read(run, 0).activation == "gelu"
-    biases = store.cypher("MATCH (n:Neuron {run: $run, layer: 1}) RETURN n.bias AS b ORDER BY n.`index`", {"run": run})
+    biases = store.cypher("MATCH (n:Neuron {run: $run, `group`: 1}) RETURN n.bias AS b ORDER BY n.`index`", {"run": run})
     assert biases["b"].tolist() == [0.5, 0.0, -0.25]
     with pytest.raises(NotFound, match="no run named"):
         store.set_activation(run_name(), "relu")
@@ -409,7 +409,7 @@ def test_set_input_shape(store):
     store.set_input_shape(run, (4, 2, 2))
     assert store.read(run, 0).input_shape == (4, 2, 2)
     pixel = store.cypher(
-        "MATCH (n:Neuron {run: $run, level: 0, layer: 0}) WHERE n.`index` = 7 RETURN n.channel AS c, n.y AS y, n.x AS x", {"run": run}
+        "MATCH (n:Neuron {run: $run, level: 0, `group`: 0}) WHERE n.`index` = 7 RETURN n.channel AS c, n.y AS y, n.x AS x", {"run": run}
     )
     assert pixel.to_dict("records") == [{"c": 1, "y": 1, "x": 1}]
     with pytest.raises(NotFound):
@@ -431,7 +431,7 @@ def test_reads_verify_and_check_repairs_a_damaged_checkpoint(store):
     store.write(sample(run, level=1, seed=1))
     assert store.read(run, 0).layers[0].edges == store.checkpoints(run)["edges"].iloc[0] - sum(
         layer.edges for layer in sample(run).layers[1:])
-    store._write("MATCH (a:Neuron {run: $run, level: 0, layer: 1})-[s:SYNAPSE]->() DELETE s", run=run)
+    store._write("MATCH (a:Neuron {run: $run, level: 0, `group`: 1})-[s:SYNAPSE]->() DELETE s", run=run)
     with pytest.raises(DamagedArchive, match=rf"run '{run}' level 0 is damaged: .*`netarchive check`"):
         store.read(run, 0)
     assert problems_of_run(store, run) == [("damaged-checkpoint", 0, False)]
@@ -445,7 +445,7 @@ def test_check_lists_unfinished_checkpoints_orphans_and_empty_runs(store, monkey
     with pytest.raises(NotFound, match="level 3 was left unfinished by an interrupted write"):
         store.read(run, 3)
     assert [tuple(row) for row in store.unfinished().itertuples(index=False) if row.run == run] == [(run, 3)]
-    store._write("CREATE (:Neuron {run: $run, level: 7, layer: 0, `index`: 0})", run=other)
+    store._write("CREATE (:Neuron {run: $run, level: 7, `group`: 0, `index`: 0})", run=other)
     store._write("CREATE (:Run {name: $run})", run=other)
     assert problems_of_run(store, run) == [("unfinished-checkpoint", 3, False)]
     assert sorted(problems_of_run(store, other)) == [("empty-run", None, False), ("orphan-neurons", 7, False)]

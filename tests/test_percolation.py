@@ -337,7 +337,7 @@ def test_cli_components_write_back_is_visible_and_overwritten(filled):
         invoke(filled, "query", "components", "--run", "r", "--level", "1", "--write")
     with netarchive.open(filled, read_only=True) as archive:
         expected = C.component_labels(archive.checkpoint("r", 1))
-    got = cypher(filled, "MATCH (n:Neuron {run: $r, level: 1}) RETURN n.layer AS layer, n.`index` AS i, n.component AS c "
+    got = cypher(filled, "MATCH (n:Neuron {run: $r, level: 1}) RETURN n.`group` AS layer, n.`index` AS i, n.component AS c "
                          "ORDER BY layer, i", r="r")
     assert [g["c"] for g in got] == expected.tolist() and len(got) == 28
     giant = cypher(filled, "MATCH (n:Neuron {run: $r, level: $l}) WHERE n.component = 0 RETURN count(*) AS n", r="r", l=1)
@@ -348,7 +348,7 @@ def test_cli_degrees_write_back_and_summary(filled, tmp_path):
     result = invoke(filled, "query", "degrees", "--run", "r", "--level", "0", "--write", "-o", str(tmp_path / "d.parquet"))
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(tmp_path / "d.parquet")
-    got = cypher(filled, "MATCH (n:Neuron {run: $r, level: 0}) RETURN n.degree AS k, n.strength AS s ORDER BY n.layer, n.`index`", r="r")
+    got = cypher(filled, "MATCH (n:Neuron {run: $r, level: 0}) RETURN n.degree AS k, n.strength AS s ORDER BY n.`group`, n.`index`", r="r")
     assert [g["k"] for g in got] == table["degree"].tolist()
     assert [g["s"] for g in got] == pytest.approx(table["strength"].tolist())
     summary = invoke(filled, "query", "degrees", "--run", "r", "--summary", "--format", "csv")

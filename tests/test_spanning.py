@@ -379,7 +379,7 @@ def flagged(store, level):
     rows = json.loads(run_cli(
         store, "query", "cypher",
         "MATCH (c:Checkpoint {level: $level}) MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id / 4294967296 = c.id "
-        "RETURN a.layer AS layer, a.`index` AS src, b.`index` AS dst, s.in_msf AS in_msf",
+        "RETURN a.`group` AS layer, a.`index` AS src, b.`index` AS dst, s.in_msf AS in_msf",
         "--param", f"level={level}", "--format", "json",
     ))
     return {(r["layer"], r["src"], r["dst"]) for r in rows if r["in_msf"]}, {r["in_msf"] for r in rows}

@@ -39,14 +39,14 @@ def test_graph_schema_in_cypher(archive):
     archive.write(checkpoint)
     counts = archive.cypher(
         "MATCH (r:Run {name: $run})-[:HAS_CHECKPOINT]->(c:Checkpoint)"
-        " MATCH (a:Neuron {run: $run, level: c.level})-[s:SYNAPSE]->(b:Neuron) RETURN a.layer AS layer, count(s) AS n ORDER BY layer",
+        " MATCH (a:Neuron {run: $run, level: c.level})-[s:SYNAPSE]->(b:Neuron) RETURN a.`group` AS layer, count(s) AS n ORDER BY layer",
         run="r1",
     )
     assert counts.to_dict("list") == {"layer": [0, 1], "n": [12, 6]}
-    pixel = archive.cypher("MATCH (n:Neuron {layer: 0, `index`: 3}) RETURN n.channel AS c, n.y AS y, n.x AS x")
+    pixel = archive.cypher("MATCH (n:Neuron {`group`: 0, `index`: 3}) RETURN n.channel AS c, n.y AS y, n.x AS x")
     assert pixel.iloc[0].tolist() == [0, 1, 1]
     w = archive.cypher(
-        "MATCH (a:Neuron {layer: 1, `index`: 2})-[s:SYNAPSE]->(b:Neuron {`index`: 1}) RETURN s.w AS w"
+        "MATCH (a:Neuron {`group`: 1, `index`: 2})-[s:SYNAPSE]->(b:Neuron {`index`: 1}) RETURN s.w AS w"
     ).w.item()
     assert w == pytest.approx(checkpoint.layers[1].dense()[1, 2])
 
@@ -150,14 +150,14 @@ def test_cypher_is_read_only_and_reports_errors(archive):
         archive.cypher("MATCH (n:Neuron RETURN n")
     with pytest.raises(StoreError, match="write n.`index`"):
         archive.cypher("MATCH (n:Neuron) RETURN n.index")
-    assert archive.cypher("MATCH (n:Neuron) WHERE n.layer = $l RETURN count(*) AS n", l=1).n.item() == 2
+    assert archive.cypher("MATCH (n:Neuron) WHERE n.`group` = $l RETURN count(*) AS n", l=1).n.item() == 2
 
 
 def test_neuron_write_back_overwrites(archive):
     archive.write(random_checkpoint([3, 2], level=0))
     archive.set_neuron_properties("r", 0, {"component": np.array([0, 0, 1, 0, 1])})
     archive.set_neuron_properties("r", 0, {"component": np.array([4, 3, 2, 1, 0])})
-    table = archive.cypher("MATCH (n:Neuron) RETURN n.layer AS l, n.`index` AS i, n.component AS c ORDER BY l, i")
+    table = archive.cypher("MATCH (n:Neuron) RETURN n.`group` AS l, n.`index` AS i, n.component AS c ORDER BY l, i")
     assert table.c.tolist() == [4, 3, 2, 1, 0]
 
 
@@ -233,7 +233,7 @@ def test_biases_and_activation_round_trip(archive):
     assert back.activation == "tanh" and back.meta == {}
     archive.set_activation("r", "gelu")
     assert archive.checkpoint("r", 0).activation == "gelu"
-    assert archive.cypher("MATCH (n:Neuron {layer: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
+    assert archive.cypher("MATCH (n:Neuron {`group`: 1}) RETURN n.bias AS b ORDER BY n.`index`").b.tolist() == [0.5, 0.0, -0.25]
     with pytest.raises(NotFound, match="no run named 'x'"):
         archive.set_activation("x", "relu")
 

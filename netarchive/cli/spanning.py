@@ -59,9 +59,7 @@ def persistence(run, level, normalize, unroll, p, write, fmt, output):
 
 def _write_forest(archive, checkpoint, forests) -> None:
     which, src, dst, ky, kx = spanning.forest_synapses(checkpoint, forests)
-    # (ky, kx) tell a convolution's kernel weights apart; the stores hold chains of Linear layers (all -1) until
-    # they hold convolutions, and then take them as set_synapse_flag(..., ky=ky, kx=kx)
-    archive.set_synapse_flag(checkpoint.run, checkpoint.level, FLAG, which, src, dst)
+    archive.set_synapse_flag(checkpoint.run, checkpoint.level, FLAG, which, src, dst, ky, kx)
 
 
 @query.command("tccr")

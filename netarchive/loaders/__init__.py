@@ -1,7 +1,8 @@
 """Read checkpoints from disk into the model; nothing else in netarchive knows a file format.
 
 :func:`load` is the one entry point: it detects the format of every path (a PyTorch state_dict,
-safetensors, npz, an OpenLTH run directory, or a plain directory of such files) and returns the
+safetensors, npz, an OpenLTH run directory, a ``netarchive export`` directory, or a plain directory of
+such files) and returns the
 checkpoints, fully checked, before anything is written to an archive. With a ``model`` (an ``nn.Module``
 or a ``--model`` SPEC, :mod:`netarchive.loaders.factory`) the architecture is traced from it once
 (:mod:`netarchive.loaders.traced`) and each file's weights fill it by name; without one, the Linear weights
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from netarchive.errors import InputError
-from netarchive.loaders import npz_file, openlth, safetensors_file, torch_file
+from netarchive.loaders import exported, npz_file, openlth, safetensors_file, torch_file
 from netarchive.loaders.stack import effective_weights, layer_stack
 from netarchive.model import ASSUMED_SEQUENTIAL, Checkpoint, sample_shape
 
@@ -64,6 +65,11 @@ def load(
         raise InputError("give the run a name with --run")
     if level is not None and level < 0:
         raise InputError(f"--level {level}: a level counts pruning rounds, so it is 0 or more")
+    exports = [Path(p) for p in paths if exported.is_export(Path(p))]
+    if exports:
+        if len(paths) > 1 or model is not None:
+            raise InputError(f"{exports[0]} is a netarchive export: ingest it alone and without --model (it holds the architecture)")
+        return exported.read(exports[0], run=run, level=level)
     sources = _sources([Path(p) for p in paths], level, which)
     external_mask = read_tensors(mask) if mask else None
     build = _chain(layers, input_shape, activation) if model is None else _traced(model, layers, input_shape, step)

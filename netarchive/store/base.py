@@ -36,15 +36,6 @@ OLD_ARCHITECTURE_SOURCE = ASSUMED_SEQUENTIAL
 """The ``architecture_source`` of checkpoints archived before it was recorded: all were read as chains."""
 
 
-def check_storable(checkpoint: Checkpoint) -> None:
-    """Refuse a network the archive's schema cannot hold yet: anything but a plain chain of Linear layers."""
-    if not checkpoint.is_sequential:
-        raise InputError(
-            f"run {checkpoint.run!r} level {checkpoint.level}: the network ({checkpoint.architecture_source}) has "
-            "convolutions, batch norms, pooling or residual/concatenation connections, which this archive "
-            "cannot store yet (only plain chains of Linear layers)"
-        )
-
 CHECK_FIELDS = ("problem", "run", "level", "detail", "repair", "repaired")
 """The columns of ``check``: one row per problem found, what ``--repair`` does about it (empty when it
 cannot), and whether it did."""
@@ -119,10 +110,14 @@ class Store(ABC):
         """Record the nonlinearity between the hidden layers of a run (used by forward passes)."""
 
     @abstractmethod
-    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
-        """Mark synapses of a checkpoint with the boolean property ``name``: true for the listed ones
-        (``layer`` = index of the source layer, ``src``/``dst`` = indices within their layers), false for
-        every other synapse of the checkpoint (e.g. ``in_msf`` for the maximum spanning forest)."""
+    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                         ky: np.ndarray | None = None, kx: np.ndarray | None = None) -> None:
+        """Mark synapses of a checkpoint with the boolean property ``name``: true for the listed ones, false
+        for every other synapse of the checkpoint (e.g. ``in_msf`` for the maximum spanning forest).
+
+        A synapse is ``(layer, src, dst, ky, kx)``: ``layer`` = forward index of its weight layer,
+        ``src``/``dst`` = indices within the layer's source and target groups, ``ky``/``kx`` = its kernel
+        offset (-1, or ky/kx None for all, on Linear layers)."""
 
     @abstractmethod
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
@@ -158,9 +153,13 @@ class Store(ABC):
 
 def recorded_counts(checkpoint: Checkpoint) -> dict[str, object]:
     """What a Checkpoint node records about its rows, so that reads and ``check`` can verify them:
-    ``neurons`` and ``layer_synapses`` (synapses per weight layer, in layer order). A backend that stores
-    more kinds of rows adds their counts here and in its read's :func:`verify_counts`."""
-    return {"neurons": checkpoint.neurons, "layer_synapses": [layer.edges for layer in checkpoint.layers]}
+    ``neurons``, ``layer_synapses`` (synapses per weight layer, in layer order) and ``connections`` (the
+    weightless edges of add, concat and flatten). Reads verify them with :func:`verify_counts`."""
+    return {
+        "neurons": checkpoint.neurons,
+        "layer_synapses": [layer.edges for layer in checkpoint.layers],
+        "connections": len(checkpoint.connection_edges()[0]),
+    }
 
 
 def verify_counts(claimed: Mapping[str, object], found: Mapping[str, object], run: str, level: int) -> None:
@@ -193,10 +192,7 @@ def layer_mismatches(widths, neurons, rows, recorded, what: str = "synapses") ->
 
 def damaged(run: str, level: int, what: str) -> DamagedArchive:
     """The one-line error for a checkpoint whose rows contradict its records."""
-    return DamagedArchive(
-        f"run {run!r} level {level} is damaged: {what} "
-        "(`netarchive check` lists what is wrong, `netarchive check --repair` removes it)"
-    )
+    return DamagedArchive.checkpoint(run, level, what)
 
 
 def _plain_count(value):
@@ -259,6 +255,25 @@ def check_property_name(name: str, reserved: frozenset[str], what: str) -> str:
     if name.lower() in reserved:
         raise InputError(f"{what} name {name!r} is taken by the archive's schema; choose another")
     return name
+
+
+def flagged_synapses(widths, sources, targets, layer, src, dst, ky=None, kx=None) -> tuple[np.ndarray, ...]:
+    """The synapses ``(layer, src, dst, ky, kx)`` to mark (:meth:`Store.set_synapse_flag`) as global
+    ``(source, target, ky, kx)`` arrays for a checkpoint of these group ``widths`` whose weight layers join
+    the groups ``sources`` -> ``targets``; InputError for arrays of different lengths or a synapse outside."""
+    layer, src, dst = (np.asarray(values, dtype=np.int64) for values in (layer, src, dst))
+    ky, kx = (np.full(layer.shape, -1, dtype=np.int64) if offset is None else np.asarray(offset, dtype=np.int64)
+              for offset in (ky, kx))
+    if not layer.shape == src.shape == dst.shape == ky.shape == kx.shape:
+        raise InputError("layer, src, dst, ky and kx must be arrays of one length")
+    widths, sources, targets = (np.asarray(values, dtype=np.int64) for values in (widths, sources, targets))
+    if len(layer) and (layer.min() < 0 or layer.max() >= len(sources)):
+        raise InputError("a synapse to mark refers to a layer or neuron outside the checkpoint")
+    source, target = sources[layer], targets[layer]
+    if len(layer) and ((src < 0).any() or (src >= widths[source]).any() or (dst < 0).any() or (dst >= widths[target]).any()):
+        raise InputError("a synapse to mark refers to a layer or neuron outside the checkpoint")
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    return offsets[source] + src, offsets[target] + dst, ky, kx
 
 
 def check_input_shape(run: str, shape: tuple[int, int, int], inputs_by_level: Mapping[int, int]) -> int:

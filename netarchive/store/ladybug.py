@@ -43,14 +43,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from netarchive.errors import AlreadyArchived, ArchiveBusy, InputError, NotFound, StoreError, first_line
-from netarchive.model import ACTIVATIONS, Checkpoint, Layer
+from netarchive.model import ACTIVATIONS, Checkpoint
+from netarchive.model.columns import (
+    NEURON_VALUES, architecture_json, assemble, connection_columns, layer_groups, neuron_columns, parse_architecture,
+    split_synapses, synapse_columns,
+)
 from netarchive.store import faults
 from netarchive.store.archive_lock import ArchiveLock, read_wait
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Progress, Store, check_input_shape, check_property_name, check_storable, damaged,
+    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Progress, Store, check_input_shape, check_property_name, damaged,
+    flagged_synapses,
     recorded_counts, verify_counts,
 )
 from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
+from netarchive.store.ladybug_schema import (
+    ARROW_TYPES as _ARROW_TYPES, CHECKPOINT_COLUMNS as _CHECKPOINT_COLUMNS, COUNTED_RELATIONSHIPS,
+    LADYBUG_TYPES as _LADYBUG_TYPES, NEURON_COLUMNS as _NEURON_COLUMNS, RUN_COLUMNS as _RUN_COLUMNS,
+    SYNAPSE_COLUMNS as _SYNAPSE_COLUMNS, TABLE_INFO as _TABLE_INFO, TABLES as _TABLES, Type as _Type, declared_columns,
+    statement as _statement, upgrade,
+)
 
 REBUILD_FACTOR = 40
 """Rebuild the synapse table instead of deleting rows when fewer than this many synapses per deleted
@@ -74,46 +85,8 @@ REBUILT = "_rebuilt"
 """Suffix of the table a rebuild copies the synapses into before it is swapped in; one left over by an
 interrupted rebuild is dropped by the next write."""
 
-_NODE_TABLES = {
-    "Run": "name STRING PRIMARY KEY, activation STRING",
-    "Checkpoint": (
-        "id INT64 PRIMARY KEY, run STRING, level INT64, neurons INT64, edges INT64, sparsity DOUBLE, "
-        "layer_names STRING[], widths INT64[], input_shape INT64[], written STRING, layer_synapses INT64[], "
-        "incomplete BOOL, architecture_source STRING"
-    ),
-    "Neuron": "id INT64 PRIMARY KEY, run STRING, level INT64, layer INT64, `index` INT64, channel INT64, y INT64, x INT64, bias DOUBLE",
-    "Counter": "name STRING PRIMARY KEY, value INT64",
-}
-_REL_TABLES = {"HAS_CHECKPOINT": "FROM Run TO Checkpoint", "SYNAPSE": "FROM Neuron TO Neuron, w FLOAT"}
-_SCHEMA = [f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, columns in _NODE_TABLES.items()] + [
-    f"CREATE REL TABLE IF NOT EXISTS {name}({columns})" for name, columns in _REL_TABLES.items()
-]
-"""Upgrades an archive written before ``architecture_source`` was recorded (a constant statement)."""
-_TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in (*_NODE_TABLES, *_REL_TABLES)}
-"""Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
-_CHECKPOINT_COLUMNS = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
-     "layer_synapses", "incomplete", "architecture_source"}
-)
-_RUN_COLUMNS = frozenset({"name", "run", "activation"})
-_NEURON_COLUMNS = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
-_SYNAPSE_COLUMNS = frozenset({"w", "from", "to", "_id", "_src", "_dst"})
-COUNTED_RELATIONSHIPS = {"SYNAPSE": ("layer_synapses", "edges")}
-"""Each relationship table between neurons, with the Checkpoint properties that record its rows: per
-weight layer, and in total (or None). Reads and ``check`` verify the rows against them."""
 _COMPLETE = "c.incomplete IS NULL"
 """The condition every read puts on a Checkpoint node: marked ones are being written or removed."""
-
-
-def declared_columns(table: str) -> dict[str, str]:
-    """The columns the schema declares for ``table`` (name -> LadybugDB type), primary key included."""
-    spec = {**_NODE_TABLES, **_REL_TABLES}[table]
-    columns = {}
-    for part in spec.split(","):
-        words = part.split()
-        if words and words[0] not in ("FROM", "TO"):
-            columns[words[0].strip("`")] = words[1]
-    return columns
 
 
 def _neuron_key(checkpoint_id: int, global_index) -> np.ndarray:
@@ -165,7 +138,7 @@ class LadybugStore(Store):
             self._conn = ladybug.Connection(self._db)
             self._run("CHECKPOINT")  # fold in what recovery replayed from the log, so that no later open replays it
             self._uncheckpointed = False
-            self._ensure_schema()
+            upgrade(self)
 
     def _in_use(self, state: dict) -> ArchiveBusy:
         """The lock stayed taken while this writer opened: by another writer committing, or by a reader."""
@@ -224,7 +197,7 @@ class LadybugStore(Store):
             return str(needs), True
         self._conn = ladybug.Connection(self._db)
         self._generation = state.get("generation")
-        for table in (*_NODE_TABLES, *_REL_TABLES):
+        for table in _TABLES:
             missing = set(declared_columns(table)) - set(self._columns(table))
             if missing:
                 self._close_database()
@@ -251,20 +224,8 @@ class LadybugStore(Store):
         )
 
     def _ensure_schema(self) -> None:
-        """Create missing tables, and add the columns this version declares to an archive written before
-        it; in one transaction, and only when something is missing."""
-        tables = {name for (name,) in self._rows("CALL show_tables() RETURN name")}
-        missing = [statement for name, statement in zip((*_NODE_TABLES, *_REL_TABLES), _SCHEMA) if name not in tables]
-        for table in tables.intersection((*_NODE_TABLES, *_REL_TABLES)):
-            existing = self._columns(table)
-            missing += [
-                _statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=_Type(kind))
-                for name, kind in declared_columns(table).items() if name not in existing
-            ]
-        if missing:
-            with self._transaction():
-                for statement in missing:
-                    self._run(statement)
+        """Create what is missing of the schema and upgrade an older archive (ladybug_schema.upgrade)."""
+        upgrade(self)
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
@@ -390,7 +351,6 @@ class LadybugStore(Store):
         """Two phases (module docstring): the checkpoint copied in marked incomplete and made durable,
         then published in a small commit that also removes the checkpoint it replaces."""
         step = progress or (lambda _: None)
-        check_storable(checkpoint)
         self._writable()
         with self._operation():
             self._remove_leftovers(step)
@@ -441,6 +401,10 @@ class LadybugStore(Store):
                 self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
             else:
                 self._copy_rebuilt(kept, synapses)
+            connections = _connection_table(checkpoint, checkpoint_id)
+            if connections.num_rows:
+                step(f"{connections.num_rows:,} connections")
+                self._run("COPY CONNECTION FROM $rows", {"rows": connections})
             step("commit")
         return checkpoint_id
 
@@ -459,7 +423,8 @@ class LadybugStore(Store):
             "CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {id: $id}) "
             "SET c.run = $run, c.level = $level, c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, "
             "c.layer_names = $layer_names, c.widths = $widths, c.input_shape = $input_shape, c.written = $written, "
-            "c.layer_synapses = $layer_synapses, c.incomplete = true, c.architecture_source = $architecture_source",
+            "c.layer_synapses = $layer_synapses, c.incomplete = true, c.architecture_source = $architecture_source, "
+            "c.architecture = $architecture, c.connections = $connections",
             {
                 "run": checkpoint.run,
                 "id": checkpoint_id,
@@ -473,6 +438,8 @@ class LadybugStore(Store):
                 "written": uuid.uuid4().hex,
                 "layer_synapses": counts["layer_synapses"],
                 "architecture_source": checkpoint.architecture_source,
+                "architecture": architecture_json(checkpoint),
+                "connections": counts["connections"],
             },
         )
         self._write_metrics(checkpoint_id, checkpoint.metrics)
@@ -540,30 +507,23 @@ class LadybugStore(Store):
         if not found:
             raise self._not_found(run, level)
         row = found[0]
-        checkpoint_id, widths = row["c.id"], row["c.widths"]
-        offsets = np.concatenate([[0], np.cumsum(widths)])
-        biases = self._biases(checkpoint_id, offsets[-1])
+        checkpoint_id, widths = row["c.id"], [int(w) for w in row["c.widths"]]
+        architecture = parse_architecture(row.get("c.architecture"))
         global_index, neurons = self._global_index(checkpoint_id)
-        read = []
-        for l in range(len(widths) - 1):
-            lo, hi = _neuron_key(checkpoint_id, offsets[l]), _neuron_key(checkpoint_id, offsets[l + 1])
-            edges = self._arrow(_LAYER_SYNAPSES % (int(lo), int(hi)))
-            src = global_index(edges.column(0).to_numpy()) - offsets[l]
-            dst = global_index(edges.column(1).to_numpy()) - offsets[l + 1]
-            read.append((src, dst, edges.column(2).to_numpy()))
-        counts = [len(src) for src, _, _ in read]
+        lo, hi = _key_range(checkpoint_id).values()
+        edges = self._arrow(_CHECKPOINT_SYNAPSES % (lo, hi))
+        synapses = {"src": global_index(edges.column(0).to_numpy()), "dst": global_index(edges.column(1).to_numpy()),
+                    **{name: edges.column(i + 2).to_numpy() for i, name in enumerate(("w", "layer", "ky", "kx"))}}
+        names = row["c.layer_names"]
+        counts = np.bincount(synapses["layer"].astype(np.int64), minlength=len(names)) if len(names) else []
         verify_counts(
-            {"neurons": row["c.neurons"], "edges": row["c.edges"], "layer_synapses": row.get("c.layer_synapses")},
-            {"neurons": neurons, "edges": sum(counts), "layer_synapses": counts},
+            {"neurons": row["c.neurons"], "edges": row["c.edges"], "layer_synapses": row.get("c.layer_synapses"),
+             "connections": row.get("c.connections")},
+            {"neurons": neurons, "edges": len(synapses["w"]), "layer_synapses": counts,
+             "connections": self._rows(_CONNECTIONS_OF, {"lo": lo, "hi": hi})[0][0]},
             run, level,
         )
-        layers = []
-        for l, (name, (src, dst, w)) in enumerate(zip(row["c.layer_names"], read)):
-            if len(src) and (src.min() < 0 or src.max() >= widths[l] or dst.min() < 0 or dst.max() >= widths[l + 1]):
-                raise damaged(run, level, f"synapses of layer {l} join neurons that are not in its layers")
-            bias = biases[offsets[l + 1] : offsets[l + 2]]
-            bias = None if np.isnan(bias).all() else np.nan_to_num(bias)
-            layers.append(Layer(name, widths[l], widths[l + 1], src, dst, w, bias))
+        sources, targets = layer_groups(architecture, len(names))
         metrics = {
             key[2:]: float(value)
             for key, value in row.items()
@@ -571,8 +531,12 @@ class LadybugStore(Store):
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
         activation = meta.pop("activation", None) or "relu"
-        return Checkpoint(run, int(level), tuple(layers), row["c.input_shape"], metrics, meta, activation,
-                          architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE)
+        return assemble(
+            architecture, split_synapses(synapses, widths, sources, targets, run, level),
+            self._neuron_values(checkpoint_id, sum(widths)), run=run, level=level, widths=widths, layer_names=names,
+            input_shape=row["c.input_shape"], activation=activation, metrics=metrics, meta=meta,
+            architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE,
+        )
 
     def _global_index(self, checkpoint_id: int):
         """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices
@@ -592,18 +556,24 @@ class LadybugStore(Store):
 
         return index, len(internal)
 
-    def _biases(self, checkpoint_id: int, neurons: int) -> np.ndarray:
-        """The bias of every neuron of a checkpoint in global order, NaN where there is none."""
+    def _neuron_values(self, checkpoint_id: int, neurons: int) -> dict[str, np.ndarray]:
+        """The float columns of every neuron of a checkpoint (bias, batch-norm statistics) in global
+        order, NaN where there is none."""
         lo = _key_range(checkpoint_id)["lo"]
-        # Not the Arrow path: it returns nulls as zeros (LadybugDB 0.22).
+        # Not the Arrow path: it does not return nulls as nulls (LadybugDB 0.22).
         table = self._run(
-            "MATCH (n:Neuron) WHERE n.id >= $lo AND n.id < $hi RETURN n.id, n.bias", _key_range(checkpoint_id)
+            "MATCH (n:Neuron) WHERE n.id >= $lo AND n.id < $hi RETURN n.id, "
+            + ", ".join(_statement("n.{name}", name=name) for name in NEURON_VALUES),
+            _key_range(checkpoint_id),
         ).get_as_arrow()
-        biases = np.full(neurons, np.nan)
         index = table.column(0).to_numpy() - lo
         inside = index < neurons  # a damaged checkpoint may hold more neurons than its widths: the read says so
-        biases[index[inside]] = table.column(1).to_numpy(zero_copy_only=False)[inside]
-        return biases
+        found = {}
+        for i, name in enumerate(NEURON_VALUES):
+            values = np.full(neurons, np.nan)
+            values[index[inside]] = table.column(i + 1).to_numpy(zero_copy_only=False).astype(np.float64)[inside]
+            found[name] = values
+        return found
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         with self._transaction():
@@ -710,35 +680,42 @@ class LadybugStore(Store):
         return [name for (name,) in self._rows("CALL show_tables() RETURN name") if name.endswith(REBUILT)]
 
     # -- rebuilding the synapse table ------------------------------------------------------------
-    def _synapse_rows(self, *, without: list[int] = (), flag: tuple[str, int, np.ndarray] | None = None) -> pa.Table:
+    def _synapse_rows(self, *, without: list[int] = (), flag: tuple | None = None, layer_from_source: bool = False) -> pa.Table:
         """Every synapse with all its properties as Arrow (``from``, ``to``, then the table's columns),
-        leaving out those of the checkpoints ``without``; ``flag = (name, checkpoint_id, pair codes)``
-        sets the BOOL column ``name`` of that checkpoint's synapses to whether their pair code (see
-        :func:`_pair_codes`) is listed, other checkpoints keeping their values."""
+        leaving out those of the checkpoints ``without``; ``flag = (name, checkpoint_id, codes, encode)``
+        sets the BOOL column ``name`` of that checkpoint's synapses to whether their code (``encode(from,
+        to, ky, kx)``, see :class:`_SynapseCodes`) is listed, other checkpoints keeping their values.
+        ``layer_from_source``: add the column ``layer`` as the group of each synapse's source neuron (the
+        weight layer of a chain, for upgrading an archive written before synapses recorded it)."""
         columns = list(self._columns("SYNAPSE"))
         match = "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) "
         if len(without):
             match += "WHERE NOT list_contains($ids, a.id / 4294967296) "
         projection = ", ".join(_statement("s.{name}", name=name) for name in columns)
+        if layer_from_source:
+            projection, columns = projection + ", CAST(a.`group`, 'INT16')", [*columns, "layer"]
         rows = self._run(
             match + "RETURN a.id, b.id, " + projection, {"ids": [int(i) for i in without]} if len(without) else {}
         ).get_as_arrow().rename_columns(["from", "to", *columns])
         if flag is not None:
-            name, checkpoint_id, wanted = flag
+            name, checkpoint_id, wanted, encode = flag
             origin, target = rows.column("from").to_numpy(), rows.column("to").to_numpy()
             mine = (origin >> 32) == checkpoint_id
-            listed = np.isin(_pair_codes(origin, target), wanted) & mine
+            offsets = [rows.column(axis).fill_null(-1).to_numpy() for axis in ("ky", "kx")]
+            listed = np.isin(encode(origin, target, *offsets), wanted) & mine
             if listed.sum() != len(wanted):
                 raise InputError(f"{len(wanted) - int(listed.sum())} of the synapses to mark are not in the checkpoint")
             values = pc.if_else(pa.array(mine), pa.array(listed), rows.column(name))
             rows = rows.set_column(rows.column_names.index(name), name, values)
         return rows
 
-    def _copy_rebuilt(self, kept: pa.Table, added: pa.Table | None = None) -> None:
-        """Create the rebuilt synapse table (the schema of SYNAPSE, defaults kept) and copy ``kept`` (as
-        :meth:`_synapse_rows` reads them) and ``added`` (``from``, ``to``, ``w``: other columns get their
-        defaults) into it, inside the caller's transaction."""
+    def _copy_rebuilt(self, kept: pa.Table, added: pa.Table | None = None, extra: Mapping[str, str] | None = None) -> None:
+        """Create the rebuilt synapse table (the schema of SYNAPSE, defaults kept, plus the ``extra``
+        columns name -> type) and copy ``kept`` (as :meth:`_synapse_rows` reads them) and ``added`` (as
+        :func:`_synapse_table` makes them) into it, columns missing from either getting their defaults,
+        inside the caller's transaction."""
         schema = self._rows("CALL table_info('SYNAPSE') RETURN name, type, `default expression`")
+        schema = [tuple(column) for column in schema] + [(name, kind, "NULL") for name, kind in (extra or {}).items()]
         properties = ", ".join(
             _statement("{name} {kind}", name=name, kind=_Type(kind))
             + ("" if str(default).upper() == "NULL" else _statement(" DEFAULT {default}", default=_Type(default)))
@@ -747,13 +724,11 @@ class LadybugStore(Store):
         self._run(_statement("CREATE REL TABLE {table}(FROM Neuron TO Neuron, ", table="SYNAPSE" + REBUILT) + properties + ")")
         columns = [("from", "INT64", None), ("to", "INT64", None), *schema]
         target = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind, _ in columns])
-        parts = [kept.cast(target)] if kept.num_rows else []
-        if added is not None and added.num_rows:
-            parts.append(pa.table(
-                [added.column(name).cast(_ARROW_TYPES[kind]) if name in added.column_names
-                 else _defaults(kind, default, added.num_rows) for name, kind, default in columns],
-                schema=target,
-            ))
+        parts = [
+            pa.table([rows.column(name).cast(_ARROW_TYPES[kind]) if name in rows.column_names
+                      else _defaults(kind, default, rows.num_rows) for name, kind, default in columns], schema=target)
+            for rows in (kept, added) if rows is not None and rows.num_rows
+        ]
         if parts:
             faults.reach("synapses")
             self._run(_statement("COPY {table} FROM $rows", table="SYNAPSE" + REBUILT), {"rows": pa.concat_tables(parts)})
@@ -764,13 +739,14 @@ class LadybugStore(Store):
         self._run("DROP TABLE SYNAPSE")
         self._run(_statement("ALTER TABLE {table} RENAME TO SYNAPSE", table="SYNAPSE" + REBUILT))
 
-    def _rebuild(self, rows: pa.Table, also=lambda: None) -> None:
-        """Replace the synapse table by ``rows`` (as :meth:`_synapse_rows` gives them): copied into a new
-        table and made durable, then swapped in, with ``also`` in the same small commit. Interrupted
-        before that commit, the new table is dropped and the archive is as it was."""
+    def _rebuild(self, rows: pa.Table, also=lambda: None, extra: Mapping[str, str] | None = None) -> None:
+        """Replace the synapse table by ``rows`` (as :meth:`_synapse_rows` gives them; ``extra``: columns
+        to add, see :meth:`_copy_rebuilt`): copied into a new table and made durable, then swapped in, with
+        ``also`` in the same small commit. Interrupted before that commit, the new table is dropped and the
+        archive is as it was."""
         try:
             with self._transaction():
-                self._copy_rebuilt(rows)
+                self._copy_rebuilt(rows, extra=extra)
             with _uninterrupted(), self._transaction():
                 self._swap_in_rebuilt()
                 also()
@@ -819,7 +795,8 @@ class LadybugStore(Store):
                     {"n": pixels, "base": int(_neuron_key(checkpoint_id, 0)), "channel": channel, "y": y, "x": x},
                 )
 
-    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                         ky: np.ndarray | None = None, kx: np.ndarray | None = None) -> None:
         """Only the synapses whose flag changes are touched: a BOOL column added with ``DEFAULT false``
         (and every later ``COPY``) starts all synapses false, so marking a spanning forest updates about
         |V| rows one by one. When many rows change (a column holding nulls, say), the synapse table is
@@ -827,13 +804,16 @@ class LadybugStore(Store):
         self._writable()
         check_property_name(name, _SYNAPSE_COLUMNS, "synapse property")
         found = self._rows(
-            f"MATCH (c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN c.id, c.widths",
+            f"MATCH (c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN c.id, c.widths, c.layer_names, c.architecture",
             {"run": run, "level": int(level)},
         )
         if not found:
             raise self._not_found(run, level)
-        checkpoint_id, widths = int(found[0][0]), np.asarray(found[0][1], dtype=np.int64)
-        wanted = np.unique(_pair_codes(*_flagged_keys(checkpoint_id, widths, layer, src, dst)))
+        checkpoint_id, widths, names, architecture = found[0]
+        architecture = parse_architecture(architecture)
+        origin, target, ky, kx = flagged_synapses(widths, *layer_groups(architecture, len(names)), layer, src, dst, ky, kx)
+        encode = _SynapseCodes(sum(widths), architecture)
+        wanted = np.unique(encode(origin, target, ky, kx))
         with self._operation():
             kind = self._columns("SYNAPSE").get(name)
             if kind is None:
@@ -843,31 +823,34 @@ class LadybugStore(Store):
                 raise StoreError(f"synapse property {name!r} is stored as {kind} in this archive, not BOOL")
             marked = self._run(
                 _statement("MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= $lo AND a.id < $hi "
-                           "AND (s.{name} IS NULL OR s.{name}) RETURN a.id, b.id, s.{name}", name=name),
+                           "AND (s.{name} IS NULL OR s.{name}) RETURN a.id, b.id, s.ky, s.kx, s.{name}", name=name),
                 _key_range(checkpoint_id),
             ).get_as_arrow()
-            codes = _pair_codes(marked.column(0).to_numpy(), marked.column(1).to_numpy())
-            is_true = marked.column(2).fill_null(False).to_numpy(zero_copy_only=False)
+            codes = encode(*(marked.column(i).fill_null(-1).to_numpy() for i in range(4)))
+            is_true = marked.column(4).fill_null(False).to_numpy(zero_copy_only=False)
             to_true, to_false = np.setdiff1d(wanted, codes[is_true]), np.setdiff1d(codes, wanted)
             if self._total_synapses() < UPDATE_REBUILD_FACTOR * (len(to_true) + len(to_false)):
-                self._rebuild(self._synapse_rows(flag=(name, checkpoint_id, wanted)))
+                self._rebuild(self._synapse_rows(flag=(name, checkpoint_id, wanted, encode)))
                 return
             with self._transaction():
                 for value, changes in ((False, to_false), (True, to_true)):
-                    changed = self._set_synapses(name, value, checkpoint_id, changes)
+                    changed = self._set_synapses(name, value, checkpoint_id, encode.decode(changes))
                     if changed != len(changes):
                         raise InputError(f"{len(changes) - changed} of the synapses to mark are not in the checkpoint")
 
-    def _set_synapses(self, name: str, value: bool, checkpoint_id: int, codes: np.ndarray) -> int:
-        """Set one property on the synapses with these pair codes, row by row; returns how many matched."""
-        if not len(codes):
+    def _set_synapses(self, name: str, value: bool, checkpoint_id: int, synapses: tuple[np.ndarray, ...]) -> int:
+        """Set one property on these synapses (global source, target, ky, kx; -1 for Linear), row by row;
+        returns how many matched."""
+        if not len(synapses[0]):
             return 0
         base = int(_neuron_key(checkpoint_id, 0))
-        pairs = np.stack([(codes >> 32) + base, (codes & 0xFFFFFFFF) + base], axis=1).tolist()
+        origin, target, ky, kx = synapses
+        rows = np.stack([origin + base, target + base, ky, kx], axis=1).tolist()
         return int(self._rows(
-            _statement("UNWIND $pairs AS p MATCH (a:Neuron {{id: p[1]}})-[s:SYNAPSE]->(b:Neuron {{id: p[2]}}) "
+            _statement("UNWIND $rows AS p MATCH (a:Neuron {{id: p[1]}})-[s:SYNAPSE]->(b:Neuron {{id: p[2]}}) "
+                       "WHERE coalesce(s.ky, -1) = p[3] AND coalesce(s.kx, -1) = p[4] "
                        "SET s.{name} = $value RETURN count(s)", name=name),
-            {"pairs": pairs, "value": value},
+            {"rows": rows, "value": value},
         )[0][0])
 
     # -- checking ------------------------------------------------------------------------------
@@ -901,61 +884,39 @@ def _uninterrupted():
 
 
 _ARROW_CHUNK = 1 << 20
-_LAYER_SYNAPSES = (
-    "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d RETURN offset(id(a)), offset(id(b)), s.w"
+_CHECKPOINT_SYNAPSES = (
+    "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d "
+    "RETURN offset(id(a)), offset(id(b)), s.w, s.layer, s.ky, s.kx"
 )
 _NEURON_OFFSETS = "MATCH (n:Neuron) WHERE n.id >= %d AND n.id < %d RETURN offset(id(n)), n.id"
-"""Bulk reads by key range (the synapses of one layer by their source neurons; the neurons of a checkpoint
+_CONNECTIONS_OF = "MATCH (a:Neuron)-[s:CONNECTION]->() WHERE a.id >= $lo AND a.id < $hi RETURN count(s)"
+"""Bulk reads by key range (the synapses of a checkpoint by their source neurons; the neurons of a checkpoint
 with their internal offsets); the bounds are integers computed
 from the checkpoint's id (never user text), formatted in because the Arrow path takes no parameters.
-(That path returns nulls as zeros in LadybugDB 0.22: use it only for columns without nulls.)"""
+(That path does not return nulls as nulls in LadybugDB 0.22: use it only for columns without nulls, or
+whose nulls are not read: ``ky``/``kx`` of Linear synapses.)"""
 
-_LADYBUG_TYPES = {"int64": "INT64", "int32": "INT64", "double": "DOUBLE", "float": "DOUBLE", "bool": "BOOL", "string": "STRING"}
-_ARROW_TYPES = {"INT64": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(), "BOOL": pa.bool_(), "STRING": pa.string()}
+class _SynapseCodes:
+    """One int64 per synapse of a checkpoint of ``neurons`` neurons: its source and target (global
+    indices, or neuron keys, whose low 32 bits are the global index) and kernel offset (-1 for Linear),
+    mixed-radix; ``decode`` gives them back as global indices."""
 
+    def __init__(self, neurons: int, architecture: Mapping | None):
+        kernels = [max(spec["conv"]["kernel"]) for spec in (architecture or {}).get("layers", []) if spec.get("conv")]
+        self.neurons, self.kernel = int(neurons), max(kernels, default=0) + 1
+        if self.neurons**2 * self.kernel**2 >= 2**62:
+            raise StoreError(f"cannot mark synapses of a checkpoint of {self.neurons:,} neurons")
 
-def _pair_codes(origin: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """One int64 per synapse within a checkpoint: source global index << 32 | target global index."""
-    return ((np.asarray(origin) & 0xFFFFFFFF) << 32) | (np.asarray(target) & 0xFFFFFFFF)
+    def __call__(self, origin, target, ky, kx) -> np.ndarray:
+        origin, target = (np.asarray(keys, dtype=np.int64) & 0xFFFFFFFF for keys in (origin, target))
+        ky, kx = (np.asarray(offset, dtype=np.int64) + 1 for offset in (ky, kx))
+        return ((origin * self.neurons + target) * self.kernel + ky) * self.kernel + kx
 
-
-def _flagged_keys(checkpoint_id: int, widths: np.ndarray, layer, src, dst) -> tuple[np.ndarray, np.ndarray]:
-    """Neuron keys of the synapses given as (layer, src, dst) within a checkpoint of these widths."""
-    layer, src, dst = (np.asarray(values, dtype=np.int64) for values in (layer, src, dst))
-    if not layer.shape == src.shape == dst.shape:
-        raise InputError("layer, src and dst must be arrays of one length")
-    if len(layer) and (
-        layer.min() < 0 or layer.max() >= len(widths) - 1
-        or (src < 0).any() or (src >= widths[layer]).any() or (dst < 0).any() or (dst >= widths[layer + 1]).any()
-    ):
-        raise InputError("a synapse to mark refers to a layer or neuron outside the checkpoint")
-    offsets = np.concatenate([[0], np.cumsum(widths)])
-    return _neuron_key(checkpoint_id, offsets[layer] + src), _neuron_key(checkpoint_id, offsets[layer + 1] + dst)
-
-
-class _Type(str):
-    """A column type or default literal to put into DDL (as opposed to a name, which gets backticks)."""
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TYPE = re.compile(r"(?i)(INT64|DOUBLE|FLOAT|BOOL|STRING)(\[\])?|true|false|-?\d+(\.\d+)?")
-
-
-def _statement(template: str, **parts) -> str:
-    """Fill names into a statement template, checking them where they are formatted in.
-
-    A part is a name (backticked), a list of names (comma-separated) or a :class:`_Type`; anything else is
-    refused. Values never come here: they are parameters.
-    """
-    def render(part) -> str:
-        if isinstance(part, (list, tuple)):
-            return ", ".join(render(each) for each in part)
-        pattern = _TYPE if isinstance(part, _Type) else _IDENTIFIER
-        if not pattern.fullmatch(str(part)):
-            raise StoreError(f"{part!r} cannot be put into a statement")
-        return str(part) if isinstance(part, _Type) else f"`{part}`"
-
-    return template.format(**{key: render(part) for key, part in parts.items()})
+    def decode(self, codes: np.ndarray) -> tuple[np.ndarray, ...]:
+        pair, kx = np.divmod(codes, self.kernel)
+        pair, ky = np.divmod(pair, self.kernel)
+        origin, target = np.divmod(pair, self.neurons)
+        return origin, target, ky - 1, kx - 1
 
 
 def _key_range(checkpoint_id: int) -> dict[str, int]:
@@ -963,51 +924,38 @@ def _key_range(checkpoint_id: int) -> dict[str, int]:
 
 
 def _neuron_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
+    """The Neuron rows (model.columns.neuron_columns, absent values as nulls) keyed for this checkpoint."""
     n = checkpoint.neurons
-    layer = checkpoint.neuron_layers()
-    index = np.arange(n) - checkpoint.offsets[layer]
-    coordinates = checkpoint.input_coordinates()
-    columns = {}
-    for axis, name in enumerate(("channel", "y", "x")):
-        values = np.zeros(n, dtype=np.int64)
-        valid = np.zeros(n, dtype=bool)
-        if coordinates is not None:
-            values[: len(coordinates[axis])] = coordinates[axis]
-            valid[: len(coordinates[axis])] = True
-        columns[name] = pa.array(values, mask=~valid)
-    bias = np.zeros(n, dtype=np.float64)
-    has_bias = np.zeros(n, dtype=bool)
-    for l, each in enumerate(checkpoint.layers):
-        if each.bias is not None:
-            bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = each.bias
-            has_bias[checkpoint.offsets[l + 1] : checkpoint.offsets[l + 2]] = True
-    columns["bias"] = pa.array(bias, mask=~has_bias)
-    return pa.table(
-        {
-            "id": _neuron_key(checkpoint_id, np.arange(n)),
-            "run": pa.array([checkpoint.run] * n, pa.string()),
-            "level": np.full(n, checkpoint.level, dtype=np.int64),
-            "layer": layer.astype(np.int64),
-            "index": index.astype(np.int64),
-            **columns,
-        }
-    )
+    columns = {name: _nullable(values) for name, values in neuron_columns(checkpoint).items()}
+    return pa.table({
+        "id": _neuron_key(checkpoint_id, np.arange(n)),
+        "run": pa.array([checkpoint.run] * n, pa.string()),
+        "level": np.full(n, checkpoint.level, dtype=np.int64),
+        **columns,
+    })
 
 
 def _synapse_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
-    """Keys of both ends and the weight of every synapse, one Arrow chunk per layer (no global copy)."""
-    base, offsets = _neuron_key(checkpoint_id, 0), checkpoint.offsets
-    chunks = [
-        pa.record_batch(
-            {
-                "from": layer.src.astype(np.int64) + (base + offsets[l]),
-                "to": layer.dst.astype(np.int64) + (base + offsets[l + 1]),
-                "w": layer.w,
-            }
-        )
-        for l, layer in enumerate(checkpoint.layers)
-    ]
-    return pa.Table.from_batches(chunks)
+    """Keys of both ends, weight, weight layer and kernel offset (null for Linear) of every synapse."""
+    base = _neuron_key(checkpoint_id, 0)
+    columns = synapse_columns(checkpoint)
+    return pa.table({
+        "from": columns["src"] + base, "to": columns["dst"] + base, "w": columns["w"], "layer": columns["layer"],
+        "ky": _nullable(columns["ky"]), "kx": _nullable(columns["kx"]),
+    })
+
+
+def _connection_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
+    base = _neuron_key(checkpoint_id, 0)
+    columns = connection_columns(checkpoint)
+    return pa.table({"from": columns["src"] + base, "to": columns["dst"] + base,
+                     "kind": pa.array(columns["kind"].tolist(), pa.string())})
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    """A column of model.columns (-1 or NaN where absent) with nulls there."""
+    values = np.asarray(values)
+    return pa.array(values, mask=np.isnan(values) if values.dtype.kind == "f" else values < 0)
 
 
 def _defaults(kind: str, default, rows: int) -> pa.Array:

@@ -2,9 +2,11 @@
 its Checkpoint node records, rows that belong to no checkpoint, and leftovers of interrupted writes.
 
 Generic over the schema: the tables and columns come from the store's declarations, and every
-relationship table between neurons is counted per checkpoint and layer against the Checkpoint property
-named for it in ``COUNTED_RELATIONSHIPS``. Three passes over the data (neurons by checkpoint and layer,
-relationships by both ends' checkpoints and layers), a few seconds per ten million synapses.
+relationship table between neurons is counted per checkpoint (and weight layer, for synapses) against the
+Checkpoint properties named for it in ``COUNTED_RELATIONSHIPS``; a row counts for its checkpoint when
+both ends are its neurons and, for a synapse, they lie in the source and target groups of its layer. One
+pass over the neurons (by checkpoint and group) and one over each relationship table (by both ends'
+checkpoints and groups), a few seconds per ten million synapses.
 """
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from collections import defaultdict
 
 import pandas as pd
 
+from netarchive.model.columns import layer_groups, parse_architecture
 from netarchive.store.base import Problem, damaged_problem, layer_mismatches, problem_table, unfinished_problem
 from netarchive.store.ladybug_files import directory_problems
+from netarchive.store.ladybug_schema import COUNTED_RELATIONSHIPS, TABLES, declared_columns, statement
 
 _KEY = 4294967296
 """A neuron's key is ``checkpoint_id * _KEY + global index``."""
@@ -28,21 +32,23 @@ def archive_problems(store) -> list[Problem]:
     problems = directory_problems(store.path, store.read_only) + schema_problems(store)
     if any(problem.problem == "schema" for problem in problems):
         return problems  # the queries below rely on the schema
-    from netarchive.store.ladybug import COUNTED_RELATIONSHIPS
-
     neurons = defaultdict(int)
-    for checkpoint_id, layer, count in store._rows(f"MATCH (n:Neuron) RETURN n.id / {_KEY}, n.layer, count(*)"):
-        neurons[checkpoint_id, layer] = count
-    relationships = {table: _relationship_counts(store, table) for table in COUNTED_RELATIONSHIPS}
-    return problems + checkpoint_problems(store, neurons, relationships) + stray_problems(store, neurons, relationships)
+    for checkpoint_id, group, count in store._rows(f"MATCH (n:Neuron) RETURN n.id / {_KEY}, n.`group`, count(*)"):
+        neurons[checkpoint_id, group] = count
+    layouts = {
+        checkpoint_id: layer_groups(parse_architecture(architecture), len(names))
+        for checkpoint_id, names, architecture in store._rows("MATCH (c:Checkpoint) RETURN c.id, c.layer_names, c.architecture")
+    }
+    relationships = {table: _relationship_counts(store, table, layouts) for table in COUNTED_RELATIONSHIPS}
+    return problems + checkpoint_problems(store, neurons, relationships) + stray_problems(store, neurons, relationships, layouts)
 
 
 def schema_problems(store) -> list[Problem]:
-    from netarchive.store.ladybug import _NODE_TABLES, _REL_TABLES, REBUILT, _statement, declared_columns
+    from netarchive.store.ladybug import REBUILT
 
     problems = []
     tables = {name for (name,) in store._rows("CALL show_tables() RETURN name")}
-    for table in (*_NODE_TABLES, *_REL_TABLES):
+    for table in TABLES:
         if table not in tables:
             problems.append(Problem("schema", f"the table {table} is missing", "create it", store._ensure_schema))
             continue
@@ -52,11 +58,11 @@ def schema_problems(store) -> list[Problem]:
                 problems.append(Problem("schema", f"the column {table}.{name} is missing", "add it", store._ensure_schema))
             elif found[name] != kind:
                 problems.append(Problem("schema", f"the column {table}.{name} is {found[name]}, not {kind}"))
-    for table in sorted(tables - {*_NODE_TABLES, *_REL_TABLES}):
+    for table in sorted(tables - set(TABLES)):
         if table.endswith(REBUILT):
             def drop(table=table):
                 with store._transaction():
-                    store._run(_statement("DROP TABLE {table}", table=table))
+                    store._run(statement("DROP TABLE {table}", table=table))
 
             problems.append(Problem(
                 "leftover-table", f"{table} is a synapse table that an interrupted rm or --replace rebuilt and never "
@@ -69,13 +75,12 @@ def schema_problems(store) -> list[Problem]:
 
 def checkpoint_problems(store, neurons: dict, relationships: dict) -> list[Problem]:
     """Unfinished, damaged, unlinked and duplicate checkpoints."""
-    from netarchive.store.ladybug import COUNTED_RELATIONSHIPS, _statement
-
     recorded = [column for pair in COUNTED_RELATIONSHIPS.values() for column in pair if column]
     rows = store._run(
         "MATCH (c:Checkpoint) OPTIONAL MATCH (r:Run)-[:HAS_CHECKPOINT]->(c) "
         "RETURN c.id AS id, c.run AS run, c.level AS level, c.incomplete AS incomplete, c.widths AS widths, "
-        "r.name AS linked, " + ", ".join(_statement("c.{name} AS {name}", name=column) for column in recorded)
+        "c.layer_names AS layer_names, "
+        "r.name AS linked, " + ", ".join(statement("c.{name} AS {name}", name=column) for column in recorded)
         + " ORDER BY run, level, id"
     ).rows_as_dict().get_all()
     problems, newest = [], {}
@@ -87,8 +92,12 @@ def checkpoint_problems(store, neurons: dict, relationships: dict) -> list[Probl
             continue
         wrong = layer_mismatches(widths, [neurons[checkpoint_id, layer] for layer in range(len(widths))], [], None)
         for table, (per_layer, total) in COUNTED_RELATIONSHIPS.items():
-            counts = [relationships[table][checkpoint_id, layer, checkpoint_id, layer + 1] for layer in range(len(widths) - 1)]
-            recorded = row[per_layer] if row[per_layer] is not None or not total else [row[total]]
+            counts = relationships[table].get(checkpoint_id) or [0] * (len(row["layer_names"]) if per_layer else 1)
+            if per_layer is None:
+                recorded = None if row[total] is None else [row[total]]
+                counts = [sum(counts)]
+            else:
+                recorded = row[per_layer] if row[per_layer] is not None or not total else [row[total]]
             wrong += layer_mismatches(widths, widths, counts, recorded, f"{table} rows")
         if wrong:
             problems.append(damaged_problem(run, level, wrong, remove))
@@ -108,13 +117,11 @@ def checkpoint_problems(store, neurons: dict, relationships: dict) -> list[Probl
     return problems
 
 
-def stray_problems(store, neurons: dict, relationships: dict) -> list[Problem]:
+def stray_problems(store, neurons: dict, relationships: dict, layouts: dict) -> list[Problem]:
     """Neurons of no checkpoint, relationships that join the wrong neurons, runs without checkpoints,
     and a checkpoint counter behind the ids in use."""
-    from netarchive.store.ladybug import _statement
-
     problems = []
-    known = {checkpoint_id for (checkpoint_id,) in store._rows("MATCH (c:Checkpoint) RETURN c.id")}
+    known = set(layouts)
     owners = defaultdict(int)
     for (checkpoint_id, _), count in neurons.items():
         owners[checkpoint_id] += count
@@ -124,18 +131,16 @@ def stray_problems(store, neurons: dict, relationships: dict) -> list[Problem]:
             f"(internal id {checkpoint_id})", "delete them", lambda ids=[checkpoint_id]: store._remove(ids),
         ))
     for table, counts in relationships.items():
-        stray = sum(count for (a, la, b, lb), count in counts.items() if (a != b or lb != la + 1) and a in known)
+        stray = counts.stray
         if stray:
             def delete(table=table):
                 with store._transaction():
-                    store._run(_statement(
-                        "MATCH (a:Neuron)-[s:{table}]->(b:Neuron) WHERE a.id / 4294967296 <> b.id / 4294967296 "
-                        "OR b.layer <> a.layer + 1 DELETE s", table=table,
-                    ))
+                    _delete_stray(store, table, layouts)
 
+            where = "of layers whose groups they do not join" if COUNTED_RELATIONSHIPS[table][0] else "outside the checkpoint"
             problems.append(Problem(
-                "stray-synapses", f"{stray:,} {table} rows join neurons of different checkpoints or of layers that "
-                "are not consecutive", "delete them", delete,
+                "stray-synapses", f"{stray:,} {table} rows join neurons of different checkpoints or {where}",
+                "delete them", delete,
             ))
     for (run,) in store._rows("MATCH (r:Run) WHERE NOT (r)-[:HAS_CHECKPOINT]->() RETURN r.name"):
         def delete_run(run=run):
@@ -157,15 +162,46 @@ def stray_problems(store, neurons: dict, relationships: dict) -> list[Problem]:
     return problems
 
 
-def _relationship_counts(store, table: str) -> dict[tuple[int, int, int, int], int]:
-    """Rows of a relationship table between neurons, by (checkpoint, layer) of both ends."""
-    from netarchive.store.ladybug import _statement
+class _Counts(dict):
+    """Rows of a relationship table that belong to each checkpoint (id -> per weight layer, or one total),
+    and ``stray``, how many join neurons of different checkpoints or lie outside their layer's groups."""
 
-    counts = defaultdict(int)
-    query = _statement(
-        f"MATCH (a:Neuron)-[s:{{table}}]->(b:Neuron) RETURN a.id / {_KEY}, a.layer, b.id / {_KEY}, b.layer, count(*)",
+    stray: int = 0
+
+
+def _relationship_counts(store, table: str, layouts: dict) -> _Counts:
+    per_layer = COUNTED_RELATIONSHIPS[table][0] is not None
+    layer = "s.layer" if per_layer else "0"
+    query = statement(
+        f"MATCH (a:Neuron)-[s:{{table}}]->(b:Neuron) "
+        f"RETURN a.id / {_KEY}, b.id / {_KEY}, {layer}, a.`group`, b.`group`, count(*)",
         table=table,
     )
-    for a, la, b, lb, count in store._rows(query):
-        counts[a, la, b, lb] = count
+    counts = _Counts()
+    for a, b, l, ga, gb, count in store._rows(query):
+        if a not in layouts:
+            continue  # orphans: removed with their neurons
+        sources, targets = layouts[a]
+        inside = a == b and (not per_layer or (l is not None and 0 <= l < len(sources) and (ga, gb) == (sources[l], targets[l])))
+        if not inside:
+            counts.stray += count
+            continue
+        found = counts.setdefault(a, [0] * (len(sources) if per_layer else 1))
+        found[l] += count
     return counts
+
+
+def _delete_stray(store, table: str, layouts: dict) -> None:
+    """Delete the rows :func:`_relationship_counts` calls stray, inside the caller's transaction."""
+    store._run(statement(f"MATCH (a:Neuron)-[s:{{table}}]->(b:Neuron) WHERE a.id / {_KEY} <> b.id / {_KEY} DELETE s", table=table))
+    if COUNTED_RELATIONSHIPS[table][0] is None:
+        return
+    for checkpoint_id, (sources, targets) in layouts.items():
+        bounds = {"lo": checkpoint_id * _KEY, "hi": (checkpoint_id + 1) * _KEY}
+        store._run(statement("MATCH (a:Neuron)-[s:{table}]->() WHERE a.id >= $lo AND a.id < $hi "
+                             "AND (s.layer IS NULL OR s.layer < 0 OR s.layer >= $layers) DELETE s", table=table),
+                   {**bounds, "layers": len(sources)})
+        for l, (source, target) in enumerate(zip(sources, targets)):
+            store._run(statement("MATCH (a:Neuron)-[s:{table}]->(b:Neuron) WHERE a.id >= $lo AND a.id < $hi AND s.layer = $layer "
+                                 "AND (a.`group` <> $source OR b.`group` <> $target) DELETE s", table=table),
+                       {**bounds, "layer": l, "source": source, "target": target})

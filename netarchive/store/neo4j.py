@@ -1,10 +1,14 @@
 """The server archive: the same schema on a Neo4j 5 server, over Bolt with the official driver.
 
 Schema (cypher/schema.md): ``(:Run {name, activation, ...meta})-[:HAS_CHECKPOINT]->(:Checkpoint {run, level,
-neurons, edges, sparsity, layer_names, widths, input_shape, architecture_source, ...metrics})`` and ``(:Neuron {run, level, layer,
-index, channel, y, x, bias})-[:SYNAPSE {w}]->(:Neuron)``. Neurons are keyed by a composite uniqueness constraint on
-``(run, level, layer, index)`` (Community edition has no NODE KEY), which also serves the index seeks of
-the synapse batches; checkpoints by ``(run, level)``.
+neurons, edges, sparsity, layer_names, widths, input_shape, architecture_source, architecture, layer_synapses,
+connections, ...metrics})``, ``(:Neuron {run, level, group, index, channel, y, x, bias, bn_weight, bn_bias, bn_mean,
+bn_var})-[:SYNAPSE {w, layer, ky, kx}]->(:Neuron)`` (one per kernel weight; ky/kx absent on Linear synapses) and
+``(:Neuron)-[:CONNECTION {kind}]->(:Neuron)`` for the weightless edges of add, concat and flatten. Neurons
+are keyed by a composite uniqueness constraint on ``(run, level, group, index)`` (Community edition has no
+NODE KEY), which also serves the index seeks of the synapse batches; checkpoints by ``(run, level)``.
+``init`` upgrades an archive written before issue 14 (``Neuron.layer`` -> ``group``, ``SYNAPSE.layer``
+filled in; :data:`UPGRADE_CYPHER`).
 
 Writing. Neurons go in with one ``UNWIND range(...)`` statement per layer; synapses in batches of
 :data:`SYNAPSE_BATCH` rows sent as parallel lists (``$src``, ``$dst``, ``$w``), one layer at a time, so
@@ -40,9 +44,12 @@ import pandas as pd
 
 from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
+from netarchive.model.columns import (
+    NEURON_VALUES, architecture_json, assemble, layer_groups, neuron_columns, parse_architecture, split_synapses,
+)
 from netarchive.store.base import (
     CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Problem, Progress, Store, check_input_shape, check_property_name,
-    check_storable, damaged_problem, layer_mismatches, problem_table, recorded_counts, unfinished_problem, verify_counts,
+    damaged_problem, flagged_synapses, layer_mismatches, problem_table, recorded_counts, unfinished_problem, verify_counts,
 )
 
 SYNAPSE_BATCH = 20_000
@@ -62,15 +69,28 @@ MIN_SERVER_MAJOR = 5
 SCHEMA_CYPHER = (
     "CREATE CONSTRAINT run_name IF NOT EXISTS FOR (r:Run) REQUIRE r.name IS UNIQUE",
     "CREATE CONSTRAINT checkpoint_key IF NOT EXISTS FOR (c:Checkpoint) REQUIRE (c.run, c.level) IS UNIQUE",
-    "CREATE CONSTRAINT neuron_key IF NOT EXISTS FOR (n:Neuron) REQUIRE (n.run, n.level, n.layer, n.`index`) IS UNIQUE",
-    "CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.run, n.level, n.layer)",
+    "CREATE CONSTRAINT neuron_group_key IF NOT EXISTS FOR (n:Neuron) REQUIRE (n.run, n.level, n.`group`, n.`index`) IS UNIQUE",
+    "CREATE INDEX neuron_group IF NOT EXISTS FOR (n:Neuron) ON (n.run, n.level, n.`group`)",
     "CREATE INDEX neuron_checkpoint IF NOT EXISTS FOR (n:Neuron) ON (n.run, n.level)",
 )
+OLD_SCHEMA_NAMES = ("neuron_key", "neuron_layer")
+"""The constraint and index on ``Neuron.layer`` of archives written before issue 14: dropped by the upgrade,
+last, so that an interrupted upgrade is done again by the next ``init``."""
+UPGRADE_CYPHER = (
+    "MATCH (n:Neuron {run: $run, level: $level}) WHERE n.layer IS NOT NULL "
+    "WITH n LIMIT $batch SET n.`group` = n.layer REMOVE n.layer RETURN count(*) AS changed",
+    "MATCH (a:Neuron {run: $run, level: $level})-[s:SYNAPSE]->() WHERE s.layer IS NULL "
+    "WITH a, s LIMIT $batch SET s.layer = a.`group` RETURN count(*) AS changed",
+)
+"""Upgrading one checkpoint, batch by batch: the neuron group was called ``layer``, and a synapse of those
+chains belongs to the weight layer numbered as its source group."""
+UPGRADE_CHECKPOINTS_CYPHER = "MATCH (c:Checkpoint) RETURN c.run AS run, c.level AS level"
+DROP_OLD_SCHEMA_CYPHER = ("DROP CONSTRAINT neuron_key IF EXISTS", "DROP INDEX neuron_layer IF EXISTS")
 AWAIT_INDEXES_CYPHER = "CALL db.awaitIndexes($seconds)"
 COMPONENTS_CYPHER = "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition"
 CONSTRAINTS_CYPHER = "SHOW CONSTRAINTS YIELD name RETURN name"
 INDEXES_CYPHER = "SHOW INDEXES YIELD name RETURN name"
-SCHEMA_NAMES = ("run_name", "checkpoint_key", "neuron_key", "neuron_layer", "neuron_checkpoint")
+SCHEMA_NAMES = ("run_name", "checkpoint_key", "neuron_group_key", "neuron_group", "neuron_checkpoint")
 
 # -- writing -----------------------------------------------------------------------------------------
 CREATE_CHECKPOINT_CYPHER = (
@@ -80,18 +100,22 @@ CREATE_CHECKPOINT_CYPHER = (
 )
 CREATE_NEURONS_CYPHER = (
     "UNWIND range(0, $width - 1) AS i "
-    "CREATE (:Neuron {run: $run, level: $level, layer: $layer, `index`: i, bias: $bias[i]})"
+    "CREATE (:Neuron {run: $run, level: $level, `group`: $group, `index`: i, channel: $channel[i], y: $y[i], x: $x[i], "
+    "bias: $bias[i], bn_weight: $bn_weight[i], bn_bias: $bn_bias[i], bn_mean: $bn_mean[i], bn_var: $bn_var[i]})"
 )
-CREATE_PIXELS_CYPHER = (
-    "UNWIND range(0, $width - 1) AS i "
-    "CREATE (:Neuron {run: $run, level: $level, layer: 0, `index`: i, channel: $channel[i], y: $y[i], x: $x[i]})"
-)
+"""The neurons of one group; a list given as null leaves its property out (``null[i]`` is null)."""
 CREATE_SYNAPSES_CYPHER = (
     "UNWIND range(0, size($targets) - 1) AS j "
-    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $targets[j]}) "
+    "MATCH (b:Neuron {run: $run, level: $level, `group`: $target, `index`: $targets[j]}) "
     "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
-    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
-    "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
+    "MATCH (a:Neuron {run: $run, level: $level, `group`: $source, `index`: $src[i]}) "
+    "CREATE (a)-[:SYNAPSE {w: $w[i], layer: $layer, ky: $ky[i], kx: $kx[i]}]->(b)"
+)
+CREATE_CONNECTIONS_CYPHER = (
+    "UNWIND range(0, size($src) - 1) AS i "
+    "MATCH (a:Neuron {run: $run, level: $level, `group`: $source, `index`: $src[i]}) "
+    "MATCH (b:Neuron {run: $run, level: $level, `group`: $target, `index`: $dst[i]}) "
+    "CREATE (a)-[:CONNECTION {kind: $kind}]->(b)"
 )
 SET_METRICS_CYPHER = (
     "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete IS NULL SET c += $metrics RETURN c.level AS level"
@@ -100,7 +124,7 @@ SET_ACTIVATION_CYPHER = "MATCH (r:Run {name: $run}) SET r.activation = $activati
 SET_INPUT_SHAPE_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape"
 SET_PIXELS_CYPHER = (
     "UNWIND range(0, size($channel) - 1) AS i "
-    "MATCH (n:Neuron {run: $run, level: $level, layer: 0, `index`: i}) "
+    "MATCH (n:Neuron {run: $run, level: $level, `group`: 0, `index`: i}) "
     "SET n.channel = $channel[i], n.y = $y[i], n.x = $x[i]"
 )
 COMPLETE_CHECKPOINT_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) REMOVE c.incomplete"
@@ -121,14 +145,17 @@ CHECKPOINT_EDGES_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) RETUR
 UNFINISHED_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete = true RETURN c.level AS level"
 COUNT_NEURONS_CYPHER = "MATCH (n:Neuron {run: $run, level: $level}) RETURN count(n) AS neurons"
 RUN_EXISTS_CYPHER = "MATCH (r:Run {name: $run}) RETURN r.name AS name"
-BIASES_CYPHER = (
-    "MATCH (n:Neuron {run: $run, level: $level}) WHERE n.bias IS NOT NULL "
-    "RETURN n.layer AS layer, n.`index` AS i, n.bias AS bias"
+NEURON_VALUES_CYPHER = (
+    "MATCH (n:Neuron {run: $run, level: $level}) "
+    "WHERE n.bias IS NOT NULL OR n.bn_mean IS NOT NULL OR n.bn_var IS NOT NULL OR n.bn_weight IS NOT NULL OR n.bn_bias IS NOT NULL "
+    "RETURN n.`group` AS group, n.`index` AS i, n.bias AS bias, n.bn_weight AS bn_weight, n.bn_bias AS bn_bias, "
+    "n.bn_mean AS bn_mean, n.bn_var AS bn_var"
 )
 READ_LAYER_CYPHER = (
-    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]->(b:Neuron) "
-    "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w"
+    "MATCH (a:Neuron {run: $run, level: $level, `group`: $source})-[s:SYNAPSE {layer: $layer}]->(b:Neuron) "
+    "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w, collect(s.ky) AS ky, collect(s.kx) AS kx"
 )
+COUNT_CONNECTIONS_CYPHER = "MATCH (:Neuron {run: $run, level: $level})-[s:CONNECTION]->() RETURN count(s) AS connections"
 
 # -- deleting ----------------------------------------------------------------------------------------
 MARK_INCOMPLETE_CYPHER = (
@@ -151,45 +178,63 @@ DELETE_EMPTY_RUN_CYPHER = "MATCH (r:Run {name: $run}) WHERE NOT EXISTS { (r)-[:H
 CHECK_CHECKPOINTS_CYPHER = (
     "MATCH (c:Checkpoint) OPTIONAL MATCH (r:Run)-[:HAS_CHECKPOINT]->(c) "
     "RETURN c.run AS run, c.level AS level, c.incomplete AS incomplete, c.widths AS widths, c.edges AS edges, "
-    "c.layer_synapses AS layer_synapses, r.name AS linked ORDER BY run, level"
+    "c.layer_synapses AS layer_synapses, c.connections AS connections, c.layer_names AS layer_names, "
+    "c.architecture AS architecture, r.name AS linked ORDER BY run, level"
 )
-CHECK_NEURONS_CYPHER = "MATCH (n:Neuron) RETURN n.run AS run, n.level AS level, n.layer AS layer, count(*) AS n"
-CHECK_SYNAPSES_CYPHER = (
-    "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) RETURN a.run AS run, a.level AS level, a.layer AS layer, "
-    "b.run = a.run AND b.level = a.level AND b.layer = a.layer + 1 AS between, count(s) AS n"
-)
+CHECK_NEURONS_CYPHER = "MATCH (n:Neuron) RETURN n.run AS run, n.level AS level, n.`group` AS group, count(*) AS n"
+CHECK_RELATIONSHIPS_CYPHER = {
+    "SYNAPSE": (
+        "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) RETURN a.run AS run, a.level AS level, s.layer AS layer, "
+        "a.`group` AS source, b.`group` AS target, b.run = a.run AND b.level = a.level AS same, count(s) AS n"
+    ),
+    "CONNECTION": (
+        "MATCH (a:Neuron)-[s:CONNECTION]->(b:Neuron) RETURN a.run AS run, a.level AS level, 0 AS layer, "
+        "a.`group` AS source, b.`group` AS target, b.run = a.run AND b.level = a.level AS same, count(s) AS n"
+    ),
+}
+"""The rows of each relationship table between neurons by checkpoint, weight layer and both ends' groups."""
 EMPTY_RUNS_CYPHER = "MATCH (r:Run) WHERE NOT EXISTS { (r)-[:HAS_CHECKPOINT]->() } RETURN r.name AS run"
 LINK_CHECKPOINT_CYPHER = (
     "MATCH (c:Checkpoint {run: $run, level: $level}) MERGE (r:Run {name: $run}) MERGE (r)-[:HAS_CHECKPOINT]->(c)"
 )
-DELETE_STRAY_SYNAPSES_CYPHER = (
-    "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE b.run <> a.run OR b.level <> a.level OR b.layer <> a.layer + 1 "
+DELETE_FOREIGN_CYPHER = {
+    table: f"MATCH (a:Neuron)-[s:{table}]->(b:Neuron) WHERE b.run <> a.run OR b.level <> a.level "
+    "WITH s LIMIT $batch DELETE s RETURN count(*) AS deleted"
+    for table in ("SYNAPSE", "CONNECTION")
+}
+DELETE_MISPLACED_SYNAPSES_CYPHER = (
+    "MATCH (a:Neuron {run: $run, level: $level})-[s:SYNAPSE]->(b:Neuron {run: $run, level: $level}) "
+    "WHERE s.layer IS NULL OR s.layer < 0 OR s.layer >= size($sources) "
+    "OR a.`group` <> $sources[s.layer] OR b.`group` <> $targets[s.layer] "
     "WITH s LIMIT $batch DELETE s RETURN count(*) AS deleted"
 )
+"""Synapses that join neurons of different checkpoints, or not the source and target groups of their layer."""
 
 # -- write-back (``{name}``: a property name accepted by check_property_name) --------------------------
 SET_NEURON_PROPERTY_CYPHER = (
     "UNWIND range(0, size($values) - 1) AS i "
-    "MATCH (n:Neuron {run: $run, level: $level, layer: $layer, `index`: $start + i}) "
+    "MATCH (n:Neuron {run: $run, level: $level, `group`: $group, `index`: $start + i}) "
     "SET n.`{name}` = $values[i]"
 )
 CLEAR_SYNAPSE_FLAG_CYPHER = (
-    "MATCH (:Neuron {run: $run, level: $level, layer: $layer})-[s:SYNAPSE]->() SET s.`{name}` = false"
+    "MATCH (:Neuron {run: $run, level: $level, `group`: $source})-[s:SYNAPSE {layer: $layer}]->() SET s.`{name}` = false"
 )
 SET_SYNAPSE_FLAG_CYPHER = (
     "UNWIND range(0, size($src) - 1) AS i "
-    "MATCH (:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]})"
-    "-[s:SYNAPSE]->(:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $dst[i]}) "
+    "MATCH (:Neuron {run: $run, level: $level, `group`: $source, `index`: $src[i]})"
+    "-[s:SYNAPSE {layer: $layer}]->(:Neuron {run: $run, level: $level, `group`: $target, `index`: $dst[i]}) "
+    "WHERE coalesce(s.ky, -1) = $ky[i] AND coalesce(s.kx, -1) = $kx[i] "
     "SET s.`{name}` = true"
 )
 
 _CHECKPOINT_PROPERTIES = frozenset(
     {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete",
-     "written", "layer_synapses", "architecture_source"}
+     "written", "layer_synapses", "architecture_source", "architecture", "connections"}
 )
 _RUN_PROPERTIES = frozenset({"name", "run", "activation"})
-_NEURON_PROPERTIES = frozenset({"id", "run", "level", "layer", "index", "channel", "y", "x", "bias"})
-_SYNAPSE_PROPERTIES = frozenset({"w"})
+_NEURON_PROPERTIES = frozenset({"id", "run", "level", "group", "layer", "index", "channel", "y", "x", "bias",
+                                "bn_weight", "bn_bias", "bn_mean", "bn_var"})
+_SYNAPSE_PROPERTIES = frozenset({"w", "layer", "ky", "kx", "kind"})
 
 
 def statements() -> dict[str, str]:
@@ -197,8 +242,9 @@ def statements() -> dict[str, str]:
     found = {}
     for key, value in globals().items():
         if key.endswith("_CYPHER"):
-            for i, text in enumerate(value if isinstance(value, tuple) else (value,)):
-                found[f"{key}[{i}]" if isinstance(value, tuple) else key] = text.replace("{name}", "sample_property")
+            texts = value if isinstance(value, dict) else dict(enumerate(value)) if isinstance(value, tuple) else {None: value}
+            for i, text in texts.items():
+                found[key if i is None else f"{key}[{i}]"] = text.replace("{name}", "sample_property")
     return found
 
 
@@ -327,19 +373,36 @@ class Neo4jStore(Store):
             raise StoreError(f"the archive at {self.location} is open read-only")
 
     def init(self) -> None:
-        """Create the constraints and indexes (idempotent) and wait until they are online."""
+        """Create the constraints and indexes (idempotent), wait until they are online, and upgrade an
+        archive written before issue 14 (:data:`UPGRADE_CYPHER`)."""
         self._writable()
         with self._session() as session:
             for statement in SCHEMA_CYPHER:
                 session.run(statement).consume()
             session.run(AWAIT_INDEXES_CYPHER, seconds=300).consume()
+        if self._predates_groups():
+            for row in self._read(UPGRADE_CHECKPOINTS_CYPHER):
+                for statement in UPGRADE_CYPHER:
+                    while self._write(statement, run=row["run"], level=row["level"], batch=self.batch)[0]["changed"]:
+                        pass
+            for statement in DROP_OLD_SCHEMA_CYPHER:
+                self._write(statement)
         self._schema_ready = True
+
+    def _predates_groups(self) -> bool:
+        """Whether the archive still has the constraint or index of ``Neuron.layer`` (before issue 14)."""
+        from neo4j import exceptions as ex
+
+        try:
+            names = {row["name"] for query in (CONSTRAINTS_CYPHER, INDEXES_CYPHER) for row in self._read(query)}
+        except (StoreError, ex.Neo4jError):
+            return False  # a Bolt server that is not Neo4j has no SHOW commands
+        return bool(names.intersection(OLD_SCHEMA_NAMES))
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, checkpoint: Checkpoint, *, replace: bool = False, progress: Progress | None = None) -> None:
         step = progress or (lambda _: None)
         self._writable()
-        check_storable(checkpoint)
         if not self._schema_ready:
             self.init()
         self._clean_incomplete(step)
@@ -383,7 +446,7 @@ class Neo4jStore(Store):
 
     def _write_batched(self, checkpoint: Checkpoint, step: Progress) -> None:
         statements = _checkpoint_statements(checkpoint, incomplete=True, batch=self.batch, step=step)
-        head = [next(statements) for _ in range(len(checkpoint.widths) + 1)]  # checkpoint + neurons
+        head = [next(statements) for _ in range(len(checkpoint.widths) + 1)]  # checkpoint + neurons of each group
         self._transaction(head)
         for statement in statements:
             self._transaction([statement])
@@ -428,42 +491,61 @@ class Neo4jStore(Store):
         try:
             return self._read_checkpoint(run, int(level))
         except DamagedArchive:
-            return self._read_checkpoint(run, int(level))
+            try:
+                return self._read_checkpoint(run, int(level))
+            except DamagedArchive:
+                if self._predates_groups():
+                    raise StoreError(f"the archive at {self.location} was written by an older netarchive (neurons "
+                                     "numbered by `layer`): `netarchive init` upgrades it") from None
+                raise
 
     def _read_checkpoint(self, run: str, level: int) -> Checkpoint:
         found = self._read(CHECKPOINT_CYPHER, run=run, level=level)
         if not found:
             raise self._not_found(run, level)
         meta, props = found[0]["r"], found[0]["c"]
-        widths = [int(w) for w in props["widths"]]
-        biases = self._biases(run, level, widths)
+        widths, names = [int(w) for w in props["widths"]], props["layer_names"]
+        architecture = parse_architecture(props.get("architecture"))
+        sources, targets = layer_groups(architecture, len(names))
+        offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
         read = []
         with self._session("READ") as session:
-            for l in range(len(widths) - 1):
-                read.append(session.execute_read(_read_layer, run, level, l))
-        counts = [len(src) for src, _, _ in read]
+            for l, (source, target) in enumerate(zip(sources, targets)):
+                part = session.execute_read(_read_layer, run, level, l, source)
+                part["layer"] = np.full(len(part["w"]), l, dtype=np.int16)
+                part["src"], part["dst"] = part["src"] + offsets[source], part["dst"] + offsets[target]
+                read.append(part)
+        counts = [len(part["w"]) for part in read]
         neurons = self._read(COUNT_NEURONS_CYPHER, run=run, level=level)[0]["neurons"]
         verify_counts(
-            {"neurons": props["neurons"], "edges": props["edges"], "layer_synapses": props.get("layer_synapses")},
-            {"neurons": neurons, "edges": sum(counts), "layer_synapses": counts},
+            {"neurons": props["neurons"], "edges": props["edges"], "layer_synapses": props.get("layer_synapses"),
+             "connections": props.get("connections")},
+            {"neurons": neurons, "edges": sum(counts), "layer_synapses": counts,
+             "connections": self._read(COUNT_CONNECTIONS_CYPHER, run=run, level=level)[0]["connections"]},
             run, level,
         )
-        layers = [Layer(name, widths[l], widths[l + 1], *read[l], biases[l + 1]) for l, name in enumerate(props["layer_names"])]
+        columns = {name: np.concatenate([part[name] for part in read]) for name in ("src", "dst", "w", "layer", "ky", "kx")}
         metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
         activation = meta.pop("activation", None) or "relu"
-        return Checkpoint(run, int(level), tuple(layers), props.get("input_shape") or None, metrics, meta, activation,
-                          architecture_source=props.get("architecture_source") or OLD_ARCHITECTURE_SOURCE)
+        return assemble(
+            architecture, split_synapses(columns, widths, sources, targets, run, level),
+            self._neuron_values(run, level, offsets), run=run, level=level, widths=widths, layer_names=names,
+            input_shape=props.get("input_shape") or None, activation=activation, metrics=metrics, meta=meta,
+            architecture_source=props.get("architecture_source") or OLD_ARCHITECTURE_SOURCE,
+        )
 
-    def _biases(self, run: str, level: int, widths: list[int]) -> list[np.ndarray | None]:
-        """The biases of each layer's neurons (None for a layer without any; missing ones are 0)."""
-        biases: list[np.ndarray | None] = [None] * len(widths)
-        for row in self._read(BIASES_CYPHER, run=run, level=level):
-            layer = int(row["layer"])
-            if biases[layer] is None:
-                biases[layer] = np.zeros(widths[layer], dtype=np.float32)
-            biases[layer][int(row["i"])] = row["bias"]
-        return biases
+    def _neuron_values(self, run: str, level: int, offsets: np.ndarray) -> dict[str, np.ndarray]:
+        """The float columns of the neurons (bias, batch-norm statistics) in global order, NaN where absent."""
+        values = {name: np.full(int(offsets[-1]), np.nan) for name in NEURON_VALUES}
+        rows = self._read(NEURON_VALUES_CYPHER, run=run, level=level)
+        if rows:
+            table = pd.DataFrame(rows)
+            index = offsets[table["group"].to_numpy(dtype=np.int64)] + table["i"].to_numpy(dtype=np.int64)
+            inside = index < offsets[-1]
+            for name in NEURON_VALUES:
+                values[name][index[inside]] = table[name].to_numpy(dtype=np.float64, na_value=np.nan)[inside]
+        return values
 
     def cypher(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         def work(tx):
@@ -518,7 +600,7 @@ class Neo4jStore(Store):
             for layer in range(len(offsets) - 1):
                 for start in range(0, int(offsets[layer + 1] - offsets[layer]), self.batch):
                     chunk = values[offsets[layer] + start : min(offsets[layer] + start + self.batch, offsets[layer + 1])]
-                    statements.append((text, {"run": run, "level": int(level), "layer": layer, "start": start, "values": chunk.tolist()}))
+                    statements.append((text, {"run": run, "level": int(level), "group": layer, "start": start, "values": chunk.tolist()}))
         self._transaction(statements)
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
@@ -554,21 +636,26 @@ class Neo4jStore(Store):
             statements.append((SET_PIXELS_CYPHER, {"run": run, "level": each, "channel": channel, "y": y, "x": x}))
         self._transaction(statements)
 
-    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+    def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                         ky: np.ndarray | None = None, kx: np.ndarray | None = None) -> None:
         self._writable()
         check_property_name(name, _SYNAPSE_PROPERTIES, "synapse flag")
         props = self._checkpoint_properties(run, level)
+        sources, targets = layer_groups(parse_architecture(props.get("architecture")), len(props["layer_names"]))
+        _, _, ky, kx = flagged_synapses(props["widths"], sources, targets, layer, src, dst, ky, kx)
         layer, src, dst = (np.asarray(a, dtype=np.int64) for a in (layer, src, dst))
         keys = {"run": run, "level": int(level)}
         statements = []
-        for l in range(len(props["layer_names"])):
-            statements.append((CLEAR_SYNAPSE_FLAG_CYPHER.replace("{name}", name), {**keys, "layer": l}))
+        for l, (source, target) in enumerate(zip(sources, targets)):
+            where = {**keys, "layer": l, "source": source}
+            statements.append((CLEAR_SYNAPSE_FLAG_CYPHER.replace("{name}", name), where))
             chosen = layer == l
             for start in range(0, int(chosen.sum()), self.batch):
                 part = slice(start, start + self.batch)
                 statements.append((
                     SET_SYNAPSE_FLAG_CYPHER.replace("{name}", name),
-                    {**keys, "layer": l, "src": src[chosen][part].tolist(), "dst": dst[chosen][part].tolist()},
+                    {**where, "target": target, **{axis: values[chosen][part].tolist()
+                                                   for axis, values in (("src", src), ("dst", dst), ("ky", ky), ("kx", kx))}},
                 ))
         self._transaction(statements)
 
@@ -606,16 +693,13 @@ class Neo4jStore(Store):
         return [Problem("schema", f"the constraints or indexes {', '.join(missing)} are missing", "create them", self.init)]
 
     def _checkpoint_problems(self) -> list[Problem]:
-        neurons, synapses, stray = {}, {}, 0
-        for row in self._read(CHECK_NEURONS_CYPHER):
-            neurons[row["run"], row["level"], row["layer"]] = row["n"]
-        for row in self._read(CHECK_SYNAPSES_CYPHER):
-            if row["between"]:
-                synapses[row["run"], row["level"], row["layer"]] = row["n"]
-            else:
-                stray += row["n"]
+        neurons = {(row["run"], row["level"], row["group"]): row["n"] for row in self._read(CHECK_NEURONS_CYPHER)}
+        checkpoints = self._read(CHECK_CHECKPOINTS_CYPHER)
+        layouts = {(row["run"], row["level"]): layer_groups(parse_architecture(row["architecture"]), len(row["layer_names"] or []))
+                   for row in checkpoints}
+        rows = {table: self._relationship_counts(table, layouts) for table in CHECK_RELATIONSHIPS_CYPHER}
         problems, known = [], set()
-        for row in self._read(CHECK_CHECKPOINTS_CYPHER):
+        for row in checkpoints:
             run, level = row["run"], row["level"]
             known.add((run, level))
             remove = (lambda run=run, level=level: self._delete_batched(run, [level], lambda _: None))
@@ -623,9 +707,13 @@ class Neo4jStore(Store):
                 problems.append(unfinished_problem(run, level, remove))
                 continue
             widths = [int(w) for w in row["widths"]]
-            found = [neurons.get((run, level, layer), 0) for layer in range(len(widths))]
-            counts = [synapses.get((run, level, layer), 0) for layer in range(len(widths) - 1)]
+            found = [neurons.get((run, level, group), 0) for group in range(len(widths))]
+            layers = len(layouts[run, level][0])
+            counts = [rows["SYNAPSE"][0].get((run, level, l), 0) for l in range(layers)]
             wrong = layer_mismatches(widths, found, counts, row["layer_synapses"] or [row["edges"]])
+            if row["connections"] is not None:
+                wrong += layer_mismatches(widths, widths, [rows["CONNECTION"][0].get((run, level, 0), 0)], [row["connections"]],
+                                          "CONNECTION rows")
             if wrong:
                 problems.append(damaged_problem(run, level, wrong, remove))
             elif row["linked"] is None:
@@ -638,24 +726,48 @@ class Neo4jStore(Store):
                 "orphan-neurons", "neurons (and their synapses) of no checkpoint", "delete them",
                 lambda run=run, level=level: self._delete_batched(run, [level], lambda _: None), run, level,
             ))
-        if stray:
-            def delete_stray():
-                while self._write(DELETE_STRAY_SYNAPSES_CYPHER, batch=self.batch)[0]["deleted"]:
-                    pass
-
-            problems.append(Problem(
-                "stray-synapses", f"{stray:,} synapses join neurons of different checkpoints or of layers that are "
-                "not consecutive", "delete them", delete_stray,
-            ))
+        for table, (_, stray) in rows.items():
+            if stray:
+                problems.append(Problem(
+                    "stray-synapses", f"{stray:,} {table} rows join neurons of different checkpoints or not the groups "
+                    "of their layer", "delete them", lambda table=table: self._delete_stray(table, layouts),
+                ))
         for row in self._read(EMPTY_RUNS_CYPHER):
             problems.append(Problem("empty-run", "a run without checkpoints", "delete it",
                                     lambda run=row["run"]: self._write(DELETE_EMPTY_RUN_CYPHER, run=run), row["run"]))
         return problems
 
+    def _relationship_counts(self, table: str, layouts: dict) -> tuple[dict, int]:
+        """Rows of a relationship table that lie where they belong, by (run, level, layer), and how many
+        do not (different checkpoints at both ends, or a synapse outside its layer's groups)."""
+        counts, stray = {}, 0
+        for row in self._read(CHECK_RELATIONSHIPS_CYPHER[table]):
+            key = (row["run"], row["level"])
+            sources, targets = layouts.get(key, ([], []))
+            l = row["layer"]
+            inside = key in layouts and row["same"] and (table != "SYNAPSE" or (
+                l is not None and 0 <= l < len(sources) and (row["source"], row["target"]) == (sources[l], targets[l])))
+            if inside:
+                counts[(*key, l)] = counts.get((*key, l), 0) + row["n"]
+            elif key in layouts:
+                stray += row["n"]
+        return counts, stray
+
+    def _delete_stray(self, table: str, layouts: dict) -> None:
+        while self._write(DELETE_FOREIGN_CYPHER[table], batch=self.batch)[0]["deleted"]:
+            pass
+        if table != "SYNAPSE":
+            return
+        for (run, level), (sources, targets) in layouts.items():
+            while self._write(DELETE_MISPLACED_SYNAPSES_CYPHER, run=run, level=level, sources=sources, targets=targets,
+                              batch=self.batch)[0]["deleted"]:
+                pass
+
 
 def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: int, step: Progress):
-    """The statements that create a checkpoint: the Checkpoint node, the neurons of each layer, then the
-    synapse batches (parameters built lazily, so a batched write holds one batch at a time)."""
+    """The statements that create a checkpoint: the Checkpoint node, the neurons of each group, the
+    synapse batches, then the weightless connections (parameters built lazily, so a batched write holds
+    one batch at a time)."""
     keys = {"run": checkpoint.run, "level": int(checkpoint.level)}
     properties = {
         **recorded_counts(checkpoint),
@@ -665,6 +777,7 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
         "widths": [int(w) for w in checkpoint.widths],
         "written": uuid.uuid4().hex,
         "architecture_source": checkpoint.architecture_source,
+        "architecture": architecture_json(checkpoint),
     }
     if checkpoint.input_shape is not None:
         properties["input_shape"] = [int(s) for s in checkpoint.input_shape]
@@ -679,28 +792,43 @@ def _checkpoint_statements(checkpoint: Checkpoint, *, incomplete: bool, batch: i
         "metrics": {key: float(value) for key, value in checkpoint.metrics.items()},
     }
     step("neurons")
-    coordinates = checkpoint.input_coordinates()
-    for layer, width in enumerate(checkpoint.widths):
-        if layer == 0 and coordinates is not None:
-            channel, y, x = (axis.tolist() for axis in coordinates)
-            yield CREATE_PIXELS_CYPHER, {**keys, "width": int(width), "channel": channel, "y": y, "x": x}
-        else:
-            bias = checkpoint.layers[layer - 1].bias if layer else None
-            bias = None if bias is None else bias.astype(np.float64).tolist()
-            yield CREATE_NEURONS_CYPHER, {**keys, "layer": layer, "width": int(width), "bias": bias}
+    columns, offsets = neuron_columns(checkpoint), checkpoint.offsets
+    for group, width in enumerate(checkpoint.widths):
+        lists = {name: _nullable_list(columns[name][offsets[group] : offsets[group + 1]])
+                 for name in ("channel", "y", "x", *NEURON_VALUES)}
+        yield CREATE_NEURONS_CYPHER, {**keys, "group": group, "width": int(width), **lists}
     step(f"{checkpoint.edges:,} synapses")
-    for layer, batches in enumerate(synapse_batches_by_layer(checkpoint, batch)):
+    for l, (layer, batches) in enumerate(zip(checkpoint.layers, synapse_batches_by_layer(checkpoint, batch))):
         for rows in batches:
-            yield CREATE_SYNAPSES_CYPHER, {**keys, "layer": layer, **rows}
+            yield CREATE_SYNAPSES_CYPHER, {**keys, "layer": l, "source": layer.source, "target": layer.target, **rows}
+    src, dst, which = checkpoint.connection_edges()
+    for c, connection in enumerate(checkpoint.connections):
+        mine = which == c
+        local_src, local_dst = src[mine] - offsets[connection.source], dst[mine] - offsets[connection.target]
+        for start in range(0, len(local_src), batch):
+            yield CREATE_CONNECTIONS_CYPHER, {
+                **keys, "source": connection.source, "target": connection.target, "kind": connection.kind,
+                "src": local_src[start : start + batch].tolist(), "dst": local_dst[start : start + batch].tolist(),
+            }
+
+
+def _nullable_list(values: np.ndarray) -> list | None:
+    """A column of model.columns as a parameter list: None when all absent (the property is left out), else
+    with None where absent (-1 or NaN)."""
+    absent = np.isnan(values) if values.dtype.kind == "f" else values < 0
+    if absent.all():
+        return None
+    listed = values.tolist()
+    return [None if gone else value for value, gone in zip(listed, absent)] if absent.any() else listed
 
 
 def synapse_batches_by_layer(checkpoint: Checkpoint, batch: int):
     """Per layer, a lazy sequence of batches of at most ``batch`` synapses, grouped by target neuron.
 
-    A batch is ``{"targets", "bounds", "src", "w"}``: the synapses into ``targets[j]`` are
-    ``src[bounds[j]:bounds[j+1]]`` with weights ``w[...]`` (parallel lists, sorted by target), so the
-    server seeks each target neuron once per batch instead of once per synapse, and the client encodes
-    two values per synapse instead of three. Lists of Python ints and floats are what the driver's Rust
+    A batch is ``{"targets", "bounds", "src", "w", "ky", "kx"}``: the synapses into ``targets[j]`` are
+    ``src[bounds[j]:bounds[j+1]]`` with weights ``w[...]`` and kernel offsets ``ky``/``kx`` (None for a
+    Linear layer) (parallel lists, sorted by target), so the server seeks each target neuron once per
+    batch instead of once per synapse. Lists of Python ints and floats are what the driver's Rust
     extension encodes fastest; this is the whole client-side cost of an ingest besides the network
     (bench/bench_neo4j.py measures it).
     """
@@ -709,10 +837,11 @@ def synapse_batches_by_layer(checkpoint: Checkpoint, batch: int):
 
 
 def _layer_batches(layer: Layer, batch: int):
-    src, dst, w = layer.src, layer.dst, layer.w
+    src, dst, w, ky, kx = layer.src, layer.dst, layer.w, layer.ky, layer.kx
     if len(dst) > 1 and (np.diff(dst) < 0).any():  # from_dense and the loaders give target order already
         order = np.argsort(dst, kind="stable")
         src, dst, w = src[order], dst[order], w[order]
+        ky, kx = (None if offset is None else offset[order] for offset in (ky, kx))
     for start in range(0, len(dst), batch):
         targets = dst[start : start + batch]
         bounds = np.concatenate([[0], np.flatnonzero(np.diff(targets)) + 1, [len(targets)]])
@@ -721,20 +850,28 @@ def _layer_batches(layer: Layer, batch: int):
             "bounds": bounds.tolist(),
             "src": src[start : start + batch].tolist(),
             "w": w[start : start + batch].astype(np.float64).tolist(),
+            **{name: None if offset is None else offset[start : start + batch].tolist() for name, offset in (("ky", ky), ("kx", kx))},
         }
 
 
-def _read_layer(tx, run: str, level: int, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One layer's synapses, one record per source neuron (lists of targets and weights) into numpy."""
-    sources, targets, weights = [], [], []
-    for record in tx.run(READ_LAYER_CYPHER, run=run, level=level, layer=layer):
+def _read_layer(tx, run: str, level: int, layer: int, source: int) -> dict[str, np.ndarray]:
+    """One layer's synapses, one record per source neuron (lists of targets, weights and kernel offsets)
+    into numpy (``ky``/``kx`` empty for a Linear layer, whose synapses have none)."""
+    columns = {name: [] for name in ("src", "dst", "w", "ky", "kx")}
+    for record in tx.run(READ_LAYER_CYPHER, run=run, level=level, layer=layer, source=source):
         dst = record["dst"]
-        sources.append(np.full(len(dst), record["src"], dtype=np.int32))
-        targets.append(np.asarray(dst, dtype=np.int32))
-        weights.append(np.asarray(record["w"], dtype=np.float32))
-    if not sources:
-        return (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
-    return np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
+        columns["src"].append(np.full(len(dst), record["src"], dtype=np.int64))
+        columns["dst"].append(np.asarray(dst, dtype=np.int64))
+        columns["w"].append(np.asarray(record["w"], dtype=np.float32))
+        for axis in ("ky", "kx"):
+            columns[axis].append(np.asarray(record[axis], dtype=np.int16))
+    types = {"src": np.int64, "dst": np.int64, "w": np.float32, "ky": np.int16, "kx": np.int16}
+    found = {name: np.concatenate(parts) if parts else np.zeros(0, types[name]) for name, parts in columns.items()}
+    if len(found["ky"]) != len(found["w"]) or len(found["kx"]) != len(found["w"]):
+        if len(found["ky"]) or len(found["kx"]):
+            raise DamagedArchive.checkpoint(run, level, f"some synapses of layer {layer} have no kernel offset")
+        found["ky"] = found["kx"] = np.full(len(found["w"]), -1, dtype=np.int16)
+    return found
 
 
 def _plain(value):
