@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the embedded archive: a real IMP run on the digits images, archived, queried, and drawn.
-#   bash examples/demo.sh [OUT]      (default OUT=out; the archive is OUT/archive; about a minute)
+# The main job on the embedded archive: two real IMP runs on the digits images (an MLP written as OpenLTH
+# writes a run, and a residual CNN archived from its training loop), archived, queried, and drawn.
+#   bash examples/demo.sh [OUT]      (default OUT=out; the archive is OUT/archive; two to three minutes)
 set -euo pipefail
 out="${1:-out}"
 here="$(dirname "$0")"
@@ -19,5 +20,13 @@ netarchive eval --run digits --level 15 --data "$out/digits/test.npz"
 netarchive plot robustness --run digits --level 0 --data "$out/digits/test.npz" -o "$out/robustness_dense.png"
 netarchive plot robustness --run digits --level 15 --data "$out/digits/test.npz" -o "$out/robustness_level15.png"
 netarchive plot locality --run digits --level 15 -o "$out/locality_level15.png"
+# the second run: a CNN with batch norm and one residual block, archived level by level with ingest_model
+python "$here/digits_cnn.py" --levels 15 --replace
+netarchive ls --run digits-cnn
+netarchive eval --run digits-cnn --level 10 --data "$out/digits/test.npz"
+netarchive query tccr --run digits-cnn --level 10 --convention seed
+netarchive query persistence --run digits-cnn --level 10
+netarchive plot percolation --run digits-cnn --level 10 -o "$out/percolation_cnn_level10.png"
+netarchive plot persistence --run digits-cnn -o "$out/persistence_cnn.png"
 netarchive report --run digits -o "$out/report"
 echo "open $out/report/index.html for the figures; the summary table is $out/summary.csv"
