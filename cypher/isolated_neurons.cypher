@@ -1,4 +1,4 @@
-// Neurons left isolated by pruning (no synapse in or out), per layer. Pruning the last synapse of an
+// Neurons left isolated by pruning (no synapse in or out), per neuron group. Pruning the last synapse of an
 // input pixel or hidden unit removes it from the network in effect.
 //   netarchive query cypher -f cypher/isolated_neurons.cypher --param run=r1 --param level=3
 :param run => 'r1';
@@ -8,5 +8,5 @@ MATCH (n:Neuron {run: $run, level: $level})
 OPTIONAL MATCH (n)-[s:SYNAPSE]-()
 WITH n, count(s) AS degree
 WHERE degree = 0
-RETURN n.layer AS layer, count(n) AS isolated, collect(n.`index`)[0..20] AS first_indices
-ORDER BY layer;
+RETURN n.`group` AS `group`, count(n) AS isolated, collect(n.`index`)[0..20] AS first_indices
+ORDER BY `group`;

@@ -66,7 +66,7 @@ def test_query_values(two_levels):
     isolated = _run(archive, "isolated_neurons", level=1)
     degree = b.adjacency().getnnz(axis=0) + b.adjacency().getnnz(axis=1)
     per_layer = np.bincount(b.neuron_layers()[degree == 0], minlength=4)
-    assert dict(zip(isolated["layer"], isolated["isolated"])) == {l: c for l, c in enumerate(per_layer) if c}
+    assert dict(zip(isolated["group"], isolated["isolated"])) == {l: c for l, c in enumerate(per_layer) if c}
     paths = _run(archive, "input_paths", y=1, x=2, limit=1000)
     assert set(paths["hops"]) <= {3}
 
@@ -77,7 +77,7 @@ def test_query_cypher_file_on_the_cli(two_levels, store_path):
     done = CliRunner().invoke(cli, ["--store", str(store_path), "query", "cypher", "-f",
                                     str(ROOT / "cypher" / "checkpoint_layers.cypher"), "--param", "level=1", "--format", "csv"])
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[0] == "layer,neurons,synapses_out,min_w,max_w"
+    assert done.output.splitlines()[0] == "group,neurons,synapses_out,min_w,max_w"
 
 
 def test_browser_link_round_trips():
@@ -109,7 +109,7 @@ def test_browser_guide_is_served_with_cors(tmp_path):
 
     content = guide_html(ROOT / "cypher")
     assert content.count("<slide") == len(list((ROOT / "cypher").glob("*.cypher"))) + 1
-    assert "MATCH (a:Neuron {run: $run, level: $level, `group`: $layer})-[s:SYNAPSE]-&gt;(b:Neuron)" in content
+    assert "MATCH (a:Neuron {run: $run, level: $level})-[s:SYNAPSE {layer: $layer}]-&gt;(b:Neuron)" in content
     httpd = serve(content, 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

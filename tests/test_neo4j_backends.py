@@ -34,7 +34,7 @@ PARAMS = {  # per file: a level where its answer is not empty (level 2 keeps 4 %
     "checkpoint_layers": {"level": 1},
     "input_paths": {"level": 1, "y": 3, "x": 4, "limit": 100000},
     "isolated_neurons": {"level": 2},
-    "neuron_neighbourhood": {"level": 1, "layer": 1, "neuron": 3},
+    "neuron_neighbourhood": {"level": 1, "neuron_group": 1, "neuron": 3},
     "strongest_synapses": {"level": 1, "layer": 1},
     "surviving_synapses": {"from": 0, "to": 2},
 }

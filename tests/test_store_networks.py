@@ -288,3 +288,43 @@ def test_a_crash_leaves_the_old_or_the_new_cnn(tmp_path):
             back = archive.checkpoint("c", 0)
         assert_same_network(back, held[("c", 0)])
         assert archive is not None
+
+
+# -- the Neo4j server only --------------------------------------------------------------------------
+OLD_NEO4J_STATEMENTS = (
+    "CREATE CONSTRAINT neuron_key IF NOT EXISTS FOR (n:Neuron) REQUIRE (n.run, n.level, n.layer, n.`index`) IS UNIQUE",
+    "MERGE (r:Run {name: $run}) SET r.activation = 'relu' CREATE (r)-[:HAS_CHECKPOINT]->(c:Checkpoint {run: $run, level: 0}) "
+    "SET c.neurons = $neurons, c.edges = $edges, c.sparsity = $sparsity, c.layer_names = $names, c.widths = $widths, "
+    "c.layer_synapses = $per, c.written = 'old', c.architecture_source = 'assumed sequential'",
+    "UNWIND range(0, size($group) - 1) AS i CREATE (:Neuron {run: $run, level: 0, layer: $group[i], `index`: $index[i], bias: $bias[i]})",
+    "UNWIND range(0, size($src) - 1) AS i MATCH (a:Neuron {run: $run, level: 0, layer: $la[i], `index`: $src[i]}) "
+    "MATCH (b:Neuron {run: $run, level: 0, layer: $la[i] + 1, `index`: $dst[i]}) CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)",
+)
+"""How the server archive was written before issue 14 (neurons numbered by ``layer``, synapses {w})."""
+
+
+def test_a_server_archive_of_the_previous_schema_is_upgraded_by_init(neo4j_store):
+    from tests.neo4j_server import run_name
+
+    run = run_name()
+    old = random_checkpoint((6, 5, 3), density=0.6, seed=3, run=run)
+    group = old.neuron_groups()
+    bias = [None] * old.widths[0] + [0.25] * (old.neurons - old.widths[0])
+    src, dst, w, layer = old.edge_list()
+    offsets = np.asarray(old.offsets)
+    params = {
+        "run": run, "neurons": old.neurons, "edges": old.edges, "sparsity": old.sparsity, "names": list(old.layer_names),
+        "widths": list(old.widths), "per": [l.edges for l in old.layers], "group": group.tolist(),
+        "index": (np.arange(old.neurons) - offsets[group]).tolist(), "bias": bias, "la": layer.tolist(),
+        "src": (src - offsets[layer]).tolist(), "dst": (dst - offsets[layer + 1]).tolist(), "w": w.astype(float).tolist(),
+    }
+    for statement in OLD_NEO4J_STATEMENTS:
+        neo4j_store._write(statement, **{k: v for k, v in params.items() if f"${k}" in statement})
+    with pytest.raises(netarchive.errors.StoreError, match="`netarchive init` upgrades it"):
+        neo4j_store.read(run, 0)
+    neo4j_store.init()
+    back = neo4j_store.read(run, 0)
+    assert [kernel_weights(l) for l in back.layers] == [kernel_weights(l) for l in old.layers]
+    assert all(l.bias.tolist() == [0.25] * l.outputs for l in back.layers)
+    assert neo4j_store.cypher("MATCH (n:Neuron) WHERE n.layer IS NOT NULL RETURN count(n) AS n").n.item() == 0
+    assert Archive(neo4j_store).check().empty

@@ -224,7 +224,7 @@ SET_SYNAPSE_FLAG_CYPHER = (
     "MATCH (:Neuron {run: $run, level: $level, `group`: $source, `index`: $src[i]})"
     "-[s:SYNAPSE {layer: $layer}]->(:Neuron {run: $run, level: $level, `group`: $target, `index`: $dst[i]}) "
     "WHERE coalesce(s.ky, -1) = $ky[i] AND coalesce(s.kx, -1) = $kx[i] "
-    "SET s.`{name}` = true"
+    "SET s.`{name}` = true RETURN count(s) AS marked"
 )
 
 _CHECKPOINT_PROPERTIES = frozenset(
@@ -355,8 +355,9 @@ class Neo4jStore(Store):
     def _write(self, query: str, **params) -> list[dict]:
         return self._transaction([(query, params)])
 
-    def _transaction(self, statements) -> list[dict]:
+    def _transaction(self, statements, each=None) -> list[dict]:
         """Run ``(text, params)`` statements in one explicit write transaction; the rows of the last.
+        ``each(rows, params)`` sees every statement's rows before the commit (an exception rolls back).
 
         Not the driver's managed transactions: those retry transient errors for up to 30 s, which would
         send a write that hit the server's memory limit again and again, and hold a command for half a
@@ -365,6 +366,8 @@ class Neo4jStore(Store):
         with self._session() as session, session.begin_transaction() as tx:
             for text, params in statements:
                 rows = tx.run(text, params).data()
+                if each is not None:
+                    each(rows, params)
             tx.commit()
         return rows
 
@@ -657,7 +660,13 @@ class Neo4jStore(Store):
                     {**where, "target": target, **{axis: values[chosen][part].tolist()
                                                    for axis, values in (("src", src), ("dst", dst), ("ky", ky), ("kx", kx))}},
                 ))
-        self._transaction(statements)
+
+        def all_marked(rows, params):
+            if "src" in params and rows[0]["marked"] != len(params["src"]):
+                missing = len(params["src"]) - rows[0]["marked"]
+                raise InputError(f"{missing} of the synapses to mark are not in the checkpoint")
+
+        self._transaction(statements, all_marked)
 
     def _checkpoint_properties(self, run: str, level: int) -> dict:
         found = self._read(CHECKPOINT_CYPHER, run=run, level=int(level))
