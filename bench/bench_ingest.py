@@ -53,7 +53,7 @@ def time_it(function):
 FLOOR = """
 import resource, sys, time
 import ladybug, pyarrow.parquet as pq
-from netarchive.store.ladybug import _NODE_TABLES, _REL_TABLES
+from netarchive.store.ladybug_schema import NODE_TABLES as _NODE_TABLES, REL_TABLES as _REL_TABLES
 nodes, synapses = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])
 db = ladybug.Database(sys.argv[3])
 conn = ladybug.Connection(db)

@@ -6,9 +6,12 @@ files (one per checkpoint for neurons and synapses), in the schema of cypher/sch
     DIR/runs.header.csv          name:ID(Run),activation,<meta>...      runs.csv
     DIR/checkpoints.header.csv   :ID(Checkpoint),run,level:long,...     checkpoints.csv
     DIR/has_checkpoint.header.csv :START_ID(Run),:END_ID(Checkpoint)    has_checkpoint.csv
-    DIR/neurons.header.csv       :ID(Neuron),run,level:long,layer:long,index:long,channel:long,y:long,x:long,bias:double
+    DIR/neurons.header.csv       :ID(Neuron),run,level:long,group:long,index:long,channel:long,y:long,x:long,
+                                 bias:double,bn_weight:double,bn_bias:double,bn_mean:double,bn_var:double
                                                                         neurons-<n>.csv
-    DIR/synapses.header.csv      :START_ID(Neuron),:END_ID(Neuron),w:float    synapses-<n>.csv
+    DIR/synapses.header.csv      :START_ID(Neuron),:END_ID(Neuron),w:float,layer:long,ky:long,kx:long
+                                                                        synapses-<n>.csv
+    DIR/connections.header.csv   :START_ID(Neuron),:END_ID(Neuron),kind  connections-<n>.csv
 
 Neuron ids are ``<n>:<global index>`` with ``n`` the checkpoint's number in this export. Lists use ``;``
 (the importer's default array delimiter). :func:`import_command` gives the command that loads them into
@@ -27,7 +30,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from netarchive.export import neuron_table
-from netarchive.store.base import CHECKPOINT_FIELDS
+from netarchive.model.columns import NEURON_COLUMNS, NEURON_VALUES, architecture_json, connection_columns, synapse_columns
+from netarchive.store.base import CHECKPOINT_FIELDS, recorded_counts
 
 _CHECKPOINT_TYPES = {"level": "long", "neurons": "long", "edges": "long", "sparsity": "double"}
 
@@ -52,25 +56,27 @@ def export_neo4j_import(archive, directory: str | os.PathLike, run: str | None =
             str(number), checkpoint.run, checkpoint.level, checkpoint.neurons, checkpoint.edges, checkpoint.sparsity,
             ";".join(checkpoint.layer_names), ";".join(map(str, checkpoint.widths)),
             ";".join(map(str, checkpoint.input_shape)) if checkpoint.input_shape else "", checkpoint.architecture_source,
-            *[checkpoint.metrics.get(name, "") for name in metrics],
+            architecture_json(checkpoint), ";".join(map(str, recorded_counts(checkpoint)["layer_synapses"])),
+            recorded_counts(checkpoint)["connections"], *[checkpoint.metrics.get(name, "") for name in metrics],
         ])
         _write_neurons(checkpoint, number, base / f"neurons-{number}.csv")
         _write_synapses(checkpoint, number, base / f"synapses-{number}.csv")
+        _write_connections(checkpoint, number, base / f"connections-{number}.csv")
     meta_keys = sorted({key for meta in runs.values() for key in meta})
     _write_csv(base / "runs.header.csv", [["name:ID(Run)", *meta_keys]])
     _write_csv(base / "runs.csv", [[name, *[meta.get(key, "") for key in meta_keys]] for name, meta in runs.items()])
     _write_csv(base / "checkpoints.header.csv", [[
         ":ID(Checkpoint)", "run", "level:long", "neurons:long", "edges:long", "sparsity:double",
-        "layer_names:string[]", "widths:long[]", "input_shape:long[]", "architecture_source",
-        *[f"{name}:double" for name in metrics],
+        "layer_names:string[]", "widths:long[]", "input_shape:long[]", "architecture_source", "architecture",
+        "layer_synapses:long[]", "connections:long", *[f"{name}:double" for name in metrics],
     ]])
     _write_csv(base / "checkpoints.csv", checkpoints)
     _write_csv(base / "has_checkpoint.header.csv", [[":START_ID(Run)", ":END_ID(Checkpoint)"]])
     _write_csv(base / "has_checkpoint.csv", [[row[1], row[0]] for row in checkpoints])
-    _write_csv(base / "neurons.header.csv", [[
-        ":ID(Neuron)", "run", "level:long", "layer:long", "index:long", "channel:long", "y:long", "x:long", "bias:double"
-    ]])
-    _write_csv(base / "synapses.header.csv", [[":START_ID(Neuron)", ":END_ID(Neuron)", "w:float"]])
+    _write_csv(base / "neurons.header.csv", [[":ID(Neuron)", "run", "level:long", *[
+        f"{name}:{'double' if name in NEURON_VALUES else 'long'}" for name in NEURON_COLUMNS]]])
+    _write_csv(base / "synapses.header.csv", [[":START_ID(Neuron)", ":END_ID(Neuron)", "w:float", "layer:long", "ky:long", "kx:long"]])
+    _write_csv(base / "connections.header.csv", [[":START_ID(Neuron)", ":END_ID(Neuron)", "kind"]])
     return listing
 
 
@@ -84,6 +90,7 @@ def import_command(directory: str | os.PathLike, database: str = "neo4j") -> str
         f"--nodes=Neuron={d}/neurons.header.csv,{d}/neurons-[0-9]+.csv",
         f"--relationships=HAS_CHECKPOINT={d}/has_checkpoint.header.csv,{d}/has_checkpoint.csv",
         f"--relationships=SYNAPSE={d}/synapses.header.csv,{d}/synapses-[0-9]+.csv",
+        f"--relationships=CONNECTION={d}/connections.header.csv,{d}/connections-[0-9]+.csv",
     ]
     return " ".join(shlex.quote(part) for part in parts)
 
@@ -101,26 +108,28 @@ def _write_neurons(checkpoint, number: int, path: Path) -> None:
     import pyarrow.compute  # noqa: F401 - registers pa.compute
 
     n = checkpoint.neurons
+    columns = {"id": _ids(number, np.arange(n)), "run": pa.array([checkpoint.run] * n, pa.string()),
+               "level": np.full(n, checkpoint.level, dtype=np.int64)}
     neurons = neuron_table(checkpoint)
-    columns = {
-        "id": _ids(number, np.arange(n)),
-        "run": pa.array([checkpoint.run] * n, pa.string()),
-        "level": np.full(n, checkpoint.level, dtype=np.int64),
-        "layer": neurons.column("layer"),
-        "index": neurons.column("index"),
-    }
-    for name in ("channel", "y", "x"):
-        columns[name] = neurons.column(name) if name in neurons.column_names else pa.nulls(n, pa.int32())
-    bias = np.concatenate([np.full(checkpoint.widths[0], np.nan)] + [
-        np.full(layer.outputs, np.nan) if layer.bias is None else layer.bias.astype(np.float64) for layer in checkpoint.layers
-    ])
-    columns["bias"] = pa.array(bias, mask=np.isnan(bias))
+    columns.update(zip(neurons.column_names, neurons.columns))
     pacsv.write_csv(pa.table(columns), path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 
 def _write_synapses(checkpoint, number: int, path: Path) -> None:
     import pyarrow.compute  # noqa: F401
 
-    src, dst, w, _ = checkpoint.edge_list()
-    table = pa.table({"from": _ids(number, src), "to": _ids(number, dst), "w": w})
+    from netarchive.export import nullable
+
+    columns = synapse_columns(checkpoint)
+    table = pa.table({"from": _ids(number, columns["src"]), "to": _ids(number, columns["dst"]), "w": columns["w"],
+                      "layer": columns["layer"], "ky": nullable(columns["ky"]), "kx": nullable(columns["kx"])})
+    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
+def _write_connections(checkpoint, number: int, path: Path) -> None:
+    import pyarrow.compute  # noqa: F401
+
+    columns = connection_columns(checkpoint)
+    table = pa.table({"from": _ids(number, columns["src"]), "to": _ids(number, columns["dst"]),
+                      "kind": pa.array(columns["kind"].tolist(), pa.string())})
     pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))

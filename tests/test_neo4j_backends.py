@@ -38,6 +38,8 @@ PARAMS = {  # per file: a level where its answer is not empty (level 2 keeps 4 %
     "strongest_synapses": {"level": 1, "layer": 1},
     "surviving_synapses": {"from": 0, "to": 2},
 }
+NETWORK_ONLY = ("kernel_offsets", "skip_connections")
+"""Files whose answer is empty on the MLP run here: tests/test_store_networks.py compares them on a CNN."""
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +106,9 @@ def test_ls_and_summary_are_the_same(both):
 @pytest.mark.parametrize("path", shared_queries(), ids=lambda path: path.stem)
 def test_every_cypher_file_gives_the_same_rows(both, path):
     text, defaults = browser_params(path.read_text())
-    params = {key: PARAMS[path.stem].get(key, value) for key, value in defaults.items() if key != "run"}
+    params = {key: PARAMS.get(path.stem, {}).get(key, value) for key, value in defaults.items() if key != "run"}
     embedded, server = (scalar_columns(frame) for frame in cypher_on_both(both, text, **params))
-    assert len(server) > 0 and list(embedded.columns) == list(server.columns)
+    assert (len(server) > 0 or path.stem in NETWORK_ONLY) and list(embedded.columns) == list(server.columns)
     if "ORDER BY" not in text:
         embedded, server = (frame.sort_values(list(frame.columns)).reset_index(drop=True) for frame in (embedded, server))
     pd.testing.assert_frame_equal(embedded, server, check_dtype=False, rtol=1e-6)

@@ -28,7 +28,7 @@ def test_import_files(archive, store_path, tmp_path):
     assert done.exit_code == 0, done.output
     assert "neo4j-admin database import full neo4j" in done.output and "/import/import/" in done.output
 
-    assert _rows(out / "synapses.header.csv") == [[":START_ID(Neuron)", ":END_ID(Neuron)", "w:float"]]
+    assert _rows(out / "synapses.header.csv") == [[":START_ID(Neuron)", ":END_ID(Neuron)", "w:float", "layer:long", "ky:long", "kx:long"]]
     header = _rows(out / "checkpoints.header.csv")[0]
     assert header[:3] == [":ID(Checkpoint)", "run", "level:long"] and "widths:long[]" in header and header[-1] == "acc:double"
     checkpoints = _rows(out / "checkpoints.csv")
@@ -38,7 +38,7 @@ def test_import_files(archive, store_path, tmp_path):
     assert _rows(out / "runs.header.csv") == [["name:ID(Run)", "activation"]] and _rows(out / "runs.csv") == [["r1", "relu"]]
 
     for number, checkpoint in enumerate((a, b)):
-        neurons = pd.read_csv(out / f"neurons-{number}.csv", header=None, names=["id", "run", "level", "layer", "index", "channel", "y", "x", "bias"])
+        neurons = pd.read_csv(out / f"neurons-{number}.csv", header=None, names=["id", "run", "level", "layer", "index", "channel", "y", "x", "bias", "bn_weight", "bn_bias", "bn_mean", "bn_var"])
         assert len(neurons) == checkpoint.neurons and neurons["id"].is_unique
         pixels = neurons[neurons["layer"] == 0]
         if checkpoint.input_shape:
@@ -46,8 +46,9 @@ def test_import_files(archive, store_path, tmp_path):
         else:
             assert neurons["y"].isna().all()
         position = dict(zip(neurons["id"], zip(neurons["layer"], neurons["index"])))
-        synapses = pd.read_csv(out / f"synapses-{number}.csv", header=None, names=["from", "to", "w"])
-        back = {(position[s][0], position[s][1], position[t][1], float(np.float32(w))) for s, t, w in synapses.itertuples(index=False)}
+        synapses = pd.read_csv(out / f"synapses-{number}.csv", header=None, names=["from", "to", "w", "layer", "ky", "kx"])
+        back = {(position[s][0], position[s][1], position[t][1], float(np.float32(w))) for s, t, w, *_ in synapses.itertuples(index=False)}
+        assert synapses["layer"].tolist() == synapses["from"].map(lambda s: position[s][0]).tolist() and synapses["ky"].isna().all()
         assert back == edge_set(checkpoint)
 
 
@@ -67,4 +68,4 @@ def test_import_files_carry_biases_and_activation(archive, store_path, tmp_path)
     done = CliRunner().invoke(cli, ["--store", str(store_path), "export", str(tmp_path / "out"), "--neo4j-import"])
     assert done.exit_code == 0, done.output
     assert _rows(tmp_path / "out" / "runs.csv") == [["r", "tanh"]]
-    assert [row[-1] for row in _rows(tmp_path / "out" / "neurons-0.csv")] == ["", "", "0.5", "-0.25", ""]
+    assert [row[8] for row in _rows(tmp_path / "out" / "neurons-0.csv")] == ["", "", "0.5", "-0.25", ""]

@@ -69,12 +69,12 @@ def test_constraints_and_indexes_are_online(store):
     assert {(r.name, r.type, tuple(r.labelsOrTypes), tuple(r.properties)) for r in constraints.itertuples()} >= {
         ("run_name", "UNIQUENESS", ("Run",), ("name",)),
         ("checkpoint_key", "UNIQUENESS", ("Checkpoint",), ("run", "level")),
-        ("neuron_key", "UNIQUENESS", ("Neuron",), ("run", "level", "layer", "index")),
+        ("neuron_group_key", "UNIQUENESS", ("Neuron",), ("run", "level", "group", "index")),
     }
     indexes = store.cypher("SHOW INDEXES YIELD name, state, properties WHERE name STARTS WITH 'neuron_' RETURN *")
     assert {(r.name, r.state, tuple(r.properties)) for r in indexes.itertuples()} == {
-        ("neuron_key", "ONLINE", ("run", "level", "layer", "index")),
-        ("neuron_layer", "ONLINE", ("run", "level", "layer")),
+        ("neuron_group_key", "ONLINE", ("run", "level", "group", "index")),
+        ("neuron_group", "ONLINE", ("run", "level", "group")),
         ("neuron_checkpoint", "ONLINE", ("run", "level")),
     }
     run = run_name()

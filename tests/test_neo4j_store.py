@@ -300,7 +300,7 @@ def test_cli_on_the_server(server, store, tmp_path):
         cli, [*base, "query", "cypher", "-f", str(ROOT / "cypher" / "checkpoint_layers.cypher"), "--param", f"run={run}", "--format", "csv"]
     )
     assert query.exit_code == 0, query.output
-    assert query.output.splitlines()[0].startswith("layer,neurons")
+    assert query.output.splitlines()[0].startswith("group,neurons")
     wrong = CliRunner().invoke(cli, ["--store", uri, "--user", user, "--password", "nope", "ls"])
     assert wrong.exit_code == 1 and wrong.output.count("\n") == 1 and "refused the credentials" in wrong.output
 

@@ -205,12 +205,12 @@ def test_parquet_export_reads_back_with_pandas(archive, tmp_path):
     archive.write(b)
     archive.export(tmp_path / "out")
     edges = pd.read_parquet(tmp_path / "out" / "edges")
-    assert set(edges.columns) == {"layer", "src", "dst", "w", "run", "level"}
+    assert set(edges.columns) == {"layer", "src", "dst", "w", "ky", "kx", "run", "level"} and edges.ky.isna().all()
     for checkpoint in (a, b):
         mine = edges[(edges.run == checkpoint.run) & (edges.level.astype(int) == checkpoint.level)]
         assert {(int(r.layer), int(r.src), int(r.dst), float(r.w)) for r in mine.itertuples()} == edge_set(checkpoint)
     neurons = pd.read_parquet(tmp_path / "out" / "neurons")
-    pixels = neurons[(neurons.run == "a") & (neurons.layer == 0)].sort_values("index")
+    pixels = neurons[(neurons.run == "a") & (neurons.group == 0)].sort_values("index")
     assert pixels[["channel", "y", "x"]].astype(int).values.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
     listing = pd.read_parquet(tmp_path / "out" / "checkpoints.parquet")
     assert listing[["run", "level", "edges"]].values.tolist() == [["a", 0, a.edges], ["b", 3, b.edges]]

@@ -328,3 +328,23 @@ def test_a_server_archive_of_the_previous_schema_is_upgraded_by_init(neo4j_store
     assert all(l.bias.tolist() == [0.25] * l.outputs for l in back.layers)
     assert neo4j_store.cypher("MATCH (n:Neuron) WHERE n.layer IS NOT NULL RETURN count(n) AS n").n.item() == 0
     assert Archive(neo4j_store).check().empty
+
+
+@pytest.mark.parametrize("name", ["kernel_offsets", "skip_connections", "strongest_synapses", "checkpoint_layers"])
+def test_cypher_files_on_a_resnet_block_give_the_same_rows_on_both_backends(neo4j_store, tmp_path, name):
+    from pathlib import Path
+
+    from netarchive.cli.query import browser_params
+    from tests.neo4j_server import run_name
+
+    run = run_name()
+    net = traced(pruned("basic_block"), "basic_block", run)
+    text, params = browser_params((Path(__file__).resolve().parents[1] / "cypher" / f"{name}.cypher").read_text())
+    params = {**params, "run": run, "level": 0, "layer": 3}
+    answers = []
+    with netarchive.open(tmp_path / "archive") as embedded:
+        for archive in (embedded, Archive(neo4j_store)):
+            archive.write(net)
+            answers.append(archive.cypher(text, **params))
+    assert len(answers[1]) > 0
+    pd.testing.assert_frame_equal(answers[0], answers[1], check_dtype=False, rtol=1e-6)

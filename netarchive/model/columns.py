@@ -88,6 +88,16 @@ def parse_architecture(text: str | None) -> dict | None:
     return None if text is None else json.loads(text)
 
 
+def with_input_shape(text: str | None, shape) -> str | None:
+    """An architecture JSON whose inputs are the pixels of ``shape`` (C, H, W): what ``set_input_shape``
+    records (None stays None: an archive before architectures keeps the shape on its Checkpoint node only)."""
+    architecture = parse_architecture(text)
+    if architecture is None:
+        return None
+    architecture["input_shape"] = architecture["groups"][0]["coordinates"] = [int(s) for s in shape]
+    return json.dumps(architecture, separators=(",", ":"))
+
+
 def split_synapses(columns: Mapping[str, np.ndarray], widths: Sequence[int], sources: Sequence[int],
                    targets: Sequence[int], run: str, level: int) -> list[dict[str, np.ndarray]]:
     """Per weight layer, its synapses with ``src``/``dst`` within their groups, from global columns (as

@@ -32,6 +32,17 @@ Progress = Callable[[str], None]
 
 CHECKPOINT_FIELDS = ("run", "level", "layers", "neurons", "edges", "sparsity", "architecture_source")
 """The columns every checkpoint listing starts with; the stored metrics follow."""
+CHECKPOINT_PROPERTIES = frozenset(
+    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
+     "layer_synapses", "incomplete", "architecture_source", "architecture", "connections"}
+)
+RUN_PROPERTIES = frozenset({"name", "run", "activation"})
+NEURON_PROPERTIES = frozenset({"id", "run", "level", "group", "layer", "index", "channel", "y", "x", "bias",
+                               "bn_weight", "bn_bias", "bn_mean", "bn_var"})
+SYNAPSE_PROPERTIES = frozenset({"w", "layer", "ky", "kx", "kind", "from", "to", "_id", "_src", "_dst"})
+"""The schema's own property names on each kind of node and relationship, on both backends (``from``,
+``to`` and the ``_``-names are LadybugDB's internal columns): user-chosen names (metrics, meta keys,
+write-back) may not shadow them."""
 OLD_ARCHITECTURE_SOURCE = ASSUMED_SEQUENTIAL
 """The ``architecture_source`` of checkpoints archived before it was recorded: all were read as chains."""
 

@@ -46,21 +46,20 @@ from netarchive.errors import AlreadyArchived, ArchiveBusy, InputError, NotFound
 from netarchive.model import ACTIVATIONS, Checkpoint
 from netarchive.model.columns import (
     NEURON_VALUES, architecture_json, assemble, connection_columns, layer_groups, neuron_columns, parse_architecture,
-    split_synapses, synapse_columns,
+    split_synapses, synapse_columns, with_input_shape,
 )
 from netarchive.store import faults
 from netarchive.store.archive_lock import ArchiveLock, read_wait
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Progress, Store, check_input_shape, check_property_name, damaged,
+    CHECKPOINT_FIELDS, CHECKPOINT_PROPERTIES, NEURON_PROPERTIES, OLD_ARCHITECTURE_SOURCE, RUN_PROPERTIES,
+    SYNAPSE_PROPERTIES, Progress, Store, check_input_shape, check_property_name, damaged,
     flagged_synapses,
     recorded_counts, verify_counts,
 )
 from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
 from netarchive.store.ladybug_schema import (
-    ARROW_TYPES as _ARROW_TYPES, CHECKPOINT_COLUMNS as _CHECKPOINT_COLUMNS, COUNTED_RELATIONSHIPS,
-    LADYBUG_TYPES as _LADYBUG_TYPES, NEURON_COLUMNS as _NEURON_COLUMNS, RUN_COLUMNS as _RUN_COLUMNS,
-    SYNAPSE_COLUMNS as _SYNAPSE_COLUMNS, TABLE_INFO as _TABLE_INFO, TABLES as _TABLES, Type as _Type, declared_columns,
-    statement as _statement, upgrade,
+    ARROW_TYPES as _ARROW_TYPES, COUNTED_RELATIONSHIPS, LADYBUG_TYPES as _LADYBUG_TYPES, TABLE_INFO as _TABLE_INFO,
+    TABLES as _TABLES, Type as _Type, declared_columns, statement as _statement, upgrade,
 )
 
 REBUILD_FACTOR = 40
@@ -386,7 +385,7 @@ class LadybugStore(Store):
         """Phase 1: the checkpoint's node (marked incomplete), neurons and synapses in one durable commit;
         the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns its id."""
         with self._transaction():
-            self._ensure_columns("Run", checkpoint.meta, "STRING", _RUN_COLUMNS, "meta key")
+            self._ensure_columns("Run", checkpoint.meta, "STRING", RUN_PROPERTIES, "meta key")
             checkpoint_id = self._next_id()
             step("checkpoint")
             self._write_run_and_checkpoint(checkpoint, checkpoint_id)
@@ -447,7 +446,7 @@ class LadybugStore(Store):
     def _write_metrics(self, checkpoint_id: int, metrics: Mapping[str, float]) -> None:
         if not metrics:
             return
-        self._ensure_columns("Checkpoint", metrics, "DOUBLE", _CHECKPOINT_COLUMNS, "metric")
+        self._ensure_columns("Checkpoint", metrics, "DOUBLE", CHECKPOINT_PROPERTIES, "metric")
         for key, value in metrics.items():
             self._run(_statement("MATCH (c:Checkpoint {{id: $id}}) SET c.{key} = $value", key=key),
                       {"id": checkpoint_id, "value": float(value)})
@@ -477,7 +476,7 @@ class LadybugStore(Store):
             table = self._run(query, {"run": run}).get_as_df()
         table.columns = [column.removeprefix("c.") for column in table.columns]
         table["layers"] = [len(names) for names in table["layer_names"]] if len(table) else pd.Series(dtype=int)
-        metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_COLUMNS)  # as on Neo4j
+        metrics = sorted(column for column in table.columns if column not in CHECKPOINT_PROPERTIES)  # as on Neo4j
         table["architecture_source"] = table["architecture_source"].fillna(OLD_ARCHITECTURE_SOURCE)  # archived before it was recorded
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
@@ -527,7 +526,7 @@ class LadybugStore(Store):
         metrics = {
             key[2:]: float(value)
             for key, value in row.items()
-            if key.startswith("c.") and key[2:] not in _CHECKPOINT_COLUMNS and value is not None
+            if key.startswith("c.") and key[2:] not in CHECKPOINT_PROPERTIES and value is not None
         }
         meta = {key[2:]: value for key, value in row.items() if key.startswith("r.") and key != "r.name" and value is not None}
         activation = meta.pop("activation", None) or "relu"
@@ -763,11 +762,11 @@ class LadybugStore(Store):
         arrays = {name: pa.array(np.asarray(values)) for name, values in properties.items()}
         with self._transaction():
             for name, values in arrays.items():
-                check_property_name(name, _NEURON_COLUMNS, "neuron property")
+                check_property_name(name, NEURON_PROPERTIES, "neuron property")
                 kind = _LADYBUG_TYPES.get(str(values.type))
                 if kind is None:
                     raise StoreError(f"cannot store neuron property {name!r} of type {values.type}")
-                self._ensure_columns("Neuron", {name: None}, kind, _NEURON_COLUMNS, "neuron property")
+                self._ensure_columns("Neuron", {name: None}, kind, NEURON_PROPERTIES, "neuron property")
                 count = len(values)
                 self._run(
                     _statement("UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {{id: $base + i}}) "
@@ -778,17 +777,19 @@ class LadybugStore(Store):
     def set_input_shape(self, run: str, shape: tuple[int, int, int], level: int | None = None) -> None:
         self._writable()
         shape = tuple(int(s) for s in shape)
-        query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN c.id, c.level, c.widths[1]" if level is None else (
-            f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run AND c.level = $level RETURN c.id, c.level, c.widths[1]"
+        columns = "c.id, c.level, c.widths[1], c.architecture"
+        query = f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run RETURN {columns}" if level is None else (
+            f"MATCH (c:Checkpoint) WHERE {_COMPLETE} AND c.run = $run AND c.level = $level RETURN {columns}"
         )
         rows = self._rows(query, {"run": run, "level": level})
         if not rows:
             raise self._not_found(run, level)
-        pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs in rows})
+        pixels = check_input_shape(run, shape, {each: inputs for _, each, inputs, _ in rows})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         with self._transaction():
-            for checkpoint_id, _, _ in rows:
-                self._run("MATCH (c:Checkpoint {id: $id}) SET c.input_shape = $shape", {"id": checkpoint_id, "shape": list(shape)})
+            for checkpoint_id, _, _, architecture in rows:
+                self._run("MATCH (c:Checkpoint {id: $id}) SET c.input_shape = $shape, c.architecture = $architecture",
+                          {"id": checkpoint_id, "shape": list(shape), "architecture": with_input_shape(architecture, shape)})
                 self._run(
                     "UNWIND range(0, $n - 1) AS i MATCH (n:Neuron {id: $base + i}) "
                     "SET n.channel = $channel[i + 1], n.y = $y[i + 1], n.x = $x[i + 1]",
@@ -802,7 +803,7 @@ class LadybugStore(Store):
         |V| rows one by one. When many rows change (a column holding nulls, say), the synapse table is
         rebuilt in bulk instead (:meth:`_rebuild`, chosen with UPDATE_REBUILD_FACTOR)."""
         self._writable()
-        check_property_name(name, _SYNAPSE_COLUMNS, "synapse property")
+        check_property_name(name, SYNAPSE_PROPERTIES, "synapse property")
         found = self._rows(
             f"MATCH (c:Checkpoint {{run: $run, level: $level}}) WHERE {_COMPLETE} RETURN c.id, c.widths, c.layer_names, c.architecture",
             {"run": run, "level": int(level)},

@@ -48,14 +48,6 @@ CREATE_STATEMENTS = {name: f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" 
 }
 TABLE_INFO = {name: f"CALL table_info('{name}') RETURN name, type" for name in TABLES}
 """Statements on the archive's own tables (fixed names, never user text; table_info takes no parameter)."""
-CHECKPOINT_COLUMNS = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "written",
-     "layer_synapses", "incomplete", "architecture_source", "architecture", "connections"}
-)
-RUN_COLUMNS = frozenset({"name", "run", "activation"})
-NEURON_COLUMNS = frozenset({"id", "run", "level", "group", "layer", "index", "channel", "y", "x", "bias",
-                            "bn_weight", "bn_bias", "bn_mean", "bn_var"})
-SYNAPSE_COLUMNS = frozenset({"w", "layer", "ky", "kx", "kind", "from", "to", "_id", "_src", "_dst"})
 COUNTED_RELATIONSHIPS = {"SYNAPSE": ("layer_synapses", "edges"), "CONNECTION": (None, "connections")}
 """Each relationship table between neurons, with the Checkpoint properties that record its rows: per
 weight layer (None: not per layer), and in total. Reads and ``check`` verify the rows against them."""

@@ -46,9 +46,11 @@ from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFo
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.model.columns import (
     NEURON_VALUES, architecture_json, assemble, layer_groups, neuron_columns, parse_architecture, split_synapses,
+    with_input_shape,
 )
 from netarchive.store.base import (
-    CHECKPOINT_FIELDS, OLD_ARCHITECTURE_SOURCE, Problem, Progress, Store, check_input_shape, check_property_name,
+    CHECKPOINT_FIELDS, CHECKPOINT_PROPERTIES, NEURON_PROPERTIES, OLD_ARCHITECTURE_SOURCE, RUN_PROPERTIES,
+    SYNAPSE_PROPERTIES, Problem, Progress, Store, check_input_shape, check_property_name,
     damaged_problem, flagged_synapses, layer_mismatches, problem_table, recorded_counts, unfinished_problem, verify_counts,
 )
 
@@ -121,7 +123,9 @@ SET_METRICS_CYPHER = (
     "MATCH (c:Checkpoint {run: $run, level: $level}) WHERE c.incomplete IS NULL SET c += $metrics RETURN c.level AS level"
 )
 SET_ACTIVATION_CYPHER = "MATCH (r:Run {name: $run}) SET r.activation = $activation RETURN r.name AS name"
-SET_INPUT_SHAPE_CYPHER = "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape"
+SET_INPUT_SHAPE_CYPHER = (
+    "MATCH (c:Checkpoint {run: $run, level: $level}) SET c.input_shape = $shape, c.architecture = $architecture"
+)
 SET_PIXELS_CYPHER = (
     "UNWIND range(0, size($channel) - 1) AS i "
     "MATCH (n:Neuron {run: $run, level: $level, `group`: 0, `index`: i}) "
@@ -226,15 +230,6 @@ SET_SYNAPSE_FLAG_CYPHER = (
     "WHERE coalesce(s.ky, -1) = $ky[i] AND coalesce(s.kx, -1) = $kx[i] "
     "SET s.`{name}` = true RETURN count(s) AS marked"
 )
-
-_CHECKPOINT_PROPERTIES = frozenset(
-    {"id", "run", "level", "neurons", "edges", "sparsity", "layer_names", "widths", "input_shape", "layers", "incomplete",
-     "written", "layer_synapses", "architecture_source", "architecture", "connections"}
-)
-_RUN_PROPERTIES = frozenset({"name", "run", "activation"})
-_NEURON_PROPERTIES = frozenset({"id", "run", "level", "group", "layer", "index", "channel", "y", "x", "bias",
-                                "bn_weight", "bn_bias", "bn_mean", "bn_var"})
-_SYNAPSE_PROPERTIES = frozenset({"w", "layer", "ky", "kx", "kind"})
 
 
 def statements() -> dict[str, str]:
@@ -433,9 +428,9 @@ class Neo4jStore(Store):
 
     def _check_names(self, checkpoint: Checkpoint) -> None:
         for key in checkpoint.meta:
-            check_property_name(key, _RUN_PROPERTIES, "meta key")
+            check_property_name(key, RUN_PROPERTIES, "meta key")
         for key in checkpoint.metrics:
-            check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
+            check_property_name(key, CHECKPOINT_PROPERTIES, "metric")
 
     def _whole_statements(self, checkpoint: Checkpoint, replace: bool, step: Progress):
         """The whole checkpoint, after the removal of the old one, for one transaction."""
@@ -474,7 +469,7 @@ class Neo4jStore(Store):
         if "architecture_source" not in table:
             table["architecture_source"] = OLD_ARCHITECTURE_SOURCE
         table["architecture_source"] = table["architecture_source"].fillna(OLD_ARCHITECTURE_SOURCE)
-        metrics = sorted(column for column in table.columns if column not in _CHECKPOINT_PROPERTIES)
+        metrics = sorted(column for column in table.columns if column not in CHECKPOINT_PROPERTIES)
         return table[list(CHECKPOINT_FIELDS) + metrics].reset_index(drop=True)
 
     def versions(self) -> dict[tuple[str, int], str]:
@@ -528,7 +523,7 @@ class Neo4jStore(Store):
             run, level,
         )
         columns = {name: np.concatenate([part[name] for part in read]) for name in ("src", "dst", "w", "layer", "ky", "kx")}
-        metrics = {key: float(value) for key, value in props.items() if key not in _CHECKPOINT_PROPERTIES}
+        metrics = {key: float(value) for key, value in props.items() if key not in CHECKPOINT_PROPERTIES}
         meta = {key: value for key, value in meta.items() if key != "name"}
         activation = meta.pop("activation", None) or "relu"
         return assemble(
@@ -593,7 +588,7 @@ class Neo4jStore(Store):
         offsets = np.concatenate([[0], np.cumsum(props["widths"])])
         statements = []
         for name, values in properties.items():
-            check_property_name(name, _NEURON_PROPERTIES, "neuron property")
+            check_property_name(name, NEURON_PROPERTIES, "neuron property")
             values = np.asarray(values)
             if values.shape != (offsets[-1],):
                 raise StoreError(f"neuron property {name!r} has {values.size} values for {offsets[-1]} neurons")
@@ -609,7 +604,7 @@ class Neo4jStore(Store):
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         self._writable()
         for key in metrics:
-            check_property_name(key, _CHECKPOINT_PROPERTIES, "metric")
+            check_property_name(key, CHECKPOINT_PROPERTIES, "metric")
         values = {key: float(value) for key, value in metrics.items()}
         if not self._write(SET_METRICS_CYPHER, run=run, level=int(level), metrics=values):
             raise NotFound.checkpoint(run, level, self.location)
@@ -630,19 +625,20 @@ class Neo4jStore(Store):
             if level is None or table.empty:
                 raise NotFound.run(run, self.location)
             raise NotFound.checkpoint(run, level, self.location)
-        inputs = {each: int(self._checkpoint_properties(run, each)["widths"][0]) for each in rows}
-        pixels = check_input_shape(run, shape, inputs)
+        props = {each: self._checkpoint_properties(run, each) for each in rows}
+        pixels = check_input_shape(run, shape, {each: int(found["widths"][0]) for each, found in props.items()})
         channel, y, x = (axis.tolist() for axis in np.unravel_index(np.arange(pixels), shape))
         statements = []
         for each in rows:
-            statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape)}))
+            architecture = with_input_shape(props[each].get("architecture"), shape)
+            statements.append((SET_INPUT_SHAPE_CYPHER, {"run": run, "level": each, "shape": list(shape), "architecture": architecture}))
             statements.append((SET_PIXELS_CYPHER, {"run": run, "level": each, "channel": channel, "y": y, "x": x}))
         self._transaction(statements)
 
     def set_synapse_flag(self, run: str, level: int, name: str, layer: np.ndarray, src: np.ndarray, dst: np.ndarray,
                          ky: np.ndarray | None = None, kx: np.ndarray | None = None) -> None:
         self._writable()
-        check_property_name(name, _SYNAPSE_PROPERTIES, "synapse flag")
+        check_property_name(name, SYNAPSE_PROPERTIES, "synapse flag")
         props = self._checkpoint_properties(run, level)
         sources, targets = layer_groups(parse_architecture(props.get("architecture")), len(props["layer_names"]))
         _, _, ky, kx = flagged_synapses(props["widths"], sources, targets, layer, src, dst, ky, kx)
