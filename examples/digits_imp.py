@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +42,16 @@ def make_model() -> nn.Sequential:
 
 
 def weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: p for name, p in model.named_parameters() if name.endswith("weight")}
+    """The prunable weights: those of the Linear and convolution layers (never a batch norm's scale)."""
+    return {f"{name}.weight": module.weight for name, module in model.named_modules()
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d))}
 
 
 def train(model, masks, x, y, epochs: int, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
+    model.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for batch in order.split(64):
@@ -60,6 +65,7 @@ def train(model, masks, x, y, epochs: int, seed: int) -> None:
 
 @torch.no_grad()
 def evaluate(model, x, y) -> tuple[float, float]:
+    model.eval()  # batch norms use their running statistics
     out = model(x)
     return (out.argmax(1) == y).float().mean().item(), nn.functional.cross_entropy(out, y).item()
 
@@ -78,55 +84,79 @@ def prune(model, masks, fraction: float) -> dict[str, torch.Tensor]:
     return pruned
 
 
-def run(out: Path, levels: int, epochs: int, fraction: float, seed: int, archive: str | None = None,
-        run_name: str = "digits") -> None:
-    torch.manual_seed(seed)
-    x_train, y_train, x_test, y_test = data(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "test.npz", x=x_test.numpy(), y=y_test.numpy())  # for `netarchive eval --data`
-    model = make_model()
+@dataclass
+class Level:
+    """One level of an IMP run: its masks, the weights it was rewound to and trained from (``start``), the
+    trained ``model`` (pruned weights held at zero) and its test scores."""
+
+    level: int
+    masks: dict[str, torch.Tensor]
+    start: dict[str, torch.Tensor]
+    model: nn.Module
+    accuracy: float
+    loss: float
+
+    @property
+    def kept(self) -> tuple[int, int]:
+        """Surviving and total prunable weights."""
+        return int(sum(m.sum().item() for m in self.masks.values())), sum(m.numel() for m in self.masks.values())
+
+
+def imp(model: nn.Module, splits, levels: int, epochs: int, fraction: float, seed: int) -> Iterator[Level]:
+    """Iterative magnitude pruning with rewinding to initialisation: train, prune ``fraction`` of each
+    layer's surviving weights, rewind the survivors, retrain; one :class:`Level` per level 0 … ``levels``."""
+    x_train, y_train, x_test, y_test = splits
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     masks = {name: torch.ones_like(w) for name, w in weights(model).items()}
+    for level in range(levels + 1):
+        model.load_state_dict(initial)  # rewind to initialisation
+        with torch.no_grad():
+            for name, w in weights(model).items():
+                w.mul_(masks[name])
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        train(model, masks, x_train, y_train, epochs, seed + level)
+        accuracy, loss = evaluate(model, x_test, y_test)
+        yield Level(level, masks, start, model, accuracy, loss)
+        masks = prune(model, masks, fraction)
+
+
+def run(out: Path, levels: int, epochs: int, fraction: float, seed: int, archive: str | None = None,
+        run_name: str = "digits") -> None:
+    """The IMP run as OpenLTH's files under ``out`` or, with ``archive``, archived level by level from the
+    loop (:class:`netarchive.integrations.Recorder`) with the same weights, masks, metrics and curves."""
+    torch.manual_seed(seed)
+    splits = data(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "test.npz", x=splits[2].numpy(), y=splits[3].numpy())  # for `netarchive eval --data`
     record = None
     if archive is not None:
         from netarchive.integrations import Recorder
 
-        record = Recorder(archive, run=run_name, input_shape=(1, 8, 8), meta={"dataset": "digits", "seed": str(seed), "model": "mlp-64-128-128-10"},
-                          replace=True)
+        record = Recorder(archive, run=run_name, input_shape=(1, 8, 8),
+                          meta={"dataset": "digits", "seed": str(seed), "model": "mlp-64-128-128-10"}, replace=True)
     try:
-        for level in range(levels + 1):
-            main = out / f"level_{level}" / "main"
-            model.load_state_dict(initial)  # rewind to initialisation
-            with torch.no_grad():
-                for name, w in weights(model).items():
-                    w.mul_(masks[name])
+        for step in imp(make_model(), splits, levels, epochs, fraction, seed):
             if record is None:
-                main.mkdir(parents=True, exist_ok=True)
-                torch.save(model.state_dict(), main / "model_ep0_it0.pth")
-            train(model, masks, x_train, y_train, epochs, seed + level)
-            accuracy, loss = evaluate(model, x_test, y_test)
-            if record is None:
-                save_level(main, model, masks, epochs, accuracy, loss)
+                save_level(out / f"level_{step.level}" / "main", step, epochs)
             else:  # what `netarchive ingest` makes of the files save_level writes
-                record.level(model, level, metrics={"accuracy": accuracy, "loss": loss},
-                             curves={"test_loss": ([epochs], [loss]), "test_accuracy": ([epochs], [accuracy])})
-            total = sum(m.numel() for m in masks.values())
-            kept = int(sum(m.sum().item() for m in masks.values()))
-            print(f"level {level:2d}: {kept:6d}/{total} weights kept, test accuracy {accuracy:.3f}")
-            masks = prune(model, masks, fraction)
+                record.level(step.model, step.level, metrics={"accuracy": step.accuracy, "loss": step.loss},
+                             curves={"test_loss": ([epochs], [step.loss]), "test_accuracy": ([epochs], [step.accuracy])})
+            kept, total = step.kept
+            print(f"level {step.level:2d}: {kept:6d}/{total} weights kept, test accuracy {step.accuracy:.3f}")
     finally:
         if record is not None:
             record.close()
 
 
-def save_level(main: Path, model, masks, epochs: int, accuracy: float, loss: float) -> None:
-    """The files OpenLTH leaves for a level: final weights, mask, sparsity report, logger."""
-    torch.save(model.state_dict(), main / f"model_ep{epochs}_it0.pth")
-    torch.save({name: m.to(torch.int64) for name, m in masks.items()}, main / "mask.pth")
-    total = sum(m.numel() for m in masks.values())
-    kept = int(sum(m.sum().item() for m in masks.values()))
+def save_level(main: Path, step: Level, epochs: int) -> None:
+    """The files OpenLTH leaves for a level: initial and final weights, mask, sparsity report, logger."""
+    main.mkdir(parents=True, exist_ok=True)
+    torch.save(step.start, main / "model_ep0_it0.pth")
+    torch.save(step.model.state_dict(), main / f"model_ep{epochs}_it0.pth")
+    torch.save({name: m.to(torch.int64) for name, m in step.masks.items()}, main / "mask.pth")
+    kept, total = step.kept
     (main / "sparsity_report.json").write_text(json.dumps({"total": total, "unpruned": kept}))
-    (main / "logger").write_text(f"test_loss,{epochs},{loss}\ntest_accuracy,{epochs},{accuracy}\n")
+    (main / "logger").write_text(f"test_loss,{epochs},{step.loss}\ntest_accuracy,{epochs},{step.accuracy}\n")
 
 
 def main() -> None:

@@ -48,3 +48,37 @@ def test_depth_experiment(tmp_path, capsys):
     with netarchive.open(tmp_path / "archive", read_only=True) as archive:
         assert archive.levels("depth-2") == [0, 1]
         assert archive.checkpoint("depth-3", 1).metrics["test_accuracy"] == pytest.approx(trained.accuracy.iloc[1], abs=1e-6)
+
+
+def test_digits_cnn_demo_archives_the_trained_modules(tmp_path):
+    """The CNN demo (tiny settings): each archived level is the trained module under its masks, kernel
+    weight for kernel weight, and its eval from the archive equals torch's test accuracy and loss."""
+    import numpy as np
+    import torch
+
+    from netarchive.analysis.forward import evaluate
+
+    demo = load_example("digits_cnn")
+    with netarchive.open(tmp_path / "archive") as archive:
+        demo.run(archive, "cnn", levels=2, epochs=1, fraction=0.2, seed=0, replace=False)
+    torch.manual_seed(0)
+    splits = demo.images(0)
+    x_test, y_test = splits[2].reshape(len(splits[2]), -1).numpy(), splits[3].numpy()
+    with netarchive.open(tmp_path / "archive", read_only=True) as archive:
+        assert archive.levels("cnn") == [0, 1, 2]
+        for step in demo.imp(demo.make_model(), splits, 2, 1, 0.2, 0):  # the same run again: deterministic
+            stored = archive.checkpoint("cnn", step.level)
+            assert stored.architecture_source == "traced from module DigitsCNN"
+            assert [c.kind for c in stored.connections] == ["add", "add", "flatten"]
+            assert [bn.name for bn in stored.batchnorms] == ["bn1", "bn2", "bn3"]
+            weights = dict(step.model.named_parameters())
+            for layer in stored.layers:
+                mask = step.masks[layer.name].numpy().astype(bool)
+                np.testing.assert_array_equal(layer.mask(), mask)
+                np.testing.assert_array_equal(layer.dense(), weights[layer.name].detach().numpy() * mask)
+            assert stored.edges == step.kept[0] and stored.metrics == {"accuracy": step.accuracy, "loss": step.loss}
+            with torch.no_grad():
+                out = step.model.eval()(splits[2])
+            scores = evaluate([stored], x_test, y_test).iloc[0]
+            assert scores.accuracy == (out.argmax(1).numpy() == y_test).mean()
+            assert scores.loss == pytest.approx(step.loss, abs=1e-5)

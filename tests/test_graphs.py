@@ -15,6 +15,7 @@ import torch
 from netarchive.analysis import components as C
 from netarchive.analysis import degrees as D
 from netarchive.analysis import percolation as P
+from netarchive.analysis import spanning
 from netarchive.analysis.graphs import graph
 from netarchive.errors import InputError
 from netarchive.loaders.traced import from_module
@@ -211,6 +212,49 @@ def test_magnitude_orders_on_the_channel_graph_equal_the_prefix_algorithm(factor
     for order in P.MAGNITUDE_ORDERS:
         expected = P.merges(g.neurons, g.src, g.dst, P.order_key(hand, order), permanent=(g.link_src, g.link_dst))
         np.testing.assert_array_equal(P.checkpoint_merges(hand, order).position, expected.position)
+
+
+@pytest.mark.parametrize("factory, shape", [("basic_block", (3, 4, 4)), ("cnn", (1, 8, 8)), ("depthwise_separable", (4, 6, 6)),
+                                            ("conv1d_net", (2, 9)), ("residual_mlp", (1, 2, 3))])
+@pytest.mark.parametrize("density", [0.6, 0.1])
+def test_random_order_on_the_channel_graph_equals_the_prefix_algorithm(factory, shape, density):
+    """The forest found by filter-Kruskal and the bucketed positions give exactly the merges of the
+    sorted-prefix algorithm (:func:`percolation.merges`), permanent connections included."""
+    for seed in range(3):
+        net = from_module(prune_randomly(getattr(models, factory)(), density=density, seed=seed), run="r", level=0,
+                          input_shape=shape)
+        g = graph(net)
+        for sample in range(3):
+            key = P.order_key(net, "random", seed, sample)
+            fast = P.random_merges(g, key)
+            sorted_prefix = P.merges(g.neurons, g.src, g.dst, key, permanent=(g.link_src, g.link_dst))
+            for field in ("position", "s1", "s2", "sum_sq"):
+                np.testing.assert_array_equal(getattr(fast, field), getattr(sorted_prefix, field), err_msg=field)
+            assert (fast.clusters, fast.edges, fast.neurons) == (sorted_prefix.clusters, sorted_prefix.edges, sorted_prefix.neurons)
+
+
+def test_random_order_with_colliding_keys_breaks_ties_as_the_sorted_prefix(monkeypatch):
+    """Two merging synapses of one key merge in (src, dst) order; a merging synapse whose key a synapse
+    that does not merge shares is left to the sorted prefix (checkpoint_merges falls back to it)."""
+    net = from_module(prune_randomly(models.basic_block(), density=0.6, seed=0), run="r", level=0, input_shape=(3, 4, 4))
+    g = graph(net)
+    cluster, sizes = P._clusters(g.neurons, (g.link_src, g.link_dst))
+    ends = (cluster[g.src], cluster[g.dst])
+    original = P.order_key(net, "random")
+    forest = np.flatnonzero(spanning.filter_kruskal(original, ends, len(sizes)))
+    first, last = forest[np.argmin(original[forest])], forest[np.argmax(original[forest])]
+    parallel = np.flatnonzero((ends[0] == ends[0][first]) & (ends[1] == ends[1][first]))
+    beside = parallel[parallel != first][0]  # another kernel weight of the same channel pair: it cannot merge
+    for tied, falls_back in (((first, last), False), ((first, beside), True)):
+        key = original.copy()
+        key[tied[1]] = key[tied[0]]
+        expected = P.merges(g.neurons, g.src, g.dst, key, permanent=(g.link_src, g.link_dst))
+        fast = P.random_merges(g, key)
+        assert (fast is None) == falls_back
+        monkeypatch.setattr(P, "order_key", lambda *args, key=key: key)
+        for result in ([] if fast is None else [fast]) + [P.checkpoint_merges(net, "random")]:
+            for field in ("position", "s1", "s2", "sum_sq"):
+                np.testing.assert_array_equal(getattr(result, field), getattr(expected, field), err_msg=field)
 
 
 # --- the unrolled graph against an explicit Toeplitz construction -----------------------------------------

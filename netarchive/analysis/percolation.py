@@ -9,8 +9,9 @@ them, and they all come early (the giant component spans the network after ~1 % 
 So only a prefix of the order is sorted (a partial sort up to the last neuron's first edge, grown if a later
 edge still joins two components), a minimum spanning tree on rank weights picks the merging edges, and a
 Python union-find over those merges alone records S1, S2 and Σs² at every merge; the state after n edges is
-the state after the last merge at a position ≤ n. The magnitude orders of a channel graph sort nothing:
-the merges are Kruskal's on the union of the layers' own spanning forests (:func:`magnitude_merges`). A
+the state after the last merge at a position ≤ n. No order of a channel graph sorts its synapses: the
+merges of a magnitude order are Kruskal's on the union of the layers' own spanning forests
+(:func:`magnitude_merges`), those of a random order filter-Kruskal's forest (:func:`random_merges`). A
 whole curve costs one to three connected-components calls (bench/percolation.md). :func:`edge_order` and
 :func:`kept_points` are the orders and points that the robustness analyses share.
 
@@ -387,24 +388,50 @@ def magnitude_merges(checkpoint: Checkpoint, g: Graph, order: str) -> Merges:
                        _positions(bits, g.src, g.dst, merged), sizes)
 
 
-def _positions(bits: np.ndarray, src: np.ndarray, dst: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+def random_merges(g: Graph, key: np.ndarray) -> Merges | None:
+    """The :class:`Merges` of the ``random`` order of key ``key`` (:func:`order_key`) on the channel graph
+    ``g``, without sorting the synapses: the same as :func:`merges`, or None when a merging synapse shares
+    its key with one that does not merge (a 64-bit collision; :func:`merges` then breaks the tie).
+
+    On a sparse channel graph some channel's only synapse comes late in a random order, so the prefix
+    :func:`merges` sorts is nearly every synapse. Instead, filter-Kruskal
+    (:func:`netarchive.analysis.spanning.filter_kruskal`, linear selections) finds the minimum spanning
+    forest under the keys, permanent clusters contracted; these are the merges (when no other synapse has
+    a forest edge's key, every other one is the last on its cycle however ties break), in the order
+    (key, src, dst), and :func:`_positions` counts where they come in the whole order.
+    """
+    cluster, sizes = _clusters(g.neurons, (g.link_src, g.link_dst))
+    a, b = (g.src, g.dst) if cluster is None else (cluster[g.src], cluster[g.dst])
+    merged = np.flatnonzero(spanning.filter_kruskal(key, (a, b), len(sizes)))
+    merged = merged[np.lexsort((g.dst[merged], g.src[merged], key[merged]))]
+    position = _positions(key, g.src, g.dst, merged, distinct=True)
+    if position is None:
+        return None
+    return _union_find(g.neurons, g.edges, a[merged], b[merged], position, sizes)
+
+
+def _positions(bits: np.ndarray, src: np.ndarray, dst: np.ndarray, chosen: np.ndarray,
+               distinct: bool = False) -> np.ndarray | None:
     """The 1-based positions of the edges ``chosen`` in the order of every edge by (``bits``, src, dst),
     edges equal in all three counted from the first of them. Only the edges up to the last chosen one
     matter (the merges of a curve come early). Their ``bits`` go into about as many histogram buckets as
     there are edges: the edges of buckets below a chosen edge's and holding none are counted by a
-    cumulative sum, those in the buckets holding chosen edges are sorted exactly."""
+    cumulative sum, those in the buckets holding chosen edges are sorted exactly. With ``distinct``, None
+    when another edge has the ``bits`` of a chosen one."""
     if not len(chosen):
         return np.zeros(0, dtype=np.int64)
     early = np.flatnonzero(bits <= bits[chosen].max())
     low = bits[early].min()
-    shift = np.uint32(max(0, int(np.ceil(np.log2(max(int(bits[early].max() - low), 1) / len(early))))))
-    bucket = (bits[early] - low) >> shift
+    shift = bits.dtype.type(max(0, int(np.ceil(np.log2(max(int(bits[early].max() - low), 1) / len(early))))))
+    bucket = ((bits[early] - low) >> shift).astype(np.intp)
     counts = np.bincount(bucket)
-    mine = (bits[chosen] - low) >> shift
+    mine = ((bits[chosen] - low) >> shift).astype(np.intp)
     hit = np.zeros(len(counts), dtype=bool)
     hit[mine] = True
     outside_below = np.cumsum(np.where(hit, 0, counts))  # at a hit bucket: the edges of lower non-hit buckets
     inside = early[hit[bucket]]
+    if distinct and np.count_nonzero(np.isin(bits[inside], bits[chosen])) != len(chosen):
+        return None
     ordered = _in_order(inside, bits, src, dst)
     keys = [column[ordered] for column in (bits, src, dst)]
     starts = np.ones(len(ordered), dtype=bool)
@@ -424,7 +451,8 @@ def checkpoint_merges(checkpoint: Checkpoint, order: str, seed: int = 0, sample:
     if g.synapse is None and order in MAGNITUDE_ORDERS:
         return magnitude_merges(checkpoint, g, order)
     if g.synapse is None:
-        return merges(g.neurons, g.src, g.dst, order_key(checkpoint, order, seed, sample), permanent=links)
+        key = order_key(checkpoint, order, seed, sample)
+        return random_merges(g, key) or merges(g.neurons, g.src, g.dst, key, permanent=links)
     rank = synapse_ranks(checkpoint, order, seed, sample)
     return merges(g.neurons, g.src, g.dst, rank[g.synapse], permanent=links, synapses=checkpoint.edges)
 
