@@ -145,11 +145,11 @@ def test_output_mistakes_are_refused_before_anything_is_written(run_cli, tmp_pat
 def test_cypher_nodes_print_compactly(run_cli, tmp_path):
     torch.save({"a.weight": torch.tensor(W1)}, tmp_path / "level_0.pt")
     assert run_cli("ingest", tmp_path / "level_0.pt", "--run", "r").exit_code == 0
-    statement = "MATCH (n:Neuron {layer: 1, `index`: 0})<-[s:SYNAPSE]-(m) RETURN n, s ORDER BY m.`index` LIMIT 1"
+    statement = "MATCH (n:Neuron {`group`: 1, `index`: 0})<-[s:SYNAPSE]-(m) RETURN n, s ORDER BY m.`index` LIMIT 1"
     for fmt in ("table", "csv"):
         result = run_cli("query", "cypher", statement, "--format", fmt)
         assert result.exit_code == 0, result.output
-        assert "(:Neuron {run: 'r', level: 0, layer: 1, index: 0})" in result.output
+        assert "(:Neuron {run: 'r', level: 0, group: 1, index: 0})" in result.output
         assert "[:SYNAPSE {w: " in result.output and "_ID" not in result.output and "_LABEL" not in result.output
 
 

@@ -45,8 +45,8 @@ def test_every_dataset_reads_back_with_real_types(exported):
 
 def test_one_schema_with_and_without_pixel_inputs(exported):
     neurons = pd.read_parquet(exported / "neurons")
-    assert list(neurons.columns) == ["run", "level", "layer", "index", "channel", "y", "x"]
-    pixels = neurons[(neurons.run == "seed0") & (neurons.level == 0) & (neurons.layer == 0)].sort_values("index")
+    assert list(neurons.columns) == ["run", "level", "group", "index", "channel", "y", "x", "bias", "bn_weight", "bn_bias", "bn_mean", "bn_var"]
+    pixels = neurons[(neurons.run == "seed0") & (neurons.level == 0) & (neurons.group == 0)].sort_values("index")
     assert pixels[["channel", "y", "x"]].astype(int).values.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
     assert neurons[neurons.run == "_hidden"][["channel", "y", "x"]].isna().all().all()
 

@@ -178,7 +178,8 @@ def test_the_digits_demo_archived_from_its_loop_equals_its_files_ingested(tmp_pa
     subprocess.run([sys.executable, script, tmp_path / "loop", *settings, "--archive", tmp_path / "loop-archive"],
                    check=True, capture_output=True)
     ingested = CliRunner().invoke(cli, ["--store", str(tmp_path / "files-archive"), "ingest", str(tmp_path / "files"), "--run",
-                                        "digits", "--input-shape", "1,8,8", "--meta", "dataset=digits"])
+                                        "digits", "--input-shape", "1,8,8", "--meta", "dataset=digits", "--meta", "seed=0",
+                                        "--meta", "model=mlp-64-128-128-10"])
     assert ingested.exit_code == 0, ingested.output
     assert not list((tmp_path / "loop").glob("level_*/main/*.pth"))  # no checkpoint files
     with netarchive.open(tmp_path / "files-archive", read_only=True) as files, \

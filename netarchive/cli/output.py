@@ -125,8 +125,8 @@ def _table(frame: pd.DataFrame, title) -> str:
     return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"
 
 
-KEY_PROPERTIES = {"Run": ("name",), "Checkpoint": ("run", "level"), "Neuron": ("run", "level", "layer", "index"),
-                  "SYNAPSE": ("w",), "HAS_CHECKPOINT": ()}
+KEY_PROPERTIES = {"Run": ("name",), "Checkpoint": ("run", "level"), "Neuron": ("run", "level", "group", "index"),
+                  "SYNAPSE": ("w", "layer", "ky", "kx"), "CONNECTION": ("kind",), "HAS_CHECKPOINT": ()}
 """What a node or relationship of each label shows in a table: its key (other labels show every property)."""
 
 
@@ -144,7 +144,7 @@ def _cell(value) -> str:
 
 
 def _graph_text(value: dict) -> str:
-    """A node ``(:Neuron {run: 'r', level: 3, layer: 1, index: 7})``, a relationship ``[:SYNAPSE {w: 0.25}]``,
+    """A node ``(:Neuron {run: 'r', level: 3, group: 1, index: 7})``, a relationship ``[:SYNAPSE {w: 0.25, layer: 0}]``,
     a path of them, or a map, in Cypher's own notation (values as :meth:`Store.cypher` gives them)."""
     if "_path" in value:
         return "-".join(_graph_text(item) for item in value["_path"])
