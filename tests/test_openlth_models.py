@@ -47,7 +47,7 @@ def write_openlth_run(root):
         mask = {name: (torch.rand(state[name].shape, generator=generator) < 0.8**level).to(torch.int64)
                 for name in prunable(model)}
         torch.save(model.state_dict(), main / "model_ep0_it0.pth")
-        torch.save(state, main / "model_ep2_it40.pth")
+        torch.save(state, main / "model_ep2_it0.pth")
         torch.save(mask, main / "mask.pth")
         total = sum(m.numel() for m in mask.values())
         (main / "sparsity_report.json").write_text(json.dumps({"total": total, "unpruned": int(sum(m.sum() for m in mask.values()))}))
