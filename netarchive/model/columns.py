@@ -104,22 +104,30 @@ def split_synapses(columns: Mapping[str, np.ndarray], widths: Sequence[int], sou
     :func:`synapse_columns` gives them, any order). Raises DamagedArchive for a synapse outside its layer's
     groups."""
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
-    layer = np.asarray(columns["layer"], dtype=np.int64)
-    order = np.argsort(layer, kind="stable")
-    bounds = np.searchsorted(layer[order], np.arange(len(sources) + 1))
+    layer = np.asarray(columns["layer"])
+    if not np.issubdtype(layer.dtype, np.integer):
+        layer = layer.astype(np.int64)
     if len(layer) and (layer.min() < 0 or layer.max() >= len(sources)):
         raise DamagedArchive.checkpoint(run, level, "synapses of a weight layer it does not have")
+    bounds = np.zeros(len(sources) + 1, dtype=np.int64)
+    if len(layer):
+        bounds[1:] = np.cumsum(np.bincount(layer.astype(np.intp, copy=False), minlength=len(sources)))
+    # Rows already in layer order (as a store often reads them back) are sliced, not gathered; otherwise a
+    # stable sort (a radix sort for the stores' int16 layers) orders them.
+    order = None if len(layer) < 2 or not (layer[1:] < layer[:-1]).any() else np.argsort(layer, kind="stable")
+    names = ["w", *(axis for axis in ("ky", "kx") if axis in columns)]
     split = []
     for l, (source, target) in enumerate(zip(sources, targets)):
-        rows = order[bounds[l] : bounds[l + 1]]
+        rows = slice(bounds[l], bounds[l + 1]) if order is None else order[bounds[l] : bounds[l + 1]]
         src = np.asarray(columns["src"])[rows] - offsets[source]
         dst = np.asarray(columns["dst"])[rows] - offsets[target]
-        if len(rows) and (src.min() < 0 or src.max() >= widths[source] or dst.min() < 0 or dst.max() >= widths[target]):
+        if len(src) and (src.min() < 0 or src.max() >= widths[source] or dst.min() < 0 or dst.max() >= widths[target]):
             raise DamagedArchive.checkpoint(run, level, f"synapses of layer {l} join neurons that are not in its groups")
-        part = {"src": src, "dst": dst, "w": np.asarray(columns["w"])[rows]}
-        for axis in ("ky", "kx"):
-            if axis in columns:
-                part[axis] = np.asarray(columns[axis])[rows]
+        part = {"src": src, "dst": dst}
+        for name in names:
+            part[name] = np.asarray(columns[name])[rows]
+            if order is None:
+                part[name] = part[name].copy()  # not a view of the whole column
         split.append(part)
     return split
 

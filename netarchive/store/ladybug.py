@@ -598,9 +598,13 @@ class LadybugStore(Store):
         architecture = parse_architecture(row.get("c.architecture"))
         global_index, neurons = self._global_index(checkpoint_id)
         lo, hi = _key_range(checkpoint_id).values()
-        edges = self._arrow(_CHECKPOINT_SYNAPSES % (lo, hi))
+        # The kernel offsets only where a layer has them: a network without convolutions reads two columns
+        # fewer (each returned column costs about as much as the others).
+        conv = architecture is not None and any(spec.get("conv") for spec in architecture["layers"])
+        values = ("w", "layer", "ky", "kx") if conv else ("w", "layer")
+        edges = self._arrow(_CHECKPOINT_SYNAPSES % (lo, hi, "".join(f", s.{name}" for name in values)))
         synapses = {"src": global_index(edges.column(0).to_numpy()), "dst": global_index(edges.column(1).to_numpy()),
-                    **{name: edges.column(i + 2).to_numpy() for i, name in enumerate(("w", "layer", "ky", "kx"))}}
+                    **{name: edges.column(i + 2).to_numpy() for i, name in enumerate(values)}}
         names = row["c.layer_names"]
         counts = np.bincount(synapses["layer"].astype(np.int64), minlength=len(names)) if len(names) else []
         verify_counts(
@@ -994,12 +998,13 @@ _RUNS = (f"MATCH (r:Run)-[:HAS_CHECKPOINT]->(c:Checkpoint) WHERE {_COMPLETE} WIT
 _ARROW_CHUNK = 1 << 20
 _CHECKPOINT_SYNAPSES = (
     "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d "
-    "RETURN offset(id(a)), offset(id(b)), s.w, s.layer, s.ky, s.kx"
+    "RETURN offset(id(a)), offset(id(b))%s"
 )
 _NEURON_OFFSETS = "MATCH (n:Neuron) WHERE n.id >= %d AND n.id < %d RETURN offset(id(n)), n.id"
 _CONNECTIONS_OF = "MATCH (a:Neuron)-[s:CONNECTION]->() WHERE a.id >= $lo AND a.id < $hi RETURN count(s)"
 """Bulk reads by key range (the synapses of a checkpoint by their source neurons; the neurons of a checkpoint
-with their internal offsets); the bounds are integers computed
+with their internal offsets); the bounds are integers computed, and the synapse columns after the two offsets
+(``, s.w, s.layer`` and, for a network with convolutions, ``, s.ky, s.kx``) constant names,
 from the checkpoint's id (never user text), formatted in because the Arrow path takes no parameters.
 (That path does not return nulls as nulls in LadybugDB 0.22: use it only for columns without nulls, or
 whose nulls are not read: ``ky``/``kx`` of Linear synapses.)"""
