@@ -350,3 +350,14 @@ def test_write_many_is_one_two_phase_write_per_batch(archive, monkeypatch):
     assert archive.levels("b") == [0, 1, 2, 3] and edge_set(archive.checkpoint("b", 0)) == edge_set(random_checkpoint([4, 3, 2], run="b", level=0, seed=9))
     with pytest.raises(InputError, match="one \\(run, level\\) twice"):
         store.write_many([levels[3], levels[3]], replace=True)
+
+
+def test_curves_survive_export_then_ingest(archive, tmp_path):
+    from dataclasses import replace
+
+    archive.write(replace(random_checkpoint([4, 3, 2], run="a", level=1), curves=CURVES))
+    archive.export(tmp_path / "export")
+    with netarchive.open(tmp_path / "again") as again:
+        again.ingest([tmp_path / "export"], run="a")
+        back = again.checkpoint("a", 1)
+    assert {name: (i.tolist(), v.tolist()) for name, (i, v) in back.curves.items()} == CURVES

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError
+from netarchive.errors import AlreadyArchived, DamagedArchive, InputError, NotFound, StoreError, first_line
 from netarchive.model import ACTIVATIONS, Checkpoint, Layer
 from netarchive.model.columns import (
     NEURON_VALUES, architecture_json, assemble, layer_groups, neuron_columns, parse_architecture, split_synapses,
@@ -942,6 +942,5 @@ def _major(version: str | None) -> int | None:
 
 
 def _first_line(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    text = str(message).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    """The driver's errors carry the server's words in ``message``."""
+    return first_line(getattr(error, "message", None) or error)
