@@ -39,6 +39,36 @@ def shared_queries() -> list:
     return sorted(path for path in folder.glob("*.cypher") if path.name != "schema.cypher" and not path.name.startswith("gds_"))
 
 
+DIGITS_SETTINGS = ("--levels", "2", "--epochs", "1", "--fraction", "0.8")
+"""examples/digits_imp.py on tiny settings: three levels, one epoch each."""
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """The OpenLTH files of examples/digits_imp.py with DIGITS_SETTINGS (and its ``test.npz``), made once per
+    session in a subprocess as a user runs it; tests only read them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("digits") / "run"
+    script = Path(__file__).resolve().parents[1] / "examples" / "digits_imp.py"
+    subprocess.run([sys.executable, str(script), str(out), *DIGITS_SETTINGS], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for a test that trains in its own process, as the demos' main() sets: small
+    convolutions and matrix products run 5-20x slower on two threads of a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def archive(tmp_path):
     """A new, empty embedded archive, opened for writing."""

@@ -1,8 +1,9 @@
 """The Neo4j 5 server of a test session: the pytest fixture ``neo4j_server`` (loaded by tests/conftest.py).
 
-The first test that asks for it starts one server for the whole session with ``bash tools/neo4j/start.sh``
+When a collected test needs it, one server for the whole session starts with ``bash tools/neo4j/start.sh``
+at collection, in the background while the tests before the first Neo4j test run
 (Neo4j 5.26 Community with APOC core and GDS, fetched from Maven Central by Maven; 127.0.0.1 only,
-authentication on) in a temporary directory, and the session stops it at the end. It yields a
+authentication on; JVM options :data:`JAVA_OPTS`) in a temporary directory, and the session kills it at the end. It yields a
 :class:`Neo4jServer`: ``uri``, ``user``, ``password``, ``database``, ``http``, ``store(**options)`` and
 ``cli_args`` for the CLI's global options (and the fixture ``neo4j_store``: a store on it), and ``kill()``, ``stop()``, ``start(*settings)`` for tests of
 crashes and restarts (the address stays the same; mark such tests ``@pytest.mark.neo4j_restart``: they run
@@ -17,6 +18,7 @@ restart the server then skip.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -106,17 +108,40 @@ class ServerUnavailable(RuntimeError):
     pass
 
 
+JAVA_OPTS = "-XX:TieredStopAtLevel=1"
+"""JVM options of the tests' server (``$NEO4J_JAVA_OPTS`` of start.sh, unless set): C1 only, so that a start
+costs about 40 % less CPU (21 instead of 34 CPU seconds here); the tests' data is too small for C2's code to
+pay for its compilation."""
+
+
 def _start(directory: Path, settings=()) -> tuple[str, str]:
+    return _started(_begin_start(directory, settings))
+
+
+def _begin_start(directory: Path, settings=()) -> subprocess.Popen | ServerUnavailable:
+    """tools/neo4j/start.sh under way (or why it could not be run)."""
     try:
-        done = subprocess.run(
-            ["bash", str(START), str(directory), *settings], capture_output=True, text=True, timeout=900,
-            stdin=subprocess.DEVNULL,
+        return subprocess.Popen(
+            ["bash", str(START), str(directory), *settings], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, stdin=subprocess.DEVNULL, env={"NEO4J_JAVA_OPTS": JAVA_OPTS, **os.environ},
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except OSError as error:
+        return ServerUnavailable(f"tools/neo4j/start.sh did not run: {error}")
+
+
+def _started(process: subprocess.Popen | ServerUnavailable) -> tuple[str, str]:
+    """The (uri, password) that start.sh printed once it is done."""
+    if isinstance(process, ServerUnavailable):
+        raise process
+    try:
+        stdout, stderr = process.communicate(timeout=900)
+    except subprocess.TimeoutExpired as error:
+        process.kill()
+        process.communicate()
         raise ServerUnavailable(f"tools/neo4j/start.sh did not finish: {error}") from None
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or len(lines) < 2:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    lines = stdout.strip().splitlines()
+    if process.returncode != 0 or len(lines) < 2:
+        reason = (stderr.strip().splitlines() or ["no output"])[-1]
         raise ServerUnavailable(reason)
     values = dict(line.split("=", 1) for line in lines[-2:])
     return values["NEO4J_URI"], values["NEO4J_PASSWORD"]
@@ -138,27 +163,55 @@ def _neo4j_session(tmp_path_factory):
         yield Neo4jServer(uri, os.environ.get("NEO4J_USERNAME", "neo4j"), os.environ.get("NEO4J_PASSWORD", ""),
                           os.environ.get("NEO4J_DATABASE", "neo4j")), None
         return
-    directory = tmp_path_factory.mktemp("neo4j")
+    directory, starting = _early_start.pop("start", None) or _begin_session_start(tmp_path_factory)
     try:
-        uri, password = _start(directory)
+        uri, password = _started(starting)
     except ServerUnavailable as error:
         yield None, str(error)
         return
     env = dict(line.split("=", 1) for line in (directory / "neo4j.env").read_text().split())
+    server = Neo4jServer(uri, "neo4j", password, http=env.get("NEO4J_HTTP"), directory=directory)
     try:
-        yield Neo4jServer(uri, "neo4j", password, http=env.get("NEO4J_HTTP"), directory=directory), None
+        yield server, None
     finally:
-        subprocess.run(["bash", str(STOP), str(directory)], capture_output=True, timeout=180)
+        if server.running:
+            server.kill()  # its data is thrown away: a clean shutdown (stop.sh) would only cost ~10 s
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{RESTARTS}: kills or restarts the session's Neo4j server (run last)")
 
 
-def pytest_collection_modifyitems(items):
+_early_start: dict = {}
+"""The session server's directory and start.sh under way, begun at collection (see below)."""
+
+
+def _begin_session_start(tmp_path_factory) -> tuple[Path, subprocess.Popen | ServerUnavailable]:
+    directory = tmp_path_factory.mktemp("neo4j")
+    return directory, _begin_start(directory)
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselected theirs
+def pytest_collection_modifyitems(config, items):
     """Tests that kill or restart the server run after all others (in their order), so that the slow
-    restarts happen once each and a test that reconfigured the server needs no restart after it."""
+    restarts happen once each and a test that reconfigured the server needs no restart after it. When a
+    collected test needs the session's server, it starts now, in the background, while the tests before
+    the first that needs it run (a start takes 20-60 s)."""
     items[:] = sorted(items, key=lambda item: item.get_closest_marker(RESTARTS) is not None)
+    wanted = any("_neo4j_session" in item.fixturenames for item in items)
+    if wanted and not config.option.collectonly and not os.environ.get("NETARCHIVE_NEO4J_URI"):
+        _early_start["start"] = _begin_session_start(config._tmp_path_factory)
+
+
+def pytest_sessionfinish(session):
+    """A server started at collection that no test asked for (all deselected, or ``-x`` stopped first)."""
+    early = _early_start.pop("start", None)
+    if early is not None and not isinstance(early[1], ServerUnavailable):
+        early[1].communicate()
+        pid = early[0] / "run" / "neo4j.pid"
+        if pid.exists():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid.read_text()), signal.SIGKILL)
 
 
 @pytest.fixture

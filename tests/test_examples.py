@@ -17,7 +17,7 @@ def load_example(name):
     return module
 
 
-def test_depth_experiment(tmp_path, capsys):
+def test_depth_experiment(tmp_path, capsys, one_torch_thread):
     width = 16
     table = load_example("depth_experiment").main(
         ["--out", str(tmp_path), "--depths", "2", "3", "--width", str(width), "--epochs", "1", "--samples", "3"]
@@ -50,7 +50,7 @@ def test_depth_experiment(tmp_path, capsys):
         assert archive.checkpoint("depth-3", 1).metrics["test_accuracy"] == pytest.approx(trained.accuracy.iloc[1], abs=1e-6)
 
 
-def test_digits_cnn_demo_archives_the_trained_modules(tmp_path):
+def test_digits_cnn_demo_archives_the_trained_modules(tmp_path, one_torch_thread):
     """The CNN demo (tiny settings): each archived level is the trained module under its masks, kernel
     weight for kernel weight, and its eval from the archive equals torch's test accuracy and loss."""
     import numpy as np

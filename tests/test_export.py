@@ -1,4 +1,6 @@
 """Parquet export read back exactly as a user would: plain ``pandas.read_parquet(DIR/<dataset>)``."""
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,15 +11,24 @@ from tests.conftest import random_checkpoint
 LEVELS = 12  # levels 10 and 11 sort before 2 when read back as text
 
 
-@pytest.fixture
-def exported(tmp_path):
-    with netarchive.open(tmp_path / "archive") as archive:
+@pytest.fixture(scope="module")
+def _exported_once(tmp_path_factory):
+    """The archive and its export, made once for the module (the export with analyses is the slow part)."""
+    folder = tmp_path_factory.mktemp("exported")
+    with netarchive.open(folder / "archive") as archive:
         for level in range(LEVELS):
             archive.write(random_checkpoint([4, 3, 2], density=0.9 - 0.05 * level, seed=level, run="seed0", level=level,
                                             input_shape=(1, 2, 2), metrics={"accuracy": 0.5 + level / 100}))
         for run in ("_hidden", "a/b=c"):  # names a reader would skip or split into folders
             archive.write(random_checkpoint([4, 3, 2], seed=99, run=run, level=3))
-        archive.export(tmp_path / "out", analyses=True)
+        archive.export(folder / "out", analyses=True)
+    return folder
+
+
+@pytest.fixture
+def exported(_exported_once, tmp_path):
+    """``tmp_path/out``, the export of the archive ``tmp_path/archive``: each test gets its own copy."""
+    shutil.copytree(_exported_once, tmp_path, dirs_exist_ok=True)
     return tmp_path / "out"
 
 

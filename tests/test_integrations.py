@@ -163,21 +163,21 @@ def test_the_lightning_callback_without_lightning_says_what_to_install(monkeypat
         "netarchive.integrations.lightning needs PyTorch Lightning: pip install 'netarchive[lightning]'")
 
 
-def test_the_digits_demo_archived_from_its_loop_equals_its_files_ingested(tmp_path):
-    """examples/digits_imp.py --archive (the Recorder) archives what `netarchive ingest` makes of its files."""
+def test_the_digits_demo_archived_from_its_loop_equals_its_files_ingested(tmp_path, digits_run):
+    """examples/digits_imp.py --archive (the Recorder) archives what `netarchive ingest` makes of its files
+    (``digits_run``: the same script with the same settings, without --archive)."""
     import subprocess
     from pathlib import Path
 
     from click.testing import CliRunner
 
     from netarchive.cli import cli
+    from tests.conftest import DIGITS_SETTINGS
 
     script = Path(__file__).resolve().parents[1] / "examples" / "digits_imp.py"
-    settings = ["--levels", "2", "--epochs", "1", "--fraction", "0.8"]
-    subprocess.run([sys.executable, script, tmp_path / "files", *settings], check=True, capture_output=True)
-    subprocess.run([sys.executable, script, tmp_path / "loop", *settings, "--archive", tmp_path / "loop-archive"],
+    subprocess.run([sys.executable, script, tmp_path / "loop", *DIGITS_SETTINGS, "--archive", tmp_path / "loop-archive"],
                    check=True, capture_output=True)
-    ingested = CliRunner().invoke(cli, ["--store", str(tmp_path / "files-archive"), "ingest", str(tmp_path / "files"), "--run",
+    ingested = CliRunner().invoke(cli, ["--store", str(tmp_path / "files-archive"), "ingest", str(digits_run), "--run",
                                         "digits", "--input-shape", "1,8,8", "--meta", "dataset=digits", "--meta", "seed=0",
                                         "--meta", "model=mlp-64-128-128-10"])
     assert ingested.exit_code == 0, ingested.output

@@ -8,9 +8,7 @@ keys), so the files' scalar columns are compared; the write-back is compared pro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+import shutil
 
 import pandas as pd
 import pytest
@@ -21,7 +19,6 @@ from netarchive.cli.query import browser_params
 from tests.conftest import shared_queries
 from tests.neo4j_server import delete_test_runs, run_name
 
-ROOT = Path(__file__).resolve().parents[1]
 WRITES = (
     ["query", "components", "--write"],
     ["query", "degrees", "--write"],
@@ -43,10 +40,10 @@ NETWORK_ONLY = ("kernel_offsets", "skip_connections")
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits(tmp_path_factory, digits_run):
+    """``run``: the digits demo's files (tests/conftest.py: digits_run); ``archive``: the embedded archive."""
     out = tmp_path_factory.mktemp("digits")
-    subprocess.run([sys.executable, str(ROOT / "examples" / "digits_imp.py"), str(out / "run"), "--levels", "2",
-                    "--epochs", "1", "--fraction", "0.8"], check=True, capture_output=True)
+    shutil.copytree(digits_run, out / "run")
     return out
 
 

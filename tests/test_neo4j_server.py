@@ -128,15 +128,26 @@ def dense_checkpoint(widths, run: str, level: int) -> Checkpoint:
 
 
 @pytest.mark.neo4j_restart
-def test_server_killed_during_a_one_transaction_ingest_and_a_large_batched_write(neo4j_server, store, monkeypatch, tmp_path):
-    """One ``kill -9`` of the JVM while two writes are under way (two runs, so one restart tests both):
-    a CLI ingest in one transaction, its checkpoint and neurons sent and its synapses under way, and a
-    checkpoint of more than 2 M synapses, written one transaction per batch under the ``incomplete``
-    mark, three batches committed. Afterwards the first left nothing, the second stays hidden until the
-    next write removes it, and both levels can be written again."""
-    ingested, batched = run_name(), run_name()
-    kept = {run: sample(run, level=0) for run in (ingested, batched)}
-    for checkpoint in kept.values():
+def test_server_killed_mid_write_and_restarted_between_commands(neo4j_server, store, monkeypatch, tmp_path):
+    """One ``kill -9`` of the JVM while two writes are under way, and the one restart after it, test what a
+    crash and a restart between two commands can break (each start of the server costs tens of seconds on
+    two cores, so the suite has this one).
+
+    The writes: a CLI ingest in one transaction, its checkpoint and neurons sent and its synapses under
+    way, and a checkpoint of more than 2 M synapses, written one transaction per batch under the
+    ``incomplete`` mark, three batches committed. Afterwards the first left nothing, the second stays
+    hidden until the next write removes it, and both levels can be written again.
+
+    The commands: an ingest before the kill, a command while the server is down (one line), a restart with
+    a small per-transaction memory limit, a command: the archive is as it was (the store opened before
+    the restart reconnects by itself). Then a write over the limit is one line and writes nothing, and the
+    same checkpoint in small transactions fits."""
+    run, ingested, batched = run_name(), run_name(), run_name()
+    kept = {each: sample(each, level=0) for each in (run, ingested, batched)}
+    np.savez(tmp_path / "level_0.npz", **{layer.name: layer.dense() for layer in kept[run].layers})
+    first = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_0.npz"), "--run", run, "--level", "0"])
+    assert first.exit_code == 0, first.output
+    for checkpoint in (kept[ingested], kept[batched]):
         store.write(checkpoint)
     new = random_checkpoint((64, 32, 16, 10), density=0.8, seed=7, run=ingested, level=1)
     np.savez(tmp_path / "level_1.npz", **{layer.name: layer.dense() for layer in new.layers})
@@ -167,11 +178,29 @@ def test_server_killed_during_a_one_transaction_ingest_and_a_large_batched_write
     monkeypatch.undo()
     output = done["result"].output
     assert done["result"].exit_code == 1 and output.startswith("error: lost the Neo4j server") and output.count("\n") == 1
-    neo4j_server.start()
+    down = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls"])
+    assert down.exit_code == 1 and down.output.startswith("error: cannot reach a Neo4j server") and down.output.count("\n") == 1
+
+    neo4j_server.start("db.memory.transaction.max=8m")
+    second = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls", "--run", run, "--format", "csv"])
+    assert second.exit_code == 0, second.output
+    assert second.output.splitlines()[1].startswith(f"{run},0,3,34,{kept[run].edges},")
+    check_archive(store, run, {0: kept[run]})  # the store opened before the restart reconnects by itself
     check_archive(store, ingested, {0: kept[ingested]})
     check_archive(store, batched, {0: kept[batched]}, hidden=(1,))
     with pytest.raises(NotFound):
         store.read(batched, 1)
+
+    over = random_checkpoint((256, 128, 64, 10), density=0.9, seed=9, run=run, level=1)
+    np.savez(tmp_path / "level_1.npz", **{layer.name: layer.dense() for layer in over.layers})
+    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_1.npz"), "--run", run, "--level", "1"])
+    assert done.exit_code == 1 and done.output.count("\n") == 1, done.output
+    assert "ran out of transaction memory" in done.output and "nothing of this transaction was written" in done.output
+    check_archive(store, run, {0: kept[run]})
+    store.single_transaction, store.batch = 0, 500
+    store.write(over)
+    check_archive(store, run, {0: kept[run], 1: over})
+
     store.single_transaction, store.batch = 1000, 400
     again = random_checkpoint((64, 64, 32, 10), density=0.9, seed=8, run=batched, level=1)
     assert again.edges > store.single_transaction
@@ -179,33 +208,3 @@ def test_server_killed_during_a_one_transaction_ingest_and_a_large_batched_write
     check_archive(store, batched, {0: kept[batched], 1: again})
     store.write(new)
     check_archive(store, ingested, {0: kept[ingested], 1: new})
-
-
-@pytest.mark.neo4j_restart
-def test_server_restarted_between_two_commands_with_a_memory_limit(neo4j_server, store, tmp_path):
-    """Command, stop, (a command meanwhile is one line), start with a small per-transaction memory limit,
-    command: the archive is as it was. Then a write over the limit is one line and writes nothing, and
-    the same checkpoint in small transactions fits."""
-    run = run_name()
-    kept = sample(run, level=0)
-    np.savez(tmp_path / "level_0.npz", **{layer.name: layer.dense() for layer in kept.layers})
-    first = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_0.npz"), "--run", run, "--level", "0"])
-    assert first.exit_code == 0, first.output
-    neo4j_server.stop()
-    down = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls"])
-    assert down.exit_code == 1 and down.output.startswith("error: cannot reach a Neo4j server") and down.output.count("\n") == 1
-    neo4j_server.start("db.memory.transaction.max=8m")
-    second = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ls", "--run", run, "--format", "csv"])
-    assert second.exit_code == 0, second.output
-    assert second.output.splitlines()[1].startswith(f"{run},0,3,34,{kept.edges},")
-    check_archive(store, run, {0: kept})  # the store opened before the restart reconnects by itself
-
-    large = random_checkpoint((256, 128, 64, 10), density=0.9, seed=9, run=run, level=1)
-    np.savez(tmp_path / "level_1.npz", **{layer.name: layer.dense() for layer in large.layers})
-    done = CliRunner().invoke(cli, [*neo4j_server.cli_args, "ingest", str(tmp_path / "level_1.npz"), "--run", run, "--level", "1"])
-    assert done.exit_code == 1 and done.output.count("\n") == 1, done.output
-    assert "ran out of transaction memory" in done.output and "nothing of this transaction was written" in done.output
-    check_archive(store, run, {0: kept})
-    store.single_transaction, store.batch = 0, 500
-    store.write(large)
-    check_archive(store, run, {0: kept, 1: large})

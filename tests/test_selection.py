@@ -1,5 +1,6 @@
 """Choosing runs: names, globs, ``all`` and labels through one resolver, on every command that takes runs;
 and unknown runs and levels that say what exists."""
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -21,14 +22,22 @@ LABELS = {
 }
 
 
-@pytest.fixture
-def study(tmp_path):
-    """Five runs of two levels each (``digits`` at levels 0-3 and 5), labelled as LABELS says."""
-    path = tmp_path / "archive"
+@pytest.fixture(scope="module")
+def _study_once(tmp_path_factory):
+    path = tmp_path_factory.mktemp("study") / "archive"
     with netarchive.open(path) as archive:
         for k, (run, meta) in enumerate(LABELS.items()):
             for level in ((0, 1, 2, 3, 5) if run == "digits" else (0, 1)):
                 archive.write(replace(random_checkpoint((6, 5, 4), seed=k, run=run, level=level), meta=meta))
+    return path
+
+
+@pytest.fixture
+def study(_study_once, tmp_path):
+    """Five runs of two levels each (``digits`` at levels 0-3 and 5), labelled as LABELS says: a copy of
+    the archive made once for the module, so that each test has its own."""
+    path = tmp_path / "archive"
+    shutil.copytree(_study_once, path)
     return path
 
 

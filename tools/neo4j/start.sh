@@ -8,7 +8,9 @@
 # DIR/neo4j.env, with NEO4J_HTTP and NEO4J_USERNAME). Starting DIR again (after stop.sh, or a crash) keeps
 # its data, password and, when they are still free, its ports. SETTING=VALUE pairs go into this start's
 # neo4j.conf (e.g. db.memory.transaction.max=16m). Memory: $NEO4J_HEAP (default 2g), $NEO4J_PAGECACHE
-# (512m) and $NEO4J_TRANSACTION_MEMORY (3g, as docker/compose.yml). The first start fetches Neo4j with Maven
+# (512m) and $NEO4J_TRANSACTION_MEMORY (3g, as docker/compose.yml); $NEO4J_JAVA_OPTS adds JVM options (the
+# tests' fixture passes -XX:TieredStopAtLevel=1: C1 only, a start costs 40 % less CPU, the server's own code
+# runs slower, which benchmarks must not have). The first start fetches Neo4j with Maven
 # (fetch.sh). Stop it with: bash tools/neo4j/stop.sh DIR
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -105,7 +107,7 @@ nohup java -Xms512m -Xmx"$HEAP" -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -XX:
   -Djdk.nio.maxCachedBufferSize=1024 -Dio.netty.tryReflectionSetAccessible=true -Dlog4j2.disable.jmx=true \
   --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
   --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
-  --enable-native-access=ALL-UNNAMED \
+  --enable-native-access=ALL-UNNAMED ${NEO4J_JAVA_OPTS:-} \
   -cp "$HERE/target/plugins/*:$HERE/target/lib/*" org.neo4j.server.CommunityEntryPoint --home-dir="$DIR" --config-dir="$DIR/conf" \
   </dev/null >>"$DIR/logs/console.log" 2>&1 &
 PID=$!
