@@ -12,12 +12,14 @@ from pathlib import Path
 
 ORDER = (
     "checkpoint_layers", "strongest_synapses", "neuron_neighbourhood", "input_paths",
-    "surviving_synapses", "isolated_neurons", "schema",
+    "surviving_synapses", "isolated_neurons", "kernel_offsets", "skip_connections", "schema",
 )
 INTRO = (
     "netarchive stores each checkpoint of a pruned network as a layered graph: "
     "<code>(:Run)-[:HAS_CHECKPOINT]-&gt;(:Checkpoint {run, level, widths, ...})</code> and "
-    "<code>(:Neuron {run, level, layer, index, channel, y, x})-[:SYNAPSE {w}]-&gt;(:Neuron)</code>. "
+    "<code>(:Neuron {run, level, group, index, channel, y, x, bias, ...})-[:SYNAPSE {w, layer, ky, kx}]-&gt;(:Neuron)</code>, "
+    "one synapse per surviving weight (a kernel weight carries its offset <code>ky</code>, <code>kx</code>), and "
+    "<code>(:Neuron)-[:CONNECTION {kind}]-&gt;(:Neuron)</code> for residual additions, concatenations and flattens. "
     "Every query below takes parameters: run the <code>:param</code> block first (change the values to "
     "one of your runs: <code>MATCH (c:Checkpoint) RETURN c.run, c.level</code> lists them), then the query."
 )

@@ -39,7 +39,9 @@ _MAGIC = b"LBUG"
 _OWN_FILES = ("netarchive.lock", "netarchive.writer.lock")
 
 _RECOVERY_PENDING = ("checkpoint recovery is pending", "Couldn't replay shadow pages under read-only mode")
-_LOG_UNREADABLE = ("Checksum verification failed", "WAL", "Assertion failed")
+_LOG_UNREADABLE = ("Checksum verification failed", "WAL", "Assertion failed", "enableChecksums")
+"""LadybugDB's words for a log it cannot replay; a damaged log's header can also read as written without
+checksums (about 1 in 200 random logs), which the default open refuses with "enableChecksums"."""
 
 
 class DamagedLog(DamagedArchive):
