@@ -32,6 +32,15 @@ def test_expected_jaccard_by_enumeration():
     assert expected_jaccard(size_a, size_b, positions) == pytest.approx(np.mean(values), abs=1e-12)
 
 
+@pytest.mark.parametrize("size_a, size_b, positions", [(5000, 4000, 9000), (200_000, 150_000, 300_000), (30, 20, 60)])
+def test_expected_jaccard_against_scipys_hypergeometric(size_a, size_b, positions):
+    from scipy.stats import hypergeom
+
+    overlap = np.arange(max(0, size_a + size_b - positions), min(size_a, size_b) + 1)
+    expected = (hypergeom.pmf(overlap, positions, size_a, size_b) * overlap / (size_a + size_b - overlap)).sum()
+    assert expected_jaccard(size_a, size_b, positions) == pytest.approx(expected, rel=1e-9)
+
+
 def test_random_masks_match_their_expectation():
     table = compare_runs([random_checkpoint([60, 50], density=0.3, seed=s, run=f"s{s}") for s in range(4)])
     assert list(table.columns) == ["run_a", "run_b", "level", "layer", "layer_name", "metric", "value"]

@@ -42,10 +42,16 @@ def expected_jaccard(size_a: int, size_b: int, positions: int) -> float:
     ``positions`` (the overlap is hypergeometric)."""
     if size_a == 0 and size_b == 0:
         return float("nan")
-    overlap = np.arange(max(0, size_a + size_b - positions), min(size_a, size_b) + 1)
-    from scipy.stats import hypergeom  # scipy.stats costs half a second to import: only when used
+    from scipy.special import gammaln
 
-    probability = hypergeom.pmf(overlap, positions, size_a, size_b)
+    def log_choose(n, k):
+        return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+    overlap = np.arange(max(0, size_a + size_b - positions), min(size_a, size_b) + 1)
+    # The hypergeometric pmf from log-binomials: scipy.stats.hypergeom.pmf gives the same to ~1e-9 relative
+    # but takes 0.1-0.5 s a layer (and half a second to import), this takes milliseconds.
+    probability = np.exp(log_choose(size_a, overlap) + log_choose(positions - size_a, size_b - overlap)
+                         - log_choose(positions, size_b))
     return float((probability * overlap / (size_a + size_b - overlap)).sum())
 
 
