@@ -7,9 +7,10 @@
 All on the dense 3072-1024-1024-1024-1000 checkpoint (6.27 M synapses), each ratio against LadybugDB's
 ingest of the same checkpoint in the same run. Client side: building every UNWIND batch and encoding it as
 Bolt PackStream. Server: the Bolt ingest (synapses/s, the largest transaction memory seen by SHOW
-TRANSACTIONS), the read-back into the model, GDS against netarchive's analyses (projection time apart),
-the batched ingest of the sweep checkpoint (1024-976) with the previous synapse statement (two
-composite-index seeks per row) against the current one, one transaction of it (just under
+TRANSACTIONS, the server's CPU time per synapse), the read-back into the model with the previous read
+statement against the current one, GDS against netarchive's analyses (projection time apart), the
+batched ingest of the sweep checkpoint (1024-976) with one session against the store's sessions (after
+a first write of it that warms the server's JIT), one transaction of it (just under
 SINGLE_TRANSACTION) and a sweep of the UNWIND batch size on it, the server's peak heap (JMX), and `export --neo4j-import` + `neo4j-admin database import full` by the
 server's own import tool. Results: bench/neo4j.md.
 """
@@ -35,12 +36,9 @@ from netarchive.errors import StoreError  # noqa: E402
 from netarchive.store import neo4j as neo4j_store  # noqa: E402
 
 WIDTHS = (3072, 1024, 1024, 1024, 1000)
-COMPOSITE_SEEKS_CYPHER = (  # the synapse statement before 2026-12-01 13:15: two composite-index seeks per row
-    "UNWIND range(0, size($targets) - 1) AS j "
-    "MATCH (b:Neuron {run: $run, level: $level, layer: $layer + 1, `index`: $targets[j]}) "
-    "UNWIND range($bounds[j], $bounds[j + 1] - 1) AS i "
-    "MATCH (a:Neuron {run: $run, level: $level, layer: $layer, `index`: $src[i]}) "
-    "CREATE (a)-[:SYNAPSE {w: $w[i]}]->(b)"
+PREVIOUS_READ_CYPHER = (  # the read before 2026-12-01 16:00: every layer filtered on, kernel offsets read always
+    "MATCH (a:Neuron {run: $run, level: $level, `group`: $source})-[s:SYNAPSE {layer: $layer}]->(b:Neuron) "
+    "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w, collect(s.ky) AS ky, collect(s.kx) AS kx"
 )
 
 
@@ -100,9 +98,9 @@ def ladybug_ingest(checkpoint):
     return elapsed
 
 
-def client_side(batch: int, python_packer: bool) -> None:
-    checkpoint = dense_checkpoint()
-    print(f"dense {'-'.join(map(str, WIDTHS))}: {checkpoint.edges:,} synapses, batch {batch:,}")
+def client_side(widths, batch: int, python_packer: bool) -> None:
+    checkpoint = dense_checkpoint(widths)
+    print(f"dense {'-'.join(map(str, widths))}: {checkpoint.edges:,} synapses, batch {batch:,}")
     baseline = ladybug_ingest(checkpoint)
     print(f"  LadybugDB ingest (baseline)            {baseline:7.2f} s   {checkpoint.edges / baseline / 1e6:5.2f} M rows/s")
     build, rows = timed(lambda: build_batches(checkpoint, batch), repeat=2)
@@ -144,6 +142,14 @@ class Server:
         return self._subprocess.run(["bash", str(TOOLS / "admin.sh"), str(self.directory), *args], check=True,
                                     capture_output=True, text=True)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server's JVM has used (user + system; NaN for an external server)."""
+        if self.directory is None:
+            return float("nan")
+        pid = (self.directory / "run" / "neo4j.pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def store(self, **options):
         from netarchive.store.neo4j import Neo4jStore
 
@@ -183,28 +189,32 @@ class TransactionMemory:
         self._thread.join()
 
 
-def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: bool, skip_single: bool) -> None:
-    checkpoint = dense_checkpoint()
+def server_side(widths, batches: list[int], sweep_widths, skip_import: bool, skip_gds: bool, skip_single: bool) -> None:
+    checkpoint = dense_checkpoint(widths)
     server = Server()
     store = server.store()
     sampler = server.store()
-    print(f"server {server.uri}: Neo4j {store.server_version}; dense {'-'.join(map(str, WIDTHS))}: {checkpoint.edges:,} synapses")
+    print(f"server {server.uri}: Neo4j {store.server_version}; dense {'-'.join(map(str, widths))}: {checkpoint.edges:,} synapses")
     baseline = ladybug_ingest(checkpoint)
     print(f"  LadybugDB ingest (baseline)          {baseline:7.2f} s  {checkpoint.edges / baseline:12,.0f} synapses/s")
     store.init()
+    part = dense_checkpoint(sweep_widths, run="bench-sweep")
+    elapsed, _ = timed(lambda: store.write(part))  # the server's JIT compiles the write path meanwhile
+    print(f"  first write after start {part.edges:,} {elapsed:7.2f} s  {part.edges / elapsed:12,.0f} synapses/s   (cold JIT)")
+    store.delete(part.run)
 
     with TransactionMemory(sampler) as memory:
+        cpu = server.cpu_seconds()
         elapsed, _ = timed(lambda: store.write(checkpoint))
-    print(f"  Bolt ingest, batch {store.batch:,}        {elapsed:7.2f} s  {checkpoint.edges / elapsed:12,.0f} synapses/s  "
+        cpu = server.cpu_seconds() - cpu
+    print(f"  Bolt ingest, batch {store.batch:,}, {store.sessions} sessions {elapsed:7.2f} s  {checkpoint.edges / elapsed:12,.0f} synapses/s  "
           f"{elapsed / baseline:5.1f}x LadybugDB   peak transaction {memory.peak / 2**20:,.0f} MiB")
-    elapsed, back = timed(lambda: store.read(checkpoint.run, 0))
-    assert back.edges == checkpoint.edges
-    print(f"  read back into the model             {elapsed:7.2f} s  {checkpoint.edges / elapsed:12,.0f} synapses/s")
+    print(f"    server CPU {cpu:7.1f} s = {cpu / checkpoint.edges * 1e6:5.1f} us per synapse ({checkpoint.edges / cpu:,.0f} synapses per CPU-second)")
+    reads(server, store, checkpoint)
     if not skip_gds:
         gds_side(store, checkpoint)
 
-    part = dense_checkpoint(sweep_widths, run="bench-sweep")
-    statements(store, part)
+    sessions(store, part)
     if skip_single:
         sweep(store, part, batches)
         finish(server, store, sampler, checkpoint, baseline, skip_import)
@@ -222,22 +232,40 @@ def server_side(batches: list[int], sweep_widths, skip_import: bool, skip_gds: b
     finish(server, store, sampler, checkpoint, baseline, skip_import)
 
 
-def statements(store, part) -> None:
-    """The batched ingest of ``part`` with the previous synapse statement (baseline) and the current one."""
-    current = neo4j_store.CREATE_SYNAPSES_CYPHER
+def reads(server, store, checkpoint) -> None:
+    """The read-back with the previous read statement (baseline) and the current ones, alternating."""
+    current = dict(neo4j_store.READ_LAYER_CYPHER)
     times = {}
-    for name, text in (("composite seeks (previous)", COMPOSITE_SEEKS_CYPHER), ("layers collected (current)", current)):
-        neo4j_store.CREATE_SYNAPSES_CYPHER = text
-        batched = store.single_transaction
-        store.single_transaction = 0
+    for name, statements in (("previous", dict.fromkeys(current, PREVIOUS_READ_CYPHER)), ("current", current)) * 2:
+        neo4j_store.READ_LAYER_CYPHER = statements
         try:
-            times[name], _ = timed(lambda: store.write(part))
+            cpu = server.cpu_seconds()
+            elapsed, back = timed(lambda: store.read(checkpoint.run, 0))
+            cpu = server.cpu_seconds() - cpu
         finally:
-            neo4j_store.CREATE_SYNAPSES_CYPHER, store.single_transaction = current, batched
-        store.delete(part.run)
-        print(f"  {name:26s} {part.edges:,}  {times[name]:7.2f} s  {part.edges / times[name]:12,.0f} synapses/s")
-    first, second = times.values()
-    print(f"  speed-up of the current statement    {first / second:7.2f}x")
+            neo4j_store.READ_LAYER_CYPHER = current
+        assert back.edges == checkpoint.edges
+        times[name] = min(times.get(name, elapsed), elapsed)
+        print(f"  read back into the model ({name:8s}) {elapsed:7.2f} s  {checkpoint.edges / elapsed:12,.0f} synapses/s  "
+              f"server CPU {cpu:5.1f} s ({checkpoint.edges / cpu:,.0f} synapses per CPU-second)")
+    print(f"  speed-up of the current read         {times['previous'] / times['current']:7.2f}x (best of two each)")
+
+
+def sessions(store, part) -> None:
+    """The batched ingest of ``part`` with one session (baseline) and with the store's sessions, alternating."""
+    batched, sessions = store.single_transaction, store.sessions
+    times = {}
+    store.single_transaction = 0
+    try:
+        for count in (1, sessions) * 2:
+            store.sessions = count
+            elapsed, _ = timed(lambda: store.write(part))
+            store.delete(part.run)
+            times[count] = min(times.get(count, elapsed), elapsed)
+            print(f"  batched, {count} session{'s' if count > 1 else ' '} {part.edges:,}  {elapsed:7.2f} s  {part.edges / elapsed:12,.0f} synapses/s")
+    finally:
+        store.single_transaction, store.sessions = batched, sessions
+    print(f"  speed-up of {sessions} sessions                {times[1] / times[sessions]:7.2f}x (best of two each)")
 
 
 def sweep(store, part, batches) -> None:
@@ -312,6 +340,7 @@ def gds_side(store, checkpoint) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="layer widths of the dense checkpoint")
     parser.add_argument("--batch", type=int, default=neo4j_store.SYNAPSE_BATCH)
     parser.add_argument("--python-packer", action="store_true", help="also time the driver's pure-Python packer (slow)")
     parser.add_argument("--client", action="store_true", help="only the client side (no server)")
@@ -321,9 +350,10 @@ def main() -> None:
     parser.add_argument("--no-gds", action="store_true", help="skip the GDS comparison")
     parser.add_argument("--no-single", action="store_true", help="skip the one-transaction write of the sweep checkpoint")
     args = parser.parse_args()
-    client_side(args.batch, args.python_packer)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    client_side(widths, args.batch, args.python_packer)
     if not args.client:
-        server_side([int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.sweep_widths.split(",")),
+        server_side(widths, [int(b) for b in args.sweep.split(",")], tuple(int(w) for w in args.sweep_widths.split(",")),
                     args.no_import, args.no_gds, args.no_single)
 
 

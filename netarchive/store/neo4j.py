@@ -16,11 +16,12 @@ statement collects the two layers' neurons once (one index seek per layer, order
 finds a synapse's neurons by list position, so a row costs one relationship and no index seek (2-4x
 faster than two composite-index seeks per row; bench/neo4j.md). A checkpoint of at most
 ``single_transaction`` synapses (old one included when replacing) is written in one transaction. A larger
-one would need gigabytes of transaction state, so it is written in one transaction per batch while its
+one would need gigabytes of transaction state, so it is written in one transaction per batch (:data:`SESSIONS`
+batches at once; one the server rolls back as deadlocked is sent again) while its
 Checkpoint node carries ``incomplete: true``: every read skips such checkpoints, the final transaction
 removes the mark, a failed write deletes what it wrote, and whatever a killed process left is deleted at
 the start of the next write. Every write is an explicit transaction that the driver does not retry
-(:meth:`Neo4jStore._transaction`). ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
+(:meth:`Neo4jStore._transaction`). Reading: one statement per weight layer (:data:`READ_LAYER_CYPHER`). ``rm`` marks the checkpoint incomplete first, then deletes in batches, so it
 disappears from readers at once. A ``--replace`` of such a checkpoint removes the old one before it writes
 the new one (neurons are keyed by run and level: two copies cannot coexist), so a crash in between leaves
 neither; never silently: reading that level names it as unfinished, and ``check`` lists it. Every
@@ -38,6 +39,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,6 +69,9 @@ Neo4j 5.26 holds about 1.4 KiB of heap per created synapse until commit (bench/n
 one transaction peaked at 1.4 GiB, 2.1 M passed the 1.4 GiB that ``dbms.memory.transaction.total.max``
 allows a 2 GB heap), and one large transaction is slower than batches (9 k against 22 k synapses/s), so
 500 k keeps well under the tools/neo4j server's limit (heap 2 GB) and docker/compose.yml's (4 GB)."""
+SESSIONS = 2
+"""Sessions that write the synapse batches of a batched checkpoint at once. The server runs a transaction
+on one thread at about 13 us of CPU per synapse (bench/neo4j.md); a second session lets it use a second core."""
 DEFAULT_DATABASE = "neo4j"
 MIN_SERVER_MAJOR = 5
 
@@ -170,10 +175,17 @@ NEURON_VALUES_CYPHER = (
     "RETURN n.`group` AS group, n.`index` AS i, n.bias AS bias, n.bn_weight AS bn_weight, n.bn_bias AS bn_bias, "
     "n.bn_mean AS bn_mean, n.bn_var AS bn_var"
 )
-READ_LAYER_CYPHER = (
-    "MATCH (a:Neuron {run: $run, level: $level, `group`: $source})-[s:SYNAPSE {layer: $layer}]->(b:Neuron) "
-    "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w, collect(s.ky) AS ky, collect(s.kx) AS kx"
-)
+READ_LAYER_CYPHER = {
+    (shared, conv): "MATCH (a:Neuron {run: $run, level: $level, `group`: $source})-[s:SYNAPSE"
+    + (" {layer: $layer}" if shared else "") + "]->(b:Neuron) "
+    "RETURN a.`index` AS src, collect(b.`index`) AS dst, collect(s.w) AS w"
+    + (", collect(s.ky) AS ky, collect(s.kx) AS kx" if conv else "")
+    for shared in (False, True) for conv in (False, True)
+}
+"""One weight layer's synapses by source neuron, keyed by (``shared``: its source group feeds other layers
+too, so the layer is filtered on; ``conv``: its synapses have kernel offsets). Every property read costs
+the server about 0.5 us per synapse (bench/neo4j.md), so a layer reads only what it can have; the read's
+per-layer counts catch a synapse filed under the wrong layer."""
 COUNT_CONNECTIONS_CYPHER = "MATCH (:Neuron {run: $run, level: $level})-[s:CONNECTION]->() RETURN count(s) AS connections"
 
 # -- deleting ----------------------------------------------------------------------------------------
@@ -271,6 +283,7 @@ class Neo4jStore(Store):
         read_only: bool = False,
         single_transaction: int = SINGLE_TRANSACTION,
         batch: int = SYNAPSE_BATCH,
+        sessions: int = SESSIONS,
     ):
         import neo4j
 
@@ -282,6 +295,7 @@ class Neo4jStore(Store):
         self.read_only = read_only
         self.single_transaction = single_transaction
         self.batch = batch
+        self.sessions = sessions
         self._schema_ready = False
         user = user or os.environ.get("NEO4J_USERNAME") or "neo4j"
         password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
@@ -385,6 +399,23 @@ class Neo4jStore(Store):
             tx.commit()
         return rows
 
+    def _batch_transaction(self, statement, attempts: int = 5) -> None:
+        """One batch of a large write in its own transaction. Batches written at once may lock the same
+        neurons (a neuron with fewer than 50 relationships is locked exclusively); the server then
+        rolls one back as deadlocked, and that batch is sent again."""
+        from neo4j import exceptions as ex
+
+        with self._session() as session:
+            for attempt in range(attempts):
+                try:
+                    with session.begin_transaction() as tx:
+                        tx.run(*statement).consume()
+                        tx.commit()
+                    return
+                except ex.TransientError as error:
+                    if "DeadlockDetected" not in str(error.code) or attempt == attempts - 1:
+                        raise
+
     def _writable(self) -> None:
         if self.read_only:
             raise StoreError(f"the archive at {self.location} is open read-only")
@@ -465,8 +496,16 @@ class Neo4jStore(Store):
         statements = _checkpoint_statements(checkpoint, incomplete=True, batch=self.batch, step=step)
         head = [next(statements) for _ in range(len(checkpoint.widths) + 1)]  # checkpoint + neurons of each group
         self._transaction(head)
-        for statement in statements:
-            self._transaction([statement])
+        with ThreadPoolExecutor(self.sessions) as pool:
+            running = set()
+            for statement in statements:  # built while the server works; at most two batches waiting per session
+                running.add(pool.submit(self._batch_transaction, statement))
+                if len(running) >= 2 * self.sessions:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        future.result()
+            for future in running:
+                future.result()
         step("commit")
         self._write(COMPLETE_CHECKPOINT_CYPHER, run=checkpoint.run, level=checkpoint.level)
 
@@ -535,10 +574,13 @@ class Neo4jStore(Store):
         architecture = parse_architecture(props.get("architecture"))
         sources, targets = layer_groups(architecture, len(names))
         offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+        convs = [bool(spec.get("conv")) for spec in architecture["layers"]] if architecture else [False] * len(names)
+
         read = []
-        with self._session("READ") as session:
+        with self._session("READ") as session:  # one session: reading layers at once was slower (bench/neo4j.md)
             for l, (source, target) in enumerate(zip(sources, targets)):
-                part = session.execute_read(_read_layer, run, level, l, source)
+                statement = READ_LAYER_CYPHER[sources.count(source) > 1, convs[l]]
+                part = session.execute_read(_read_layer, statement, run, level, l, source)
                 part["layer"] = np.full(len(part["w"]), l, dtype=np.int16)
                 part["src"], part["dst"] = part["src"] + offsets[source], part["dst"] + offsets[target]
                 read.append(part)
@@ -894,17 +936,18 @@ def _layer_batches(layer: Layer, batch: int):
         }
 
 
-def _read_layer(tx, run: str, level: int, layer: int, source: int) -> dict[str, np.ndarray]:
-    """One layer's synapses, one record per source neuron (lists of targets, weights and kernel offsets)
-    into numpy (``ky``/``kx`` empty for a Linear layer, whose synapses have none)."""
+def _read_layer(tx, statement: str, run: str, level: int, layer: int, source: int) -> dict[str, np.ndarray]:
+    """One layer's synapses, one record per source neuron (lists of targets, weights and, for a
+    convolution, kernel offsets) into numpy (``ky``/``kx`` -1 for a Linear layer, whose synapses have none)."""
     columns = {name: [] for name in ("src", "dst", "w", "ky", "kx")}
-    for record in tx.run(READ_LAYER_CYPHER, run=run, level=level, layer=layer, source=source):
+    for record in tx.run(statement, run=run, level=level, layer=layer, source=source):
         dst = record["dst"]
         columns["src"].append(np.full(len(dst), record["src"], dtype=np.int64))
         columns["dst"].append(np.asarray(dst, dtype=np.int64))
         columns["w"].append(np.asarray(record["w"], dtype=np.float32))
-        for axis in ("ky", "kx"):
-            columns[axis].append(np.asarray(record[axis], dtype=np.int16))
+        if "ky" in record.keys():
+            for axis in ("ky", "kx"):
+                columns[axis].append(np.asarray(record[axis], dtype=np.int16))
     types = {"src": np.int64, "dst": np.int64, "w": np.float32, "ky": np.int16, "kx": np.int16}
     found = {name: np.concatenate(parts) if parts else np.zeros(0, types[name]) for name, parts in columns.items()}
     if len(found["ky"]) != len(found["w"]) or len(found["kx"]) != len(found["w"]):
