@@ -27,28 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-FAIR_FLOOR = """
-import sys, time
-import ladybug, pyarrow.parquet as pq
-from netarchive.store.ladybug_schema import NODE_TABLES, REL_TABLES
-nodes, synapses = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])
-db = ladybug.Database(sys.argv[3])
-conn = ladybug.Connection(db)
-conn.execute(f"CREATE NODE TABLE IF NOT EXISTS Neuron({NODE_TABLES['Neuron']})")
-conn.execute(f"CREATE REL TABLE IF NOT EXISTS SYNAPSE({sys.argv[4]})")
-start = time.perf_counter()
-conn.execute("COPY Neuron FROM $rows", {"rows": nodes})
-conn.execute("COPY SYNAPSE FROM $rows", {"rows": synapses})
-print(time.perf_counter() - start)
-"""
-"""LadybugDB's own COPY of one checkpoint's prepared tables into the database at argv[3], which may hold
-earlier levels already (argv[4]: the SYNAPSE columns)."""
-
-
 def floor_copy(checkpoint, checkpoint_id: int, database: Path, work: Path, packed: bool = True) -> float:
     """Seconds of LadybugDB's COPY of the checkpoint's neuron and synapse tables (as netarchive builds them,
     without ``packed`` if not ``packed``) into ``database`` (created if missing), in a fresh process."""
     import pyarrow.parquet as pq
+
+    from bench_ingest import FLOOR
 
     from netarchive.store.ladybug import _neuron_table, _synapse_table
     from netarchive.store.ladybug_schema import REL_TABLES
@@ -59,8 +43,8 @@ def floor_copy(checkpoint, checkpoint_id: int, database: Path, work: Path, packe
     pq.write_table(_neuron_table(checkpoint, checkpoint_id), work / "nodes.parquet")
     pq.write_table(synapses, work / "synapses.parquet")
     args = [work / "nodes.parquet", work / "synapses.parquet", database, schema]
-    out = subprocess.run([sys.executable, "-c", FAIR_FLOOR, *map(str, args)], capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[-1])
+    out = subprocess.run([sys.executable, "-c", FLOOR, *map(str, args)], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[0])
 
 
 def best_read(archive, checkpoint, reads: int) -> float:

@@ -66,13 +66,19 @@ def test_packed_unpacked_and_partly_packed_checkpoints_read_the_same(tmp_path, m
             set() if net.layers[0].conv else {"ky", "kx"})
 
 
-def test_check_finds_a_packed_value_that_disagrees_and_repair_clears_it(tmp_path):
+def damaged_cnn(tmp_path, statement: str):
+    """A CNN's archive after ``statement`` ran on it, and the network."""
     net = traced(pruned("cnn"), "cnn", "cnn")
-    with netarchive.open(tmp_path / "archive") as archive:
-        archive.write(net)
-        store = archive.store
-        with store._transaction():
-            store._run("MATCH ()-[s:SYNAPSE {layer: 1}]->() WITH s LIMIT 1 SET s.packed = s.packed + 1")
+    archive = netarchive.open(tmp_path / "archive")
+    archive.write(net)
+    with archive.store._transaction():
+        archive.store._run(statement)
+    return archive, net
+
+
+def test_check_finds_a_packed_value_that_disagrees_and_repair_clears_it(tmp_path):
+    archive, net = damaged_cnn(tmp_path, "MATCH ()-[s:SYNAPSE {layer: 1}]->() WITH s LIMIT 1 SET s.packed = s.packed + 1")
+    with archive:
         found = archive.check()
         assert found.problem.tolist() == ["packed-synapses"] and found.detail[0].startswith("the packed column of 1 synapse(s)")
         assert archive.check(repair=True).repaired.all()
@@ -81,12 +87,8 @@ def test_check_finds_a_packed_value_that_disagrees_and_repair_clears_it(tmp_path
 
 
 def test_a_stray_synapse_without_a_packed_value_is_refused_as_damage(tmp_path):
-    net = traced(pruned("cnn"), "cnn", "cnn")
-    with netarchive.open(tmp_path / "archive") as archive:
-        archive.write(net)
-        store = archive.store
-        with store._transaction():
-            store._run("MATCH (a:Neuron {`group`: 0, `index`: 0}), (b:Neuron {`group`: 1, `index`: 0}) "
-                       "CREATE (a)-[:SYNAPSE {w: 1.0, layer: 0, ky: 2, kx: 2}]->(b)")
+    archive, _ = damaged_cnn(tmp_path, "MATCH (a:Neuron {`group`: 0, `index`: 0}), (b:Neuron {`group`: 1, `index`: 0}) "
+                                       "CREATE (a)-[:SYNAPSE {w: 1.0, layer: 0, ky: 2, kx: 2}]->(b)")
+    with archive:
         with pytest.raises(DamagedArchive, match="edges where it records"):
             archive.checkpoint("cnn", 0)
