@@ -62,12 +62,12 @@ def unpacked_read(archive, checkpoint, reads: int) -> float:
     """The same from the six property columns (as of an archive written before ``packed``)."""
     from netarchive.store import ladybug
 
-    packed = ladybug.LadybugStore._packed_synapses
-    ladybug.LadybugStore._packed_synapses = lambda *args: None
+    packed = ladybug.LadybugStore._packed_values
+    ladybug.LadybugStore._packed_values = lambda *args: None
     try:
         return best_read(archive, checkpoint, reads)
     finally:
-        ladybug.LadybugStore._packed_synapses = packed
+        ladybug.LadybugStore._packed_values = packed
 
 
 def main() -> None:

@@ -599,10 +599,11 @@ class LadybugStore(Store):
         architecture = parse_architecture(row.get("c.architecture"))
         names = row["c.layer_names"]
         lo, hi = _key_range(checkpoint_id).values()
-        packing = Packing(widths, architecture, len(names))
-        synapses = self._packed_synapses(checkpoint_id, packing, row["c.edges"], run, level)
-        if synapses is None:
+        packed = self._packed_values(checkpoint_id, row["c.edges"])
+        if packed is None:
             synapses = self._unpacked_synapses(checkpoint_id, architecture)
+        else:
+            synapses = Packing(widths, architecture, len(names)).unpack(packed, run, level)
         values, neurons = self._neuron_values(checkpoint_id, sum(widths))
         counts = np.bincount(synapses["layer"].astype(np.int64), minlength=len(names)) if len(names) else []
         verify_counts(
@@ -640,25 +641,24 @@ class LadybugStore(Store):
         return {"src": global_index(edges.column(0).to_numpy()), "dst": global_index(edges.column(1).to_numpy()),
                 **{name: edges.column(i + 2).to_numpy() for i, name in enumerate(values)}}
 
-    def _packed_synapses(self, checkpoint_id: int, packing: Packing, edges: int, run: str, level: int) -> dict | None:
-        """A checkpoint's synapse columns from one column, ``packed`` (ladybug_packing.py), or None when
-        not all of its ``edges`` synapses have one (archived before it; too big to pack; damaged). Counting
-        them first costs a tenth of the read, and the Arrow path cannot tell a null from a value."""
+    def _packed_values(self, checkpoint_id: int, edges: int) -> np.ndarray | None:
+        """The ``packed`` column (ladybug_packing.py) of a checkpoint's synapses, the one column its read
+        needs, or None when not all of its ``edges`` synapses have one (archived before it; too big to pack;
+        damaged). Counting them first costs a tenth of the read: the Arrow path cannot tell a null."""
         lo, hi = _key_range(checkpoint_id).values()
         if self._rows(_PACKED_COUNT % (lo, hi))[0][0] != edges:
             return None
         packed = self._arrow(_PACKED_SYNAPSES % (lo, hi)).column(0).to_numpy()
-        return packing.unpack(packed, run, level) if len(packed) == edges else None
+        return packed if len(packed) == edges else None
 
     def _packed_disagreements(self, checkpoint_id: int, widths, architecture: Mapping | None, layers: int,
-                              edges: int, run: str, level: int) -> int:
+                              edges: int) -> int:
         """How many synapses of a checkpoint have a ``packed`` value other than their properties give
         (0 when they are not all packed: reads use the properties then); for ``check``."""
-        packing = Packing(widths, architecture, layers)
-        if self._packed_synapses(checkpoint_id, packing, edges, run, level) is None:
+        packed = self._packed_values(checkpoint_id, edges)
+        if packed is None:
             return 0
-        packed = self._arrow(_PACKED_SYNAPSES % tuple(_key_range(checkpoint_id).values())).column(0).to_numpy()
-        expected = packing.pack(self._unpacked_synapses(checkpoint_id, architecture, offsets=True))
+        expected = Packing(widths, architecture, layers).pack(self._unpacked_synapses(checkpoint_id, architecture, offsets=True))
         if expected is None or len(expected) != len(packed):
             return len(packed)
         return int(np.count_nonzero(np.sort(packed) != np.sort(expected)))

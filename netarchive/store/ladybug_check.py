@@ -126,8 +126,7 @@ def packed_problems(store) -> list[Problem]:
     rows = store._rows("MATCH (c:Checkpoint) WHERE c.incomplete IS NULL RETURN c.id, c.run, c.level, c.widths, "
                        "c.layer_names, c.architecture, c.edges ORDER BY c.run, c.level")
     for checkpoint_id, run, level, widths, names, architecture, edges in rows:
-        wrong = store._packed_disagreements(checkpoint_id, widths, parse_architecture(architecture), len(names), edges,
-                                            run, level)
+        wrong = store._packed_disagreements(checkpoint_id, widths, parse_architecture(architecture), len(names), edges)
         if wrong:
             def clear(checkpoint_id=checkpoint_id):
                 with store._transaction():
