@@ -50,6 +50,8 @@ def time_it(function):
     return time.perf_counter() - start, result
 
 
+# LadybugDB's own COPY of one checkpoint's prepared tables (argv 1, 2) into the database at argv[3], which
+# may hold earlier checkpoints (bench_cnn_store.py's fair floor); argv[4]: other SYNAPSE columns.
 FLOOR = """
 import resource, sys, time
 import ladybug, pyarrow.parquet as pq
@@ -57,8 +59,8 @@ from netarchive.store.ladybug_schema import NODE_TABLES as _NODE_TABLES, REL_TAB
 nodes, synapses = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])
 db = ladybug.Database(sys.argv[3])
 conn = ladybug.Connection(db)
-conn.execute(f"CREATE NODE TABLE Neuron({_NODE_TABLES['Neuron']})")
-conn.execute(f"CREATE REL TABLE SYNAPSE({_REL_TABLES['SYNAPSE']})")
+conn.execute(f"CREATE NODE TABLE IF NOT EXISTS Neuron({_NODE_TABLES['Neuron']})")
+conn.execute(f"CREATE REL TABLE IF NOT EXISTS SYNAPSE({sys.argv[4] if len(sys.argv) > 4 else _REL_TABLES['SYNAPSE']})")
 start = time.perf_counter()
 conn.execute("COPY Neuron FROM $rows", {"rows": nodes})
 conn.execute("COPY SYNAPSE FROM $rows", {"rows": synapses})

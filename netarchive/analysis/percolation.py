@@ -254,7 +254,7 @@ def merges(neurons: int, src: np.ndarray, dst: np.ndarray, key: np.ndarray, firs
             rank, prefix_live = rank[crossing[prefix]], prefix[crossing[prefix]]
         else:
             prefix_live = prefix
-        forest = _forest(count, a[prefix_live], b[prefix_live], rank)
+        forest = spanning.forest(count, a[prefix_live], b[prefix_live], rank)
         if len(prefix) == edges:
             break
         _, labels = connected_components(forest, directed=False)
@@ -277,16 +277,6 @@ def _clusters(neurons: int, permanent) -> tuple[np.ndarray | None, np.ndarray]:
     links = sp.csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(neurons, neurons))
     _, cluster = connected_components(links, directed=False)
     return cluster, np.bincount(cluster)
-
-
-def _forest(count: int, a: np.ndarray, b: np.ndarray, rank: np.ndarray) -> sp.coo_matrix:
-    """The minimum spanning forest of the edges a–b weighted by their (distinct) ranks. Parallel edges (kernel
-    weights of one channel pair, edges between two permanent clusters) stay separate entries of the CSR
-    matrix, built here without summing duplicates, so that Kruskal takes the earliest of them."""
-    by_row = np.argsort(a, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=count))])
-    graph_ = sp.csr_matrix((rank[by_row], b[by_row], indptr), shape=(count, count))
-    return minimum_spanning_tree(graph_).tocoo()
 
 
 def _first(key: np.ndarray, count: int) -> np.ndarray:
@@ -362,9 +352,12 @@ def magnitude_merges(checkpoint: Checkpoint, g: Graph, order: str) -> Merges:
     layers' weight scales differ (a deep layer's strongest weight comes after most of the first layer's),
     so instead: an edge that closes a cycle of earlier edges within its own weight layer closes one in the
     network, so only the edges of each layer's own spanning forest in that order can merge clusters (at
-    most one per channel pair; :func:`netarchive.analysis.spanning.filter_kruskal` on the layer, permanent
-    clusters contracted), and Kruskal on the union of those forests gives the merges. Their positions in
-    the whole order (ties by global (src, dst)) are counted by :func:`_positions`.
+    most one per channel pair; permanent clusters contracted), and Kruskal on the union of those forests
+    gives the merges. The layers' forests come from one :func:`netarchive.analysis.spanning.filter_kruskal`
+    on the layers side by side, each on its own copy of the clusters and drawing its own batches (a few
+    calls of scipy's spanning tree in all, instead of a few per layer: on a sparse network their fixed
+    costs were most of the curve). Their positions in the whole order (ties by global (src, dst)) are
+    counted by :func:`_positions`.
     """
     cluster, sizes = _clusters(g.neurons, (g.link_src, g.link_dst))
     count = len(sizes)
@@ -372,16 +365,14 @@ def magnitude_merges(checkpoint: Checkpoint, g: Graph, order: str) -> Merges:
     descending = order == "descending"
     bits = spanning.magnitude_bits(g.w, descending)
     first = np.cumsum([0] + [layer.edges for layer in checkpoint.layers])  # the layers' edges, in layer order
-    candidates = []
-    for layer, start, end in zip(checkpoint.layers, first, first[1:]):
-        if end - start <= 2 * count:  # no larger than a first batch of the filter: Kruskal below takes it whole
-            candidates.append(np.arange(start, end))
-            continue
-        key = spanning.order_key(layer, descending, bits[start:end])  # ties by its (src, dst): the global order
-        candidates.append(start + np.flatnonzero(spanning.filter_kruskal(key, (a[start:end], b[start:end]), count)))
-    candidates = np.concatenate(candidates)
+    # ties by each layer's (src, dst): the global order
+    key = np.concatenate([spanning.order_key(layer, descending, bits[start:end])
+                          for layer, start, end in zip(checkpoint.layers, first, first[1:])])
+    copy = np.repeat(np.arange(len(checkpoint.layers), dtype=np.int64) * count, np.diff(first))  # each layer's own clusters
+    runs = [(start, g.widths[layer.source] + g.widths[layer.target]) for layer, start in zip(checkpoint.layers, first)]
+    candidates = np.flatnonzero(spanning.filter_kruskal(key, (a + copy, b + copy), count * len(checkpoint.layers), runs))
     candidates = candidates[np.lexsort((g.dst[candidates], g.src[candidates], bits[candidates]))]
-    forest = _forest(count, a[candidates], b[candidates], np.arange(1, len(candidates) + 1, dtype=np.float64))
+    forest = spanning.forest(count, a[candidates], b[candidates], np.arange(1, len(candidates) + 1, dtype=np.float64))
     step = np.argsort(forest.data)
     merged = candidates[forest.data[step].astype(np.int64) - 1]
     return _union_find(g.neurons, g.edges, forest.row[step], forest.col[step],

@@ -39,6 +39,8 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -134,28 +136,49 @@ def graph_size(layer: Layer, unroll: bool = False) -> tuple[int, int, int]:
     return layer.inputs * in_area, layer.outputs * out_area, edges
 
 
-def filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int) -> np.ndarray:
+def forest(count: int, a: np.ndarray, b: np.ndarray, rank: np.ndarray) -> sp.coo_matrix:
+    """The minimum spanning forest of the edges a–b (vertices ``0 … count − 1``) weighted by their distinct
+    ranks. Parallel edges (kernel weights of one channel pair, edges between two contracted components)
+    stay separate entries of the CSR matrix, built here without summing duplicates, so that Kruskal takes
+    the earliest of them."""
+    by_row = np.argsort(a, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=count))])
+    return minimum_spanning_tree(sp.csr_matrix((rank[by_row], b[by_row], indptr), shape=(count, count))).tocoo()
+
+
+def filter_kruskal(key: np.ndarray, ends: tuple[np.ndarray, np.ndarray], vertices: int,
+                   runs: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
     """Which edges ``ends[0][i]``–``ends[1][i]`` (vertices ``0 … vertices − 1``) form the minimum spanning
-    forest under the distinct keys ``key`` (boolean per edge; the module docstring has the algorithm)."""
+    forest under the distinct keys ``key`` (boolean per edge; the module docstring has the algorithm).
+
+    ``runs``: (first edge, bound on its forest's edges) of consecutive runs of edges on disjoint sets of
+    vertices (a network's weight layers, each on its own copy of the vertices), which then draw their
+    batches each from its own edges, so that one spanning tree call per round serves them all. Keys need
+    only be distinct within a run."""
+    runs = [(0, vertices)] if runs is None else list(runs)
+    bounds = np.array([first for first, _ in runs] + [len(key)])
+    batch = np.array([2 * bound for _, bound in runs], dtype=np.int64)
     chosen = np.zeros(len(key), dtype=bool)
     label = np.arange(vertices, dtype=np.int32)
     remaining = None  # every edge: the first round reads the arrays themselves, without an index array
-    batch = 2 * vertices
     while remaining is None or remaining.size:
-        keys = key if remaining is None else key[remaining]
-        take = np.argpartition(keys, batch - 1)[:batch] if len(keys) > batch else np.arange(len(keys))
-        take = take if remaining is None else remaining[take]
+        cut = bounds if remaining is None else np.searchsorted(remaining, bounds)
+        parts, whole = [], True
+        for r, size in enumerate(batch):
+            lo, hi = cut[r], cut[r + 1]
+            keys = key[lo:hi] if remaining is None else key[remaining[lo:hi]]
+            take = np.argpartition(keys, size - 1)[:size] if len(keys) > size else np.arange(len(keys))
+            whole &= len(keys) <= size
+            parts.append(lo + take if remaining is None else remaining[lo:hi][take])
+        take = np.concatenate(parts)
         take = take[np.argsort(key[take])]
-        a, b = label[ends[0][take]].astype(np.int64), label[ends[1][take]].astype(np.int64)
-        # Kruskal on the contracted batch: keep the best edge between two components, rank weights 1, 2, ...
-        low, high = np.minimum(a, b), np.maximum(a, b)
-        _, first = np.unique(low * vertices + high, return_index=True)
-        first = first[low[first] != high[first]]
-        if first.size:
-            ranks = sp.csr_matrix((first + 1.0, (low[first], high[first])), shape=(vertices, vertices))
-            tree = minimum_spanning_tree(ranks)
+        a, b = label[ends[0][take]], label[ends[1][take]]
+        # Kruskal on the contracted batch, rank weights 1, 2, ... (of parallel edges it takes the first)
+        live = np.flatnonzero(a != b)
+        if live.size:
+            tree = forest(vertices, a[live], b[live], live + 1.0)
             chosen[take[tree.data.astype(np.int64) - 1]] = True
-            if len(take) == len(keys):  # the batch held every remaining edge: the forest is complete
+            if whole:  # the batch held every remaining edge: the forest is complete
                 break
             label = connected_components(tree, directed=False)[1][label]
         # every edge of the batch now lies inside one component, so this drops it too

@@ -42,10 +42,10 @@ CHECKPOINT_PROPERTIES = frozenset(
 RUN_PROPERTIES = frozenset({"name", "run", "activation"})
 NEURON_PROPERTIES = frozenset({"id", "run", "level", "group", "layer", "index", "channel", "y", "x", "bias",
                                "bn_weight", "bn_bias", "bn_mean", "bn_var"})
-SYNAPSE_PROPERTIES = frozenset({"w", "layer", "ky", "kx", "kind", "from", "to", "_id", "_src", "_dst"})
+SYNAPSE_PROPERTIES = frozenset({"w", "layer", "ky", "kx", "kind", "from", "to", "_id", "_src", "_dst", "packed"})
 """The schema's own property names on each kind of node and relationship, on both backends (``from``,
-``to`` and the ``_``-names are LadybugDB's internal columns): user-chosen names (metrics, meta keys,
-write-back) may not shadow them."""
+``to``, ``packed`` and the ``_``-names are LadybugDB's internal columns): user-chosen names (metrics, meta
+keys, write-back) may not shadow them."""
 OLD_ARCHITECTURE_SOURCE = ASSUMED_SEQUENTIAL
 """The ``architecture_source`` of checkpoints archived before it was recorded: all were read as chains."""
 

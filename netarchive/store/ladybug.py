@@ -58,6 +58,7 @@ from netarchive.store.base import (
     recorded_counts, verify_counts,
 )
 from netarchive.store.ladybug_files import NeedsRecovery, open_database, prepare
+from netarchive.store.ladybug_packing import Packing
 from netarchive.store.ladybug_schema import (
     ARROW_TYPES as _ARROW_TYPES, COUNTED_RELATIONSHIPS, LADYBUG_TYPES as _LADYBUG_TYPES, TABLE_INFO as _TABLE_INFO,
     TABLES as _TABLES, Type as _Type, declared_columns, statement as _statement, upgrade,
@@ -596,16 +597,14 @@ class LadybugStore(Store):
         row = found[0]
         checkpoint_id, widths = row["c.id"], [int(w) for w in row["c.widths"]]
         architecture = parse_architecture(row.get("c.architecture"))
-        global_index, neurons = self._global_index(checkpoint_id)
-        lo, hi = _key_range(checkpoint_id).values()
-        # The kernel offsets only where a layer has them: a network without convolutions reads two columns
-        # fewer (each returned column costs about as much as the others).
-        conv = architecture is not None and any(spec.get("conv") for spec in architecture["layers"])
-        values = ("w", "layer", "ky", "kx") if conv else ("w", "layer")
-        edges = self._arrow(_CHECKPOINT_SYNAPSES % (lo, hi, "".join(f", s.{name}" for name in values)))
-        synapses = {"src": global_index(edges.column(0).to_numpy()), "dst": global_index(edges.column(1).to_numpy()),
-                    **{name: edges.column(i + 2).to_numpy() for i, name in enumerate(values)}}
         names = row["c.layer_names"]
+        lo, hi = _key_range(checkpoint_id).values()
+        packed = self._packed_values(checkpoint_id, row["c.edges"])
+        if packed is None:
+            synapses = self._unpacked_synapses(checkpoint_id, architecture)
+        else:
+            synapses = Packing(widths, architecture, len(names)).unpack(packed, run, level)
+        values, neurons = self._neuron_values(checkpoint_id, sum(widths))
         counts = np.bincount(synapses["layer"].astype(np.int64), minlength=len(names)) if len(names) else []
         verify_counts(
             {"neurons": row["c.neurons"], "edges": row["c.edges"], "layer_synapses": row.get("c.layer_synapses"),
@@ -625,14 +624,48 @@ class LadybugStore(Store):
         curves = curves_from_properties(*(row.get(f"c.{name}") for name in CURVE_PROPERTIES))
         return assemble(
             architecture, split_synapses(synapses, widths, sources, targets, run, level),
-            self._neuron_values(checkpoint_id, sum(widths)), run=run, level=level, widths=widths, layer_names=names,
+            values, run=run, level=level, widths=widths, layer_names=names,
             input_shape=row["c.input_shape"], activation=activation, metrics=metrics, meta=meta, curves=curves,
             architecture_source=row.get("c.architecture_source") or OLD_ARCHITECTURE_SOURCE,
         )
 
+    def _unpacked_synapses(self, checkpoint_id: int, architecture: Mapping | None, offsets: bool = False) -> dict[str, np.ndarray]:
+        """A checkpoint's synapse columns from their own properties: for synapses without ``packed``
+        (ladybug_packing.py), six columns to read instead of one (``offsets``: the kernel offsets also of a
+        network without convolutions, which it otherwise leaves out)."""
+        global_index = self._global_index(checkpoint_id)
+        # The kernel offsets only where a layer has them: a network without convolutions reads two columns fewer.
+        conv = offsets or (architecture is not None and any(spec.get("conv") for spec in architecture["layers"]))
+        values = ("w", "layer", "ky", "kx") if conv else ("w", "layer")
+        edges = self._arrow(_CHECKPOINT_SYNAPSES % (*_key_range(checkpoint_id).values(), "".join(f", s.{name}" for name in values)))
+        return {"src": global_index(edges.column(0).to_numpy()), "dst": global_index(edges.column(1).to_numpy()),
+                **{name: edges.column(i + 2).to_numpy() for i, name in enumerate(values)}}
+
+    def _packed_values(self, checkpoint_id: int, edges: int) -> np.ndarray | None:
+        """The ``packed`` column (ladybug_packing.py) of a checkpoint's synapses, the one column its read
+        needs, or None when not all of its ``edges`` synapses have one (archived before it; too big to pack;
+        damaged). Counting them first costs a tenth of the read: the Arrow path cannot tell a null."""
+        lo, hi = _key_range(checkpoint_id).values()
+        if self._rows(_PACKED_COUNT % (lo, hi))[0][0] != edges:
+            return None
+        packed = self._arrow(_PACKED_SYNAPSES % (lo, hi)).column(0).to_numpy()
+        return packed if len(packed) == edges else None
+
+    def _packed_disagreements(self, checkpoint_id: int, widths, architecture: Mapping | None, layers: int,
+                              edges: int) -> int:
+        """How many synapses of a checkpoint have a ``packed`` value other than their properties give
+        (0 when they are not all packed: reads use the properties then); for ``check``."""
+        packed = self._packed_values(checkpoint_id, edges)
+        if packed is None:
+            return 0
+        expected = Packing(widths, architecture, layers).pack(self._unpacked_synapses(checkpoint_id, architecture, offsets=True))
+        if expected is None or len(expected) != len(packed):
+            return len(packed)
+        return int(np.count_nonzero(np.sort(packed) != np.sort(expected)))
+
     def _global_index(self, checkpoint_id: int):
         """A function from LadybugDB's internal node offsets to the checkpoint's global neuron indices
-        (-1 for a node that is not one of its neurons), and how many neurons it has.
+        (-1 for a node that is not one of its neurons).
 
         Bulk reads return ``offset(id(n))`` rather than the key ``n.id``: fetching a property of the far
         end of every synapse costs a lookup per synapse (reads are 3x faster without it)."""
@@ -646,11 +679,11 @@ class LadybugStore(Store):
         def index(offsets: np.ndarray) -> np.ndarray:
             return lookup[np.clip(offsets - first, -1, len(lookup) - 1)]  # -1 and beyond: the last, unused slot
 
-        return index, len(internal)
+        return index
 
-    def _neuron_values(self, checkpoint_id: int, neurons: int) -> dict[str, np.ndarray]:
+    def _neuron_values(self, checkpoint_id: int, neurons: int) -> tuple[dict[str, np.ndarray], int]:
         """The float columns of every neuron of a checkpoint (bias, batch-norm statistics) in global
-        order, NaN where there is none."""
+        order, NaN where there is none; and how many neurons it has."""
         lo = _key_range(checkpoint_id)["lo"]
         # Not the Arrow path: it does not return nulls as nulls (LadybugDB 0.22).
         table = self._run(
@@ -665,7 +698,7 @@ class LadybugStore(Store):
             values = np.full(neurons, np.nan)
             values[index[inside]] = table.column(i + 1).to_numpy(zero_copy_only=False).astype(np.float64)[inside]
             found[name] = values
-        return found
+        return found, table.num_rows
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         self._writable()
@@ -1000,10 +1033,12 @@ _CHECKPOINT_SYNAPSES = (
     "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) WHERE a.id >= %d AND a.id < %d "
     "RETURN offset(id(a)), offset(id(b))%s"
 )
+_PACKED_SYNAPSES = "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.id >= %d AND a.id < %d RETURN s.packed"
+_PACKED_COUNT = "MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.id >= %d AND a.id < %d RETURN count(s.packed)"
 _NEURON_OFFSETS = "MATCH (n:Neuron) WHERE n.id >= %d AND n.id < %d RETURN offset(id(n)), n.id"
 _CONNECTIONS_OF = "MATCH (a:Neuron)-[s:CONNECTION]->() WHERE a.id >= $lo AND a.id < $hi RETURN count(s)"
-"""Bulk reads by key range (the synapses of a checkpoint by their source neurons; the neurons of a checkpoint
-with their internal offsets); the bounds are integers computed, and the synapse columns after the two offsets
+"""Bulk reads by key range (the synapses of a checkpoint by their source neurons, packed or column by column;
+the neurons of a checkpoint with their internal offsets); the bounds are integers computed, and the synapse columns after the two offsets
 (``, s.w, s.layer`` and, for a network with convolutions, ``, s.ky, s.kx``) constant names,
 from the checkpoint's id (never user text), formatted in because the Arrow path takes no parameters.
 (That path does not return nulls as nulls in LadybugDB 0.22: use it only for columns without nulls, or
@@ -1061,12 +1096,15 @@ def _neuron_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
 
 
 def _synapse_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
-    """Keys of both ends, weight, weight layer and kernel offset (null for Linear) of every synapse."""
+    """Keys of both ends, weight, weight layer, kernel offset (null for Linear) and all of them packed
+    (ladybug_packing.py; null when the checkpoint is too big to pack) of every synapse."""
     base = _neuron_key(checkpoint_id, 0)
     columns = synapse_columns(checkpoint)
+    packed = Packing(checkpoint.widths, checkpoint.architecture(), len(checkpoint.layers)).pack(columns)
     return pa.table({
         "from": columns["src"] + base, "to": columns["dst"] + base, "w": columns["w"], "layer": columns["layer"],
         "ky": _nullable(columns["ky"]), "kx": _nullable(columns["kx"]),
+        "packed": pa.nulls(len(columns["w"]), pa.int64()) if packed is None else packed,
     })
 
 
@@ -1094,7 +1132,8 @@ def _defaults(kind: str, default, rows: int) -> pa.Array:
 
 def _graph_value(value):
     """LadybugDB's nodes, relationships and paths (dicts with ``_ID``, ``_LABEL``, ``_SRC``, ``_NODES``, …) in
-    the form of ``Store.cypher``: the internal ids and the null columns of other labels left out."""
+    the form of ``Store.cypher``: the internal ids, a synapse's ``packed`` (a storage detail, not on Neo4j)
+    and the null columns of other labels left out."""
     if isinstance(value, list):
         return [_graph_value(item) for item in value]
     if not isinstance(value, dict):
@@ -1107,7 +1146,7 @@ def _graph_value(value):
         return {"_path": items}
     if "_LABEL" in value and "_ID" in value:
         kind = "_type" if "_SRC" in value else "_label"
-        internal = {"_ID", "_LABEL", "_SRC", "_DST", "id"}
+        internal = {"_ID", "_LABEL", "_SRC", "_DST", "id", "packed"}
         return {kind: value["_LABEL"], **{k: v for k, v in value.items() if k not in internal and v is not None}}
     return {key: _graph_value(item) for key, item in value.items()}
 

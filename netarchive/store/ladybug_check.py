@@ -6,7 +6,8 @@ relationship table between neurons is counted per checkpoint (and weight layer, 
 Checkpoint properties named for it in ``COUNTED_RELATIONSHIPS``; a row counts for its checkpoint when
 both ends are its neurons and, for a synapse, they lie in the source and target groups of its layer. One
 pass over the neurons (by checkpoint and group) and one over each relationship table (by both ends'
-checkpoints and groups), a few seconds per ten million synapses.
+checkpoints and groups), a few seconds per ten million synapses; and each checkpoint's packed synapses
+against their properties (two reads of it, about as long as the rest).
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def archive_problems(store) -> list[Problem]:
         for checkpoint_id, names, architecture in store._rows("MATCH (c:Checkpoint) RETURN c.id, c.layer_names, c.architecture")
     }
     relationships = {table: _relationship_counts(store, table, layouts) for table in COUNTED_RELATIONSHIPS}
-    return problems + checkpoint_problems(store, neurons, relationships) + stray_problems(store, neurons, relationships, layouts)
+    return (problems + checkpoint_problems(store, neurons, relationships) + packed_problems(store)
+            + stray_problems(store, neurons, relationships, layouts))
 
 
 def schema_problems(store) -> list[Problem]:
@@ -114,6 +116,27 @@ def checkpoint_problems(store, neurons: dict, relationships: dict) -> list[Probl
                 lambda ids=[newest[run, level]]: store._remove(ids), run, level,
             ))
         newest[run, level] = checkpoint_id
+    return problems
+
+
+def packed_problems(store) -> list[Problem]:
+    """Complete checkpoints whose ``SYNAPSE.packed`` values (ladybug_packing.py, what reads use) disagree
+    with the synapses' own properties; clearing them makes reads use the properties."""
+    problems = []
+    rows = store._rows("MATCH (c:Checkpoint) WHERE c.incomplete IS NULL RETURN c.id, c.run, c.level, c.widths, "
+                       "c.layer_names, c.architecture, c.edges ORDER BY c.run, c.level")
+    for checkpoint_id, run, level, widths, names, architecture, edges in rows:
+        wrong = store._packed_disagreements(checkpoint_id, widths, parse_architecture(architecture), len(names), edges)
+        if wrong:
+            def clear(checkpoint_id=checkpoint_id):
+                with store._transaction():
+                    store._run("MATCH (a:Neuron)-[s:SYNAPSE]->() WHERE a.id >= $lo AND a.id < $hi SET s.packed = NULL",
+                               {"lo": checkpoint_id * _KEY, "hi": (checkpoint_id + 1) * _KEY})
+
+            problems.append(Problem(
+                "packed-synapses", f"the packed column of {wrong:,} synapse(s) disagrees with their properties",
+                "clear the packed column (reads then use the properties)", clear, run, level,
+            ))
     return problems
 
 

@@ -4,15 +4,16 @@ Tables (cypher/schema.md has the same schema as Cypher users see it)::
 
     (:Run)-[:HAS_CHECKPOINT]->(:Checkpoint {architecture: JSON, layer_synapses, connections, ...})
     (:Neuron {group, index, channel, y, x, bias, bn_weight, bn_bias, bn_mean, bn_var})
-    (:Neuron)-[:SYNAPSE {w, layer, ky, kx}]->(:Neuron)        one per surviving kernel weight
+    (:Neuron)-[:SYNAPSE {w, layer, ky, kx, packed}]->(:Neuron) one per surviving kernel weight
     (:Neuron)-[:CONNECTION {kind}]->(:Neuron)                   add, concat, flatten (no weight)
 
 Upgrading (:func:`upgrade`, on every read-write open, each step only when needed and in its own
 transaction, because LadybugDB 0.22 fails an ``ALTER TABLE`` that shares a write transaction with other
 updates): ``Neuron.layer`` (the neuron group, as archives before issue 14 called it) is renamed to
-``group``; missing tables and columns are added; and a synapse table without ``layer`` is rebuilt with
-each synapse's weight layer (in those archives, the group of its source neuron), copied in bulk and
-swapped in as ``rm`` does (ladybug.py), so a crash leaves the old table or the new one.
+``group``; a synapse table without ``layer`` is rebuilt with each synapse's weight layer (in those
+archives, the group of its source neuron), copied in bulk and swapped in as ``rm`` does (ladybug.py), so
+a crash leaves the old table or the new one; missing tables and columns are added. Synapses archived
+before ``packed`` keep it null and are read from their other columns (ladybug_packing.py).
 """
 from __future__ import annotations
 
@@ -38,11 +39,12 @@ NODE_TABLES = {
 }
 REL_TABLES = {
     "HAS_CHECKPOINT": "FROM Run TO Checkpoint",
-    "SYNAPSE": "FROM Neuron TO Neuron, w FLOAT, layer INT16, ky INT16, kx INT16",
+    "SYNAPSE": "FROM Neuron TO Neuron, w FLOAT, layer INT16, ky INT16, kx INT16, packed INT64",
     "CONNECTION": "FROM Neuron TO Neuron, kind STRING",
 }
 """``layer`` (forward index of the weight layer) and the kernel offset ``ky``, ``kx`` are INT16: 2 bytes a
-synapse each, and room for Conv1d kernels longer than INT8's 127; ``ky``/``kx`` are null on Linear synapses."""
+synapse each, and room for Conv1d kernels longer than INT8's 127; ``ky``/``kx`` are null on Linear synapses.
+``packed`` holds all of a synapse for bulk reads (ladybug_packing.py), a storage detail of this backend."""
 TABLES = (*NODE_TABLES, *REL_TABLES)
 CREATE_STATEMENTS = {name: f"CREATE NODE TABLE IF NOT EXISTS {name}({columns})" for name, columns in NODE_TABLES.items()} | {
     name: f"CREATE REL TABLE IF NOT EXISTS {name}({columns})" for name, columns in REL_TABLES.items()
@@ -108,8 +110,12 @@ def upgrade(store) -> None:
             with store._transaction():
                 for each in step:
                     store._run(each)
+    if "SYNAPSE" in tables and "layer" not in store._columns("SYNAPSE"):
+        missing = {name: kind for name, kind in declared_columns("SYNAPSE").items() if name not in store._columns("SYNAPSE")}
+        store._remove_leftovers(lambda _: None, tables_only=True)
+        store._rebuild(store._synapse_rows(layer_from_source=True), extra=missing)
     added = []
-    for table in tables.intersection(TABLES) - {"SYNAPSE"}:
+    for table in tables.intersection(TABLES):
         existing = store._columns(table)
         added += [statement("ALTER TABLE {table} ADD {name} {kind}", table=table, name=name, kind=Type(kind))
                   for name, kind in declared_columns(table).items() if name not in existing]
@@ -117,8 +123,3 @@ def upgrade(store) -> None:
         with store._transaction():
             for each in added:
                 store._run(each)
-    if "SYNAPSE" in tables:
-        missing = {name: kind for name, kind in declared_columns("SYNAPSE").items() if name not in store._columns("SYNAPSE")}
-        if missing:
-            store._remove_leftovers(lambda _: None, tables_only=True)
-            store._rebuild(store._synapse_rows(layer_from_source="layer" in missing), extra=missing)
