@@ -72,10 +72,11 @@ _WRITE_REFUSED = re.compile(r"write operations in a read-only database|write que
 UPDATE_REBUILD_FACTOR = 200
 """The same for setting a synapse property: updating a synapse found by its two neurons costs about 200
 times as much as copying one back (0.6 ms against 3 us, bench/spanning.md)."""
-BYTES_PER_SYNAPSE = 24
+BYTES_PER_SYNAPSE = 34
 """Disk space one synapse takes while LadybugDB 0.22 copies it: the peak growth of the archive directory
-(database, shadow and log files) during an ingest, measured here (2 cores, ext4) at 22.3-22.4 bytes per
-synapse for dense 3072-1024-1024-1024-1000 and 1024-1024-1024-1000 checkpoints into an empty table.
+(database, shadow and log files) during an ingest, measured here (2 cores, ext4) at 32.1 bytes per
+synapse for a dense 1024-1024-1024-1000 checkpoint into an empty table (31.6 bytes stay; 19.1 and 18.6
+before the ``packed`` column, which does not compress).
 A ``COPY`` into a non-empty synapse table rewrites it (peaks of 10-17 bytes per synapse of the whole
 table were measured), so an ingest is estimated on all the synapses of the table after it."""
 BYTES_PER_NEURON = 200
