@@ -9,8 +9,9 @@ Durability. LadybugDB 0.22 does not make a ``COPY`` inside a committed transacti
 post-commit checkpoint has finished: a kill or a full disk during that checkpoint loses the copied rows
 while keeping the small ``CREATE``\\ d ones (docs/ladybug_durability.md). So a write has two phases:
 
-1. one transaction creates the Checkpoint node marked ``incomplete``, copies the neurons and synapses,
-   and commits; then a ``CHECKPOINT`` statement forces it all into the database file;
+1. one transaction creates the Checkpoint node marked ``incomplete`` and commits; then the neurons and
+   the synapses are copied, each ``COPY`` committing by itself, and a ``CHECKPOINT`` statement forces it
+   all into the database file;
 2. a second, small transaction clears the mark (and, for ``--replace``, removes the old checkpoint in
    the same commit), followed by another ``CHECKPOINT``.
 
@@ -442,9 +443,10 @@ class LadybugStore(Store):
                     elif replaced:
                         self._mark_incomplete(replaced)
                     self._run("UNWIND $ids AS i MATCH (c:Checkpoint {id: i}) SET c.incomplete = NULL", {"ids": ids})
-            except BaseException:
-                self._remove_leftovers(step, quietly=True)
-                self._drop_columns(columns)
+            except BaseException as error:
+                if not isinstance(error, _DiskFull):  # on a full disk the clean-up's own commit would fail too
+                    self._remove_leftovers(step, quietly=True)
+                    self._drop_columns(columns)
                 raise
             if replaced and not rebuild:
                 step("removing the old checkpoint" if len(replaced) == 1 else f"removing the {len(replaced)} old checkpoints")
@@ -1141,12 +1143,18 @@ def _alive(pid) -> bool:
     return True
 
 
+class _DiskFull(StoreError):
+    """A statement failed for want of disk space: the write stops there, and what it left is removed by the
+    next write or ``check --repair`` (a clean-up now would commit, fail again, and leave LadybugDB 0.22 a
+    log it aborts the process on when it closes)."""
+
+
 def _statement_error(error: RuntimeError, location: str) -> StoreError:
     """A statement's failure as one line; a full disk says what became of the write."""
     if "No space left" in str(error):
         written = re.search(r"path: (\S+)", str(error))
         where = f" writing {Path(written.group(1)).name}" if written else ""
-        return StoreError(
+        return _DiskFull(
             f"the disk holding the archive at {location} is full (no space left on device{where}): nothing of the "
             "unfinished write is visible; free some space, then the next write or `netarchive check --repair` "
             "removes what it left"
