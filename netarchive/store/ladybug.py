@@ -457,11 +457,11 @@ class LadybugStore(Store):
         copied, all made durable by one ``CHECKPOINT``; the synapses go into the synapse table, or with
         ``kept`` into a rebuilt one. Returns their ids.
 
-        Each ``COPY`` commits on its own (no ``BEGIN TRANSACTION`` around it): LadybugDB 0.22 then writes
-        the rows straight into the tables, where inside a transaction it stages them and copies them again
-        at the commit (1.63 M synapses: 9.0 s against 11.5 s into an empty table, about 2 s less into a
-        large one, bench/README.md). A crash between these commits leaves checkpoints marked incomplete,
-        which the next write removes with whatever of their rows got in."""
+        Each ``COPY`` commits on its own (no ``BEGIN TRANSACTION`` around it): into an empty table
+        LadybugDB 0.22 then writes the rows straight into it, where inside a transaction it stages them
+        and copies them again at the commit (1.63 M synapses: 9.0 s against 11.5 s, bench/README.md); into
+        a table that holds rows both take the same time. A crash between these commits leaves checkpoints
+        marked incomplete, which the next write removes with whatever of their rows got in."""
         with self._transaction(durable=False):
             ids = []
             for checkpoint in checkpoints:
