@@ -110,13 +110,15 @@ class Archive:
         meta: Mapping[str, str] | None = None,
         curves: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
         replace: bool = False,
+        traces=None,
     ) -> pd.DataFrame:
         """Archive a live ``nn.Module`` (from a training script or notebook) as level ``level`` of ``run``,
         no files involved: its architecture traced on samples of ``input_shape`` (C,H,W or C,L; needed
         for convolutions), its weights with their masks (``torch.nn.utils.prune`` included), and the
         level's training ``curves`` (``metric -> (iterations, values)``). The module is left as it was (its
         training mode too). Returns the summary row, as :meth:`ingest`; :mod:`netarchive.integrations` has
-        ready hooks for training loops.
+        ready hooks for training loops. ``traces`` (a :class:`netarchive.loaders.traced.TraceCache`) reuses
+        the traced architecture of an earlier level while the module's structure is unchanged.
         """
         from netarchive.loaders.traced import from_module
 
@@ -125,7 +127,7 @@ class Archive:
         if not isinstance(level, int) or level < 0:
             raise InputError(f"level {level!r}: a level counts pruning rounds, so it is an integer, 0 or more")
         checkpoint = from_module(model, run=run, level=level, input_shape=input_shape, metrics=metrics, meta=meta,
-                                 curves=curves)
+                                 curves=curves, traces=traces)
         self._archive([checkpoint], replace)
         return listing_rows([checkpoint])
 

@@ -91,6 +91,39 @@ def test_recorder_archives_each_level_of_a_training_loop(tmp_path):
             assert {k: (i.tolist(), v.tolist()) for k, (i, v) in checkpoint.curves.items()} == {"train_loss": ([1, 5], [2.5, 1.25])}
 
 
+def test_recorder_traces_once_and_again_when_the_architecture_changes(tmp_path, monkeypatch):
+    """Levels of an unchanged module (pruned with torch.nn.utils.prune in between) reuse the first trace; a
+    module resized, a layer swapped or another input shape is traced again, and archived as it now is."""
+    import netarchive.loaders.traced as traced
+
+    traces, real = [], traced.trace
+    monkeypatch.setattr(traced, "trace", lambda *args, **kwargs: traces.append(args[0]) or real(*args, **kwargs))
+    x, y = digits()
+    model = mlp()
+    with Recorder(tmp_path / "archive", run="loop") as record:
+        for level in range(3):
+            if level:
+                prune_level(model)
+            train_steps(model, x, y)
+            record.level(model, level)
+        assert len(traces) == 1
+        wider = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        record.level(wider, 3)
+        swapped = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10))
+        record.level(swapped, 4)
+        record.level(swapped, 5)
+        assert traces == [model, wider, swapped]
+        record.input_shape = (1, 8, 8)
+        record.level(swapped, 6)
+        assert len(traces) == 4
+    with netarchive.open(tmp_path / "archive", read_only=True) as archive:
+        for level, module in enumerate([model] * 3 + [wider] + [swapped] * 3):
+            assert archive.checkpoint("loop", level).widths == (64, module[0].out_features, 10)
+        for level, module in ((2, model), (3, wider), (5, swapped)):  # the loop's model as it was at its last level
+            assert_archived_as(archive.checkpoint("loop", level), module)
+        assert archive.checkpoint("loop", 6).input_shape == (1, 8, 8) and archive.checkpoint("loop", 5).input_shape is None
+
+
 def test_recorder_into_an_open_archive_refuses_a_level_twice(tmp_path):
     with netarchive.open(tmp_path / "archive") as archive:
         record = Recorder(archive, run="r")

@@ -28,7 +28,8 @@ from netarchive.errors import InputError
 
 class Recorder:
     """Archives levels of run ``run`` into ``archive`` (an open :class:`~netarchive.Archive`, or a location
-    that :func:`netarchive.open` opens for writing and :meth:`close` closes).
+    that :func:`netarchive.open` opens for writing and :meth:`close` closes). The module is traced at its
+    first level and again only when its structure changes (:class:`netarchive.loaders.traced.TraceCache`).
 
     ``input_shape`` (C,H,W or C,L of one sample) is needed to trace convolutions and gives an MLP's inputs
     pixel coordinates; ``meta`` labels the run; ``replace`` overwrites levels already archived.
@@ -45,14 +46,18 @@ class Recorder:
 
             self.archive, self._owns = netarchive.open(archive), True
         self.run, self.input_shape, self.meta, self.replace = run, input_shape, dict(meta or {}), replace
+        self._traces = None
 
     def level(self, model, level: int, *, metrics: Mapping[str, float] | None = None,
               curves: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None) -> pd.DataFrame:
         """Archive ``model`` (an ``nn.Module``, left as it was) as level ``level`` with its ``metrics`` (numbers;
         0-d tensors too) and training ``curves`` (``metric -> (iterations, values)``); returns the summary row."""
+        from netarchive.loaders.traced import TraceCache  # imports torch, which the caller has
+
         numbers = {name: float(value) for name, value in (metrics or {}).items()}
+        self._traces = self._traces or TraceCache()
         return self.archive.ingest_model(model, run=self.run, level=level, input_shape=self.input_shape, metrics=numbers,
-                                         meta=self.meta, curves=curves, replace=self.replace)
+                                         meta=self.meta, curves=curves, replace=self.replace, traces=self._traces)
 
     def close(self) -> None:
         if self._owns:

@@ -9,8 +9,9 @@ Durability. LadybugDB 0.22 does not make a ``COPY`` inside a committed transacti
 post-commit checkpoint has finished: a kill or a full disk during that checkpoint loses the copied rows
 while keeping the small ``CREATE``\\ d ones (docs/ladybug_durability.md). So a write has two phases:
 
-1. one transaction creates the Checkpoint node marked ``incomplete``, copies the neurons and synapses,
-   and commits; then a ``CHECKPOINT`` statement forces it all into the database file;
+1. one transaction creates the Checkpoint node marked ``incomplete`` and commits; then the neurons and
+   the synapses are copied, each ``COPY`` committing by itself, and a ``CHECKPOINT`` statement forces it
+   all into the database file;
 2. a second, small transaction clears the mark (and, for ``--replace``, removes the old checkpoint in
    the same commit), followed by another ``CHECKPOINT``.
 
@@ -298,9 +299,11 @@ class LadybugStore(Store):
                 self._lock.release(committing=self._uncheckpointed)
 
     @contextmanager
-    def _transaction(self):
+    def _transaction(self, durable: bool = True):
         """One write transaction, committed and then checkpointed (durable); any exception
-        (KeyboardInterrupt included) before the commit rolls everything back."""
+        (KeyboardInterrupt included) before the commit rolls everything back. ``durable=False`` leaves
+        the checkpoint to the caller (:meth:`_copy_in`): a commit of ``CREATE``\\ d rows survives a crash
+        without it, as LadybugDB replays it from the log."""
         self._writable()
         with self._operation():
             faults.reach("transaction")
@@ -315,7 +318,8 @@ class LadybugStore(Store):
             with _uninterrupted():
                 faults.reach("commit")
                 self._run("COMMIT")
-                self._checkpoint()
+                if durable:
+                    self._checkpoint()
 
     def _checkpoint(self) -> None:
         """Force everything committed into the database file: until this returns, a crash may lose the
@@ -441,40 +445,59 @@ class LadybugStore(Store):
                     elif replaced:
                         self._mark_incomplete(replaced)
                     self._run("UNWIND $ids AS i MATCH (c:Checkpoint {id: i}) SET c.incomplete = NULL", {"ids": ids})
-            except BaseException:
-                self._remove_leftovers(step, quietly=True)
-                self._drop_columns(columns)
+            except BaseException as error:
+                if not isinstance(error, _DiskFull):  # on a full disk the clean-up's own commit would fail too
+                    self._remove_leftovers(step, quietly=True)
+                    self._drop_columns(columns)
                 raise
             if replaced and not rebuild:
                 step("removing the old checkpoint" if len(replaced) == 1 else f"removing the {len(replaced)} old checkpoints")
                 self._remove(replaced)
 
     def _copy_in(self, checkpoints: list[Checkpoint], kept: pa.Table | None, step: Progress) -> list[int]:
-        """Phase 1: the checkpoints' nodes (marked incomplete), neurons and synapses in one durable commit;
-        the synapses go into the synapse table, or with ``kept`` into a rebuilt one. Returns their ids."""
-        with self._transaction():
+        """Phase 1: the checkpoints' nodes (marked incomplete) committed, then their neurons and synapses
+        copied, all made durable by one ``CHECKPOINT``; the synapses go into the synapse table, or with
+        ``kept`` into a rebuilt one. Returns their ids.
+
+        Each ``COPY`` commits on its own (no ``BEGIN TRANSACTION`` around it): into an empty table
+        LadybugDB 0.22 then writes the rows straight into it, where inside a transaction it stages them
+        and copies them again at the commit (1.63 M synapses: 9.0 s against 11.5 s, bench/README.md); into
+        a table that holds rows both take the same time. A crash between these commits leaves checkpoints
+        marked incomplete, which the next write removes with whatever of their rows got in."""
+        with self._transaction(durable=False):
             ids = []
             for checkpoint in checkpoints:
                 ids.append(self._next_id())
                 step("checkpoint")
                 self._write_run_and_checkpoint(checkpoint, ids[-1])
-            step("neurons")
-            faults.reach("neurons")
-            neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
-            self._run(_statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), {"rows": neurons})
-            synapses = pa.concat_tables([_synapse_table(c, i) for c, i in zip(checkpoints, ids)])
-            step(f"{synapses.num_rows:,} synapses")
-            if kept is None:
-                faults.reach("synapses")
-                self._run(_statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]), {"rows": synapses})
-            else:
+        step("neurons")
+        neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
+        self._copy_committed("neurons", _statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), neurons)
+        synapses = pa.concat_tables([_synapse_table(c, i) for c, i in zip(checkpoints, ids)])
+        step(f"{synapses.num_rows:,} synapses")
+        if kept is None:
+            self._copy_committed("synapses", _statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]),
+                                 synapses)
+        else:
+            with self._transaction(durable=False):
                 self._copy_rebuilt(kept, synapses)
-            connections = pa.concat_tables([_connection_table(c, i) for c, i in zip(checkpoints, ids)])
-            if connections.num_rows:
-                step(f"{connections.num_rows:,} connections")
-                self._run("COPY CONNECTION FROM $rows", {"rows": connections})
-            step("commit")
+        connections = pa.concat_tables([_connection_table(c, i) for c, i in zip(checkpoints, ids)])
+        if connections.num_rows:
+            step(f"{connections.num_rows:,} connections")
+            self._copy_committed(None, "COPY CONNECTION FROM $rows", connections)
+        step("commit")
+        with _uninterrupted():
+            self._checkpoint()
         return ids
+
+    def _copy_committed(self, point: str | None, statement: str, rows: pa.Table) -> None:
+        """One ``COPY`` that commits by itself (see :meth:`_copy_in`), after the transaction that marked
+        its checkpoints incomplete (which took the lock and recorded the commit). Ctrl-C waits for it to
+        end: LadybugDB commits and checkpoints inside the statement, where it must not be interrupted."""
+        if point:
+            faults.reach(point)
+        with _uninterrupted():
+            self._run(statement, {"rows": rows})
 
     def _next_id(self) -> int:
         rows = self._rows("MERGE (c:Counter {name: 'checkpoint'}) ON CREATE SET c.value = 0 SET c.value = c.value + 1 RETURN c.value")
@@ -1160,12 +1183,18 @@ def _alive(pid) -> bool:
     return True
 
 
+class _DiskFull(StoreError):
+    """A statement failed for want of disk space: the write stops there, and what it left is removed by the
+    next write or ``check --repair`` (a clean-up now would commit, fail again, and leave LadybugDB 0.22 a
+    log it aborts the process on when it closes)."""
+
+
 def _statement_error(error: RuntimeError, location: str) -> StoreError:
     """A statement's failure as one line; a full disk says what became of the write."""
     if "No space left" in str(error):
         written = re.search(r"path: (\S+)", str(error))
         where = f" writing {Path(written.group(1)).name}" if written else ""
-        return StoreError(
+        return _DiskFull(
             f"the disk holding the archive at {location} is full (no space left on device{where}): nothing of the "
             "unfinished write is visible; free some space, then the next write or `netarchive check --repair` "
             "removes what it left"
