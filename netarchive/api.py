@@ -273,10 +273,24 @@ class Archive:
         versions = self.store.versions()
         options = {"samples": samples, "seed": seed}
         keys = [(run, int(level)) for run, level in zip(listing["run"], listing["level"])]
+        if not keys:
+            return pd.DataFrame(columns=["run", "level", "sparsity", *COLUMNS])
+        name, tick = _name(summary_row), progress or (lambda done, total: None)
+        together = self.cache.set_version((run, level, versions[run, level]) for run, level in keys)
+        table = self.cache.lookup(together, name, options)  # the rows of exactly these checkpoints, in one file
+        if table is None:
+            table = self._summary_rows(keys, versions, options, jobs, tick)
+            self.cache.store(together, name, options, table)
+        else:
+            tick(len(keys), len(keys))
+        metrics = listing.drop(columns=[c for c in CHECKPOINT_FIELDS if c not in ("run", "level")])
+        return self.with_labels(table.merge(metrics, on=["run", "level"], how="left"))
+
+    def _summary_rows(self, keys, versions, options, jobs, tick) -> pd.DataFrame:
+        """The summary rows of the checkpoints ``keys``, each from the cache or computed and cached."""
         rows = {key: self.cache.lookup(versions[key], _name(summary_row), options) for key in keys}
         missing = [key for key in keys if rows[key] is None]
         done = len(keys) - len(missing)
-        tick = progress or (lambda done, total: None)
         tick(done, len(keys))
         checkpoints = (self.checkpoint(run, level) for run, level in missing)
         for key, row in zip(missing, _map(partial(summary_row, **options), checkpoints, jobs)):
@@ -284,11 +298,7 @@ class Archive:
             rows[key] = row
             done += 1
             tick(done, len(keys))
-        if not keys:
-            return pd.DataFrame(columns=["run", "level", "sparsity", *COLUMNS])
-        table = pd.concat([rows[key] for key in keys], ignore_index=True)
-        metrics = listing.drop(columns=[c for c in CHECKPOINT_FIELDS if c not in ("run", "level")])
-        return self.with_labels(table.merge(metrics, on=["run", "level"], how="left"))
+        return pd.concat([rows[key] for key in keys], ignore_index=True)
 
     def set_metrics(self, run: str, level: int, metrics: Mapping[str, float]) -> None:
         """Add or overwrite numeric metrics (accuracy, loss, …) of an archived checkpoint."""

@@ -7,6 +7,11 @@ older one, and :meth:`AnalysisCache.prune` removes what is unreachable (after ``
 Layout::
 
     CACHE/<version>/tables-<TABLES_VERSION>/<analysis>-<hash of its options>.parquet
+    CACHE/sets/<hash of the checkpoints and their versions>/tables-<TABLES_VERSION>/<analysis>-<hash>.parquet
+
+The second holds a table of many checkpoints at once (a study's summary): reading 2 000 one-row files
+takes seconds, one file milliseconds. A set is served while none of its checkpoints changed (its hash
+names their versions); the newest :data:`KEPT_SETS` are kept, and none after ``rm`` or ``--replace``.
 
 Tables are Parquet (never pickle: the folder may be shared); a table Parquet cannot hold is simply not
 cached.
@@ -34,9 +39,22 @@ are integers, the measured threshold and random curves average RANDOM_ORDERS = 1
 pairs and the study null of the motifs)."""
 
 
+SETS = "sets"
+"""The folder of tables of several checkpoints."""
+KEPT_SETS = 16
+"""How many sets of checkpoints keep their tables (the newest): a set of checkpoints since changed is
+never asked for again, and only this bounds the folder."""
+
+
 class AnalysisCache:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
+
+    def set_version(self, checkpoints: Iterable[tuple[str, int, str]]) -> str:
+        """The folder name, for :meth:`lookup` and :meth:`store`, of the tables of the checkpoints
+        ``(run, level, version)`` together, in that order."""
+        listing = json.dumps([list(checkpoint) for checkpoint in checkpoints])
+        return f"{SETS}/{hashlib.sha1(listing.encode()).hexdigest()[:16]}"
 
     def path(self, version: str, name: str, options: dict) -> Path:
         digest = hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -73,23 +91,40 @@ class AnalysisCache:
         finally:
             if "temporary" in locals() and temporary.exists():
                 temporary.unlink()
+        if version.startswith(f"{SETS}/"):
+            self._trim_sets()
+
+    def _trim_sets(self) -> None:
+        folders = sorted((f for f in (self.directory / SETS).iterdir() if f.is_dir()), key=_modified, reverse=True)
+        for folder in folders[KEPT_SETS:]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _folders(self, live: set[str]) -> list[tuple[Path, bool]]:
+        """Every folder of tables, and whether it is served: a checkpoint's while its version is live, a
+        set's always (its name is unreachable once one of its checkpoints changes; trimmed by age)."""
+        folders = []
+        for folder in self.directory.iterdir():
+            if folder.is_dir() and folder.name == SETS:
+                folders += [(entry, True) for entry in folder.iterdir() if entry.is_dir()]
+            elif folder.is_dir():
+                folders.append((folder, folder.name in live))
+        return folders
 
     def problems(self, live: Iterable[str]) -> list[Problem]:
         """Tables no netarchive of this version serves (of checkpoints no longer archived, or of other
         tables versions), and tables that cannot be read (``check``)."""
         if not self.directory.is_dir():
             return []
-        live = set(live)
-        folders = [folder for folder in self.directory.iterdir() if folder.is_dir()]
-        stale = [folder for folder in folders if folder.name not in live]
-        stale += [entry for folder in folders if folder.name in live for entry in folder.iterdir() if entry.name != _tables_folder()]
+        folders = self._folders(set(live))
+        stale = [folder for folder, served in folders if not served]
+        stale += [entry for folder, served in folders if served for entry in folder.iterdir() if entry.name != _tables_folder()]
         problems = []
         if stale:
             problems.append(Problem(
                 "stale-cache", f"{len(stale)} folder(s) of cached analyses no longer served (checkpoints no longer "
                 f"archived, or older tables versions) in {self.directory}", "delete them", lambda: self.prune(live),
             ))
-        for folder in sorted(folder for folder in folders if folder.name in live):
+        for folder in sorted(folder for folder, served in folders if served):
             for path in sorted(entry for entry in (folder / _tables_folder()).glob("*") if entry.is_file()):
                 try:
                     pq.read_metadata(path)
@@ -101,14 +136,14 @@ class AnalysisCache:
         return problems
 
     def prune(self, live: Iterable[str]) -> None:
-        """Remove the cached tables of every version not in ``live``, and those of other tables versions."""
+        """Remove the cached tables of every version not in ``live``, and those of other tables versions;
+        and every set's (after ``rm`` or ``--replace``, sets may name checkpoints that are gone: a set is
+        read again from its checkpoints' own tables)."""
         if not self.directory.is_dir():
             return
-        keep = set(live)
-        for folder in self.directory.iterdir():
-            if not folder.is_dir():
-                continue
-            stale = [folder] if folder.name not in keep else [p for p in folder.iterdir() if p.name != _tables_folder()]
+        shutil.rmtree(self.directory / SETS, ignore_errors=True)
+        for folder, served in self._folders(set(live)):
+            stale = [folder] if not served else [p for p in folder.iterdir() if p.name != _tables_folder()]
             for path in stale:
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
@@ -118,3 +153,10 @@ class AnalysisCache:
 
 def _tables_folder() -> str:
     return f"tables-{TABLES_VERSION}"
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -76,9 +76,32 @@ def test_cache_is_used_and_invalidated(study, monkeypatch):
         assert calls[4:] == [("s0", 1)]  # only the replaced checkpoint is computed again
         assert third.iloc[1].sparsity == pytest.approx(archive.checkpoint("s0", 1).sparsity)
         folders = {p.name for p in archive.store.cache_dir.iterdir()}
-        assert folders == set(archive.store.versions().values())  # the old version's folder is gone
+        assert folders == set(archive.store.versions().values()) | {"sets"}  # the old version's folder is gone
+        assert len(list(archive.store.cache_dir.joinpath("sets").iterdir())) == 1  # the sets before it too
+        pd.testing.assert_frame_equal(archive.summary(), third)
+        assert len(calls) == 5
         archive.rm("s1")
         assert len(list(archive.store.cache_dir.iterdir())) == 2
+
+
+def test_a_cached_summary_is_one_file(study, monkeypatch):
+    """Asking again for the summary of the same unchanged checkpoints reads one table, not one per checkpoint;
+    the selection and order of the checkpoints are part of it."""
+    import netarchive.cache as cache
+
+    with netarchive.open(study) as archive:
+        first, one_run = archive.summary(), archive.summary(["s1"])
+        reads = []
+        original = cache.AnalysisCache.lookup
+        monkeypatch.setattr(cache.AnalysisCache, "lookup", lambda self, *a: reads.append(a[0]) or original(self, *a))
+        pd.testing.assert_frame_equal(archive.summary(), first)
+        pd.testing.assert_frame_equal(archive.summary(["s1"]), one_run)
+        assert len(reads) == 2 and all(version.startswith("sets/") for version in reads) and reads[0] != reads[1]
+        monkeypatch.setattr(cache, "KEPT_SETS", 1)
+        archive.summary(["s0"])
+        assert len(list(archive.store.cache_dir.joinpath("sets").iterdir())) == 1  # only the newest set is kept
+        archive.set_metrics("s0", 0, {"accuracy": 0.5})  # metrics come from the listing, never from a set
+        assert archive.summary(["s0"]).set_index("level").loc[0, "accuracy"] == 0.5
 
 
 def test_tables_cached_by_another_tables_version_are_never_served(study, monkeypatch):

@@ -411,10 +411,12 @@ def _positions(bits: np.ndarray, src: np.ndarray, dst: np.ndarray, chosen: np.nd
     when another edge has the ``bits`` of a chosen one."""
     if not len(chosen):
         return np.zeros(0, dtype=np.int64)
-    early = np.flatnonzero(bits <= bits[chosen].max())
-    low = bits[early].min()
-    shift = bits.dtype.type(max(0, int(np.ceil(np.log2(max(int(bits[early].max() - low), 1) / len(early))))))
-    bucket = ((bits[early] - low) >> shift).astype(np.intp)
+    top = bits[chosen].max()
+    early = np.flatnonzero(bits <= top)
+    early_bits = bits[early]  # once: on an ascending curve nearly every edge comes before the last merge
+    low = early_bits.min()
+    shift = bits.dtype.type(max(0, int(np.ceil(np.log2(max(int(top - low), 1) / len(early))))))
+    bucket = ((early_bits - low) >> shift).astype(np.intp)
     counts = np.bincount(bucket)
     mine = ((bits[chosen] - low) >> shift).astype(np.intp)
     hit = np.zeros(len(counts), dtype=bool)
@@ -484,18 +486,17 @@ def percolation(
     else:
         values = [m.quantities(m.state(edges_kept)) for m in runs]
         head = {"kept": fractions, "edges_kept": edges_kept}
-    frame = pd.DataFrame({"run": checkpoint.run, "level": checkpoint.level, "order": order, **head,
-                          "graph": g.kind, "connections": g.connections})
     stacked = {name: np.stack([v[name] for v in values]) for name in QUANTITIES}
-    for name in QUANTITIES:
-        frame[name] = stacked[name].mean(axis=0)
+    mean = {name: stacked[name].mean(axis=0) for name in QUANTITIES}
     if order != "random":  # one ordering: the number of components is a count, not a mean
-        frame["components"] = frame["components"].round().astype(np.int64)
+        mean["components"] = mean["components"].round().astype(np.int64)
+    columns = {"run": checkpoint.run, "level": checkpoint.level, "order": order}
     if order == "random":
-        frame.insert(3, "samples", len(runs))
-        for name in QUANTITIES:
-            frame[f"{name}_std"] = stacked[name].std(axis=0, ddof=1) if len(runs) > 1 else np.nan
-    return frame
+        columns["samples"] = len(runs)
+    columns |= {**head, "graph": g.kind, "connections": g.connections, **mean}
+    if order == "random":
+        columns |= {f"{name}_std": stacked[name].std(axis=0, ddof=1) if len(runs) > 1 else np.nan for name in QUANTITIES}
+    return pd.DataFrame(columns)  # built whole: a column added at a time cost 10 % of a sparse network's curve
 
 
 def canonical_curve(run: Merges, p) -> dict[str, np.ndarray]:
