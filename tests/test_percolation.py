@@ -402,3 +402,24 @@ def test_points_are_bounded():
     with pytest.raises(InputError, match="from 2 .* to 100,000"):
         kept_points(MAX_POINTS + 1, 10)
     assert len(kept_points(MAX_POINTS, 10)[0]) == MAX_POINTS
+
+
+@pytest.mark.parametrize("last", [0.3, 0.95, 1.0])  # the last chosen edge early, or after nearly every edge
+def test_positions_against_a_full_sort(last):
+    """_positions (histogram buckets, only the buckets of chosen edges sorted) against the position in a
+    full lexsort of (bits, src, dst), ties counted from the first equal edge."""
+    rng = np.random.default_rng(7)
+    edges = 5000
+    bits = rng.integers(0, 3000, edges).astype(np.uint32)  # many ties
+    src, dst = rng.integers(0, 40, edges), rng.integers(0, 40, edges)
+    order = np.lexsort((dst, src, bits))
+    cut = bits[order[int(last * (edges - 1))]]
+    chosen = rng.choice(np.flatnonzero(bits <= cut), 60, replace=False)
+    chosen = np.append(chosen, order[int(last * (edges - 1))])
+    rank = np.empty(edges, dtype=np.int64)
+    rank[order] = np.arange(edges)
+    triple = np.stack([bits[order], src[order], dst[order]])
+    first_equal = np.maximum.accumulate(np.where(np.r_[True, np.any(triple[:, 1:] != triple[:, :-1], axis=0)],
+                                                 np.arange(edges), 0))
+    expected = first_equal[rank[chosen]] + 1
+    assert np.array_equal(P._positions(bits, src, dst, chosen), expected)

@@ -405,24 +405,30 @@ def _positions(bits: np.ndarray, src: np.ndarray, dst: np.ndarray, chosen: np.nd
                distinct: bool = False) -> np.ndarray | None:
     """The 1-based positions of the edges ``chosen`` in the order of every edge by (``bits``, src, dst),
     edges equal in all three counted from the first of them. Only the edges up to the last chosen one
-    matter (the merges of a curve come early). Their ``bits`` go into about as many histogram buckets as
-    there are edges: the edges of buckets below a chosen edge's and holding none are counted by a
+    matter (the merges of a curve come early). Their ``bits`` go into about half as many histogram buckets
+    as there are such edges: the edges of buckets below a chosen edge's and holding none are counted by a
     cumulative sum, those in the buckets holding chosen edges are sorted exactly. With ``distinct``, None
     when another edge has the ``bits`` of a chosen one."""
     if not len(chosen):
         return np.zeros(0, dtype=np.int64)
     top = bits[chosen].max()
-    early = np.flatnonzero(bits <= top)
-    early_bits = bits[early]  # once: on an ascending curve nearly every edge comes before the last merge
+    early_count = np.count_nonzero(bits <= top)
+    if early_count > 0.9 * len(bits):
+        # nearly every edge comes before the last chosen one (an ascending curve): no index of them; the
+        # few later ones join the last chosen edge's bucket and are sorted after it, so they count for none
+        early, early_bits = None, np.minimum(bits, top)
+    else:
+        early = np.flatnonzero(bits <= top)
+        early_bits = bits[early]
     low = early_bits.min()
-    shift = bits.dtype.type(max(0, int(np.ceil(np.log2(max(int(top - low), 1) / len(early))))))
+    shift = bits.dtype.type(max(0, int(np.ceil(np.log2(max(int(top - low), 1) / early_count))) + 1))
     bucket = ((early_bits - low) >> shift).astype(np.intp)
     counts = np.bincount(bucket)
     mine = ((bits[chosen] - low) >> shift).astype(np.intp)
     hit = np.zeros(len(counts), dtype=bool)
     hit[mine] = True
     outside_below = np.cumsum(np.where(hit, 0, counts))  # at a hit bucket: the edges of lower non-hit buckets
-    inside = early[hit[bucket]]
+    inside = np.flatnonzero(hit[bucket]) if early is None else early[hit[bucket]]
     if distinct and np.count_nonzero(np.isin(bits[inside], bits[chosen])) != len(chosen):
         return None
     ordered = _in_order(inside, bits, src, dst)
