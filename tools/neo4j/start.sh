@@ -99,12 +99,15 @@ if [ ! -f "$DIR/data/dbms/auth.ini" ] && [ ! -d "$DIR/data/databases/system" ]; 
   bash "$HERE/admin.sh" "$DIR" dbms set-initial-password "$PASSWORD" >/dev/null
 fi
 
-# The JVM options of the distribution's launcher (bin/neo4j), without pre-touching the heap.
+# The JVM options of the distribution's launcher (bin/neo4j), without pre-touching the heap; the JVM's
+# temporary files (Browser's unpacked jar) in DIR, so that a killed server leaves nothing in /tmp.
+mkdir -p "$DIR/tmp"
 LOG="$DIR/logs/neo4j.log"
 offset=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
 nohup java -Xms512m -Xmx"$HEAP" -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -XX:+ExitOnOutOfMemoryError \
   -XX:+UnlockExperimentalVMOptions -XX:+TrustFinalNonStaticFields -XX:+DisableExplicitGC \
   -Djdk.nio.maxCachedBufferSize=1024 -Dio.netty.tryReflectionSetAccessible=true -Dlog4j2.disable.jmx=true \
+  -Djava.io.tmpdir="$DIR/tmp" \
   --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
   --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
   --enable-native-access=ALL-UNNAMED ${NEO4J_JAVA_OPTS:-} \
