@@ -86,13 +86,13 @@ class AnalysisCache:
                 temporary = Path(handle.name)
             table.to_parquet(temporary, index=False)
             os.replace(temporary, path)  # readers never see a half-written file
+            if version.startswith(f"{SETS}/"):
+                self._trim_sets()
         except (OSError, ValueError, TypeError, ImportError):
             pass
         finally:
             if "temporary" in locals() and temporary.exists():
                 temporary.unlink()
-        if version.startswith(f"{SETS}/"):
-            self._trim_sets()
 
     def _trim_sets(self) -> None:
         folders = sorted((f for f in (self.directory / SETS).iterdir() if f.is_dir()), key=_modified, reverse=True)

@@ -112,15 +112,14 @@ class TraceCache:
     list attribute) is not seen: give such a model a fresh cache when it changes."""
 
     def __init__(self):
-        self._traced: dict[tuple, Traced] = {}
+        self._key, self._traced = None, None  # a loop archives one structure at a time: the last one
 
     def trace(self, module, input_shape: Sequence[int] | None = None, label: str | None = None) -> Traced:
-        if not isinstance(module, torch.nn.Module):
-            raise InputError(f"expected a torch.nn.Module, got a {type(module).__name__}")
+        _require_module(module)
         key = (label, structure_key(module, input_shape))
-        if key not in self._traced:
-            self._traced = {key: trace(module, input_shape, label)}  # a loop archives one structure at a time
-        return self._traced[key]
+        if key != self._key:
+            self._key, self._traced = key, trace(module, input_shape, label)
+        return self._traced
 
 
 def structure_key(module, input_shape: Sequence[int] | None = None) -> tuple:
@@ -144,11 +143,15 @@ def _plain(value) -> bool:
     return isinstance(value, (bool, int, float, str, type(None)))
 
 
+def _require_module(module) -> None:
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(f"expected a torch.nn.Module, got a {type(module).__name__}")
+
+
 def trace(module, input_shape: Sequence[int] | None = None, label: str | None = None) -> Traced:
     """Trace ``module`` on samples of ``input_shape`` (C,H,W or C,L; None for an MLP: its first Linear's
     inputs). ``label`` names the model in messages and in ``architecture_source``."""
-    if not isinstance(module, torch.nn.Module):
-        raise InputError(f"expected a torch.nn.Module, got a {type(module).__name__}")
+    _require_module(module)
     label = label or f"module {type(module).__name__}"
     training = {m: m.training for m in module.modules()}
     module.eval()  # trace and run as in evaluation (batch norm statistics, no dropout); restored below

@@ -405,16 +405,13 @@ class Neo4jStore(Store):
         rolls one back as deadlocked, and that batch is sent again."""
         from neo4j import exceptions as ex
 
-        with self._session() as session:
-            for attempt in range(attempts):
-                try:
-                    with session.begin_transaction() as tx:
-                        tx.run(*statement).consume()
-                        tx.commit()
-                    return
-                except ex.TransientError as error:
-                    if "DeadlockDetected" not in str(error.code) or attempt == attempts - 1:
-                        raise
+        for attempt in range(attempts):
+            try:
+                self._transaction([statement])
+                return
+            except ex.TransientError as error:
+                if "DeadlockDetected" not in str(error.code) or attempt == attempts - 1:
+                    raise
 
     def _writable(self) -> None:
         if self.read_only:
