@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,26 @@ def start_reader(store: Path, stop: Path, log: Path, allowed: dict[tuple[str, in
     return process
 
 
+def wait_for_a_round(logs: list[Path], after: list[int] | None = None, timeout: float = 300) -> list[int]:
+    """Wait until every reader logging to ``logs`` has finished a round more than the ``after`` it had
+    (none: at least one), so that each of a writer's steps meets a round of every reader however fast the
+    write is; the rounds each has finished."""
+    after = after or [0] * len(logs)
+    deadline = time.monotonic() + timeout
+    while True:
+        done = [int(text) if (text := _read_or_empty(log.with_name(log.name + ".round"))) else -1 for log in logs]
+        if all(d > a for d, a in zip(done, after)) or time.monotonic() > deadline:
+            return done
+        time.sleep(0.05)
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def _read_in_a_loop(store: str, stop: str, log: str, allowed: dict) -> None:
     import json
 
@@ -182,8 +203,7 @@ def _read_in_a_loop(store: str, stop: str, log: str, allowed: dict) -> None:
 
     notebook = netarchive.open(store, read_only=True)
     while not os.path.exists(stop):
-        if rounds == 1:
-            Path(log + ".ready").touch()  # the writer starts once every reader has gone round once
+        Path(log + ".round").write_text(str(rounds))  # rounds finished: the writer waits on them
         rounds += 1
         listing = command("ls", "--format", "json")
         for row in json.loads(listing or "[]"):
