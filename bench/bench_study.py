@@ -7,7 +7,8 @@ Reported as ratios measured in this one run:
 - ingest of one run of 20 levels (``Archive.ingest`` of its 20 files) / one LadybugDB ``COPY`` of all its
   neurons and synapses into an empty database (target <= 1.3x);
 - the fixed cost of one checkpoint (level 19, 4,765 synapses, ingested as a run of its own) into the
-  archive holding every run / into an empty one (target: <= 0.5 s; the median of three, each removed after);
+  archive holding every run / into an empty one (target: <= 0.5 s; the median of three, each removed after),
+  and the same as one ``netarchive ingest`` command (process start and the close's checkpoint included);
 - the time per run from the 1st to the last of ``--runs`` runs (target: flat within 1.2x; the first run
   copies into empty tables, which LadybugDB does faster, so the later runs are also compared with the 2nd);
 - ``ls`` and ``query summary --runs all`` over every checkpoint: uncached (and what dominates a row) and
@@ -127,6 +128,9 @@ def main() -> None:
             fixed_full = fixed_cost(archive, small)
         size_mb = sum(f.stat().st_size for f in (tmp / "archive").rglob("*") if f.is_file()) / 2**20
         cli = [sys.executable, "-m", "netarchive", "--store", str(tmp / "archive")]
+        single_cli, _ = timed(lambda: subprocess.run([*cli, "ingest", str(small), "--run", "single-cli", "--level", str(LEVELS - 1)],
+                                                     capture_output=True, check=True))
+        subprocess.run([*cli, "rm", "--run", "single-cli", "--yes"], capture_output=True, check=True)
         ls_seconds, _ = timed(lambda: subprocess.run([*cli, "ls", "--format", "csv"], capture_output=True, check=True))
         ls_meta, _ = timed(lambda: subprocess.run([*cli, "ls", "--meta", "--format", "csv"], capture_output=True, check=True))
         start_only, _ = timed(lambda: subprocess.run([sys.executable, "-m", "netarchive", "--help"], capture_output=True, check=True))
@@ -147,6 +151,8 @@ def main() -> None:
     print(f"ingest of the first run into an empty archive: {per_run[0]:.2f} s = {per_run[0] / floor:.2f}x the COPY (target <= 1.3x)")
     print(f"one checkpoint of {checkpoints[-1].edges:,} synapses (median of 3): {fixed_empty:.2f} s into an empty archive, "
           f"{fixed_full:.2f} s into the archive of {args.runs} runs ({size_mb:.0f} MB) = {fixed_full / fixed_empty:.2f}x (target <= 0.5 s)")
+    print(f"  as a command (`netarchive ingest` of that one file, process start and the close's checkpoint included): "
+          f"{single_cli:.2f} s, `netarchive --help` alone {start_only:.2f} s")
     later = per_run[1:] or per_run
     print(f"time per run: first {per_run[0]:.2f} s, second {later[0]:.2f} s, last {per_run[-1]:.2f} s = "
           f"{per_run[-1] / per_run[0]:.2f}x the first, {per_run[-1] / later[0]:.2f}x the second; mean of the last five "

@@ -59,6 +59,24 @@ def test_ingest_killed(point, template, sources, checkpoints, tmp_path):
         assert ("r", 3) in held  # killed after the publishing commit: the checkpoint is archived
 
 
+SMALL_INGEST = ["transaction", "neurons", "synapses", "commit", "commit+0.005", "commit+0.02", "published"]
+
+
+@pytest.mark.parametrize("point", SMALL_INGEST)
+def test_small_ingest_killed(point, template, sources, checkpoints, tmp_path):
+    """A small checkpoint goes in as one logged transaction (LOGGED_SYNAPSES): killed before or during
+    its commit the archive is as it was; killed right after it, before any checkpoint, the new checkpoint
+    is there whole, replayed from the log."""
+    store = copy_archive(template, tmp_path / "archive")
+    status, output = netarchive_command(store, "ingest", sources["small"], "--run", "r", "--level", 3, crash_at=point)
+    assert status in (KILLED, 0), output
+    held = assert_intact(store, {**base(checkpoints), ("r", 3): [None, source(sources["small"], "r", 3)]})
+    if point in ("transaction", "neurons", "synapses", "commit"):
+        assert ("r", 3) not in held
+    if status == 0 or point == "published":
+        assert ("r", 3) in held
+
+
 REPLACE = [
     # the default for a small archive: the synapses that stay and the new ones go into a rebuilt table,
     # swapped in by the publishing commit

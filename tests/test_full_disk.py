@@ -4,6 +4,7 @@ leaves the archive as a crash would: hidden leftovers, removed by ``check --repa
 
 The filesystem is a small tmpfs the test mounts (root only; skipped with the reason elsewhere)."""
 import shutil
+import signal
 import subprocess
 
 import numpy as np
@@ -72,3 +73,39 @@ def test_a_disk_that_fills_anyway_is_handled_like_a_crash(small_disk, big, tmp_p
     subprocess.run(["mount", "-o", f"remount,size={SIZE_MB * 4}m", str(small_disk)], check=True, timeout=30)
     assert_intact(store, {("r", 0): [source(sources["small"], "r", 0)], ("r", 1): [None]})
     assert ladybug_store.BYTES_PER_SYNAPSE > 0  # the overrides stayed in the ingest's process
+
+
+def test_a_small_write_that_fills_the_disk_anyway_leaves_the_archive_as_it_was(small_disk, tmp_path):
+    """A checkpoint small enough to be created in one logged commit (LOGGED_SYNAPSES), the space check
+    defeated: the disk fills while the log is written. LadybugDB 0.22 then ends the process when the
+    database closes (it cannot write its log: SIGABRT, as a crash; the space check is what keeps users
+    from meeting this), or the command says so in one line; either way, once there is room, the archive
+    holds what it held."""
+    sources = make_sources(tmp_path / "sources")
+    store = small_disk / "archive"
+    assert netarchive_command(store, "ingest", sources["small"], "--run", "r", "--level", 0)[0] == 0
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - (16 << 10)))
+    status, output = netarchive_command(store, "ingest", sources["small"], "--run", "r", "--level", 1,
+                                        overrides={"BYTES_PER_SYNAPSE": 0, "BYTES_PER_NEURON": 0, "FIXED_BYTES": 0,
+                                                   "LOG_BYTES_PER_SYNAPSE": 0, "LOG_BYTES_PER_NEURON": 0})
+    assert status in (1, -signal.SIGABRT), output
+    assert status == -signal.SIGABRT or ("disk holding the archive" in output and "is full" in output), output
+    filler.unlink()
+    assert_intact(store, {("r", 0): [source(sources["small"], "r", 0)], ("r", 1): [None]})
+
+
+def test_a_small_write_counts_its_log_in_the_space_it_needs(small_disk, tmp_path):
+    """Up front, the space check refuses a small write whose log would not fit (LOG_BYTES_PER_SYNAPSE)."""
+    sources = make_sources(tmp_path / "sources")
+    store = small_disk / "archive"
+    assert netarchive_command(store, "ingest", sources["small"], "--run", "r", "--level", 0)[0] == 0
+    checkpoint = source(sources["small"], "r", 1)
+    log = ladybug_store.LOG_BYTES_PER_SYNAPSE * checkpoint.edges + ladybug_store.LOG_BYTES_PER_NEURON * checkpoint.neurons
+    (small_disk / "filler").write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - log // 2))
+    status, output = netarchive_command(store, "ingest", sources["small"], "--run", "r", "--level", 1,
+                                        overrides={"BYTES_PER_SYNAPSE": 0, "BYTES_PER_NEURON": 0, "FIXED_BYTES": 0})
+    assert status == 1 and "not enough disk space for run 'r' level 1" in output, output
+    (small_disk / "filler").unlink()
+    assert problems_of(store) == []
+    assert_intact(store, {("r", 0): [source(sources["small"], "r", 0)]})

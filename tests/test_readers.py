@@ -17,6 +17,7 @@ def test_readers_beside_a_writer(tmp_path):
         ("r", 0): {(shape["small"].edges, shape["small"].neurons)},
         ("r", 1): {(shape[name].edges, shape[name].neurons) for name in ("medium", "other")},
         ("r", 2): {(shape[name].edges, shape[name].neurons) for name in ("mid", "small")},
+        ("r", 3): {(shape["small"].edges, shape["small"].neurons)},
     }
     stop = tmp_path / "stop"
     readers = [start_reader(store, stop, tmp_path / f"reader{i}.json", allowed) for i in range(3)]
@@ -24,6 +25,7 @@ def test_readers_beside_a_writer(tmp_path):
         ("ingest", sources["medium"], "--run", "r", "--level", 1),
         ("ingest", sources["other"], "--run", "r", "--level", 1, "--replace"),  # rebuilt synapse table
         ("ingest", sources["mid"], "--run", "r", "--level", 2),
+        ("ingest", sources["small"], "--run", "r", "--level", 3),  # created in one logged commit, not copied
         ("rm", "--run", "r", "--level", 1, "--yes"),
         ("ingest", sources["medium"], "--run", "r", "--level", 1),
         ("ingest", sources["small"], "--run", "r", "--level", 2, "--replace"),
@@ -33,7 +35,7 @@ def test_readers_beside_a_writer(tmp_path):
     finished = wait_for_a_round(logs)  # every reader has gone round once before the writer starts
     try:
         for i, args in enumerate(writes):
-            status, output = netarchive_command(store, *args, rebuild_factor=0 if i == 5 else None)  # rows deleted
+            status, output = netarchive_command(store, *args, rebuild_factor=0 if i == 6 else None)  # rows deleted
             assert status == 0, output
             finished = wait_for_a_round(logs, finished)  # every reader ends a round after each step
     finally:

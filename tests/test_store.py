@@ -251,9 +251,12 @@ def test_names_are_checked_where_they_are_formatted_into_statements():
     assert _statement("ALTER TABLE {t} ADD {n} {k}", t="Neuron", n="degree", k=_Type("INT64")) == (
         "ALTER TABLE `Neuron` ADD `degree` INT64")
     assert _statement("COPY SYNAPSE({c}) FROM $rows", c=["w", "in_msf"]) == "COPY SYNAPSE(`w`, `in_msf`) FROM $rows"
+    assert _statement("CREATE (:Neuron {p})", p={"group": "group", "w": "w"}) == "CREATE (:Neuron {`group`: `group`, `w`: `w`})"
     for bad in ("x` = 1 DETACH DELETE n //", "a b", "1abc"):
         with pytest.raises(StoreError, match="cannot be put into a statement"):
             _statement("SET n.{n} = $v", n=bad)
+        with pytest.raises(StoreError, match="cannot be put into a statement"):
+            _statement("CREATE (:Neuron {p})", p={"w": bad})
     with pytest.raises(StoreError):
         _statement("ADD x {k}", k=_Type("INT64; DROP TABLE Neuron"))
 
@@ -336,6 +339,7 @@ def test_write_many_is_one_two_phase_write_per_batch(archive, monkeypatch):
     store = archive.store
     levels = [random_checkpoint([4, 3, 2], run="b", level=level, seed=level, metrics={"acc": level / 10}) for level in range(4)]
     monkeypatch.setattr(ladybug_store, "BATCH_SYNAPSES", levels[0].edges + levels[1].edges)
+    monkeypatch.setattr(ladybug_store, "LOGGED_SYNAPSES", 0)  # tiny levels would be created, not copied
     copied, copy_in = [], store._copy_in
     monkeypatch.setattr(store, "_copy_in", lambda batch, kept, step: copied.append([c.level for c in batch]) or copy_in(batch, kept, step))
     store.write_many(levels[:3])
@@ -350,6 +354,22 @@ def test_write_many_is_one_two_phase_write_per_batch(archive, monkeypatch):
     assert archive.levels("b") == [0, 1, 2, 3] and edge_set(archive.checkpoint("b", 0)) == edge_set(random_checkpoint([4, 3, 2], run="b", level=0, seed=9))
     with pytest.raises(InputError, match="one \\(run, level\\) twice"):
         store.write_many([levels[3], levels[3]], replace=True)
+
+
+def test_a_small_write_is_one_logged_commit_without_a_checkpoint(archive, monkeypatch):
+    """A checkpoint of at most LOGGED_SYNAPSES synapses: one transaction of CREATEs, no COPY and no
+    CHECKPOINT (whose cost grows with the archive); its commit is durable as it returns, so the lock
+    records no commit under way, and a reader opened beside it replays the log."""
+    store = archive.store
+    statements, run = [], store._run
+    monkeypatch.setattr(store, "_run", lambda query, params=None: statements.append(query) or run(query, params))
+    checkpoint = random_checkpoint([30, 20, 10], seed=4, run="s", level=0)
+    archive.write(checkpoint)
+    words = [query.split()[0] for query in statements]
+    assert "COPY" not in words and "CHECKPOINT" not in words and words.count("COMMIT") == 1, words
+    assert store._lock.state()["committing"] is False and (store.path / "graph.lbdb.wal").stat().st_size > 0
+    with netarchive.open(store.path, read_only=True) as reader:
+        assert edge_set(reader.checkpoint("s", 0)) == edge_set(checkpoint)
 
 
 def test_curves_survive_export_then_ingest(archive, tmp_path):

@@ -106,6 +106,34 @@ def test_every_kernel_weight_group_norm_and_connection_round_trips(backend, name
     assert groups.n.tolist() == list(net.widths)
 
 
+ROWS = {
+    "checkpoint": "MATCH (c:Checkpoint) RETURN c.* ORDER BY c.id",
+    "neurons": "MATCH (n:Neuron) RETURN n.* ORDER BY n.id",
+    "synapses": "MATCH (a:Neuron)-[s:SYNAPSE]->(b:Neuron) RETURN a.id AS src, b.id AS dst, s.w AS w, s.layer AS layer, "
+                "s.ky AS ky, s.kx AS kx, s.packed AS packed ORDER BY src, dst, layer, ky, kx",
+    "connections": "MATCH (a:Neuron)-[c:CONNECTION]->(b:Neuron) RETURN a.id AS src, b.id AS dst, c.kind AS kind ORDER BY src, dst, kind",
+}
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_a_small_write_creates_the_rows_a_copy_would(tmp_path, monkeypatch, name):
+    """Up to LOGGED_SYNAPSES synapses are created in one logged transaction, more are copied: the same rows."""
+    import netarchive.store.ladybug as ladybug_store
+
+    net = traced(pruned(name), name, "net")
+    assert 0 < net.edges <= ladybug_store.LOGGED_SYNAPSES
+    stored = []
+    for logged in (ladybug_store.LOGGED_SYNAPSES, 0):
+        monkeypatch.setattr(ladybug_store, "LOGGED_SYNAPSES", logged)
+        with netarchive.open(tmp_path / f"archive{logged}") as archive:
+            archive.write(net)
+            stored.append({what: archive.cypher(query).drop(columns=["c.written"], errors="ignore") for what, query in ROWS.items()})
+    for what in ROWS:
+        pd.testing.assert_frame_equal(stored[0][what], stored[1][what], obj=what)
+    assert len(stored[0]["synapses"]) == net.edges
+    assert len(stored[0]["connections"]) == len(connection_columns(net)["kind"])
+
+
 @pytest.mark.parametrize("name", ["cnn", "basic_block"])
 def test_eval_equals_torch_after_replace(backend, name):
     archive, prefix = backend

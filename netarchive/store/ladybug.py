@@ -16,11 +16,15 @@ while keeping the small ``CREATE``\\ d ones (docs/ladybug_durability.md). So a w
    the same commit), followed by another ``CHECKPOINT``.
 
 Every read ignores marked checkpoints and the next write removes them, so a crash anywhere leaves the
-old checkpoint or the new one, never a mixture. Deleting relationships row by row is slow (about
-30 k/s), so ``rm`` and ``--replace`` may instead copy the synapses that stay into a new table, make it
-durable, and swap it in for the old one (``DROP TABLE`` and ``ALTER TABLE ... RENAME`` in one small
-transaction): never a ``DROP`` and a big ``COPY`` in one commit, which a crash would turn into an empty
-synapse table. Readers are held off (archive_lock.py) from an operation's first commit to its end.
+old checkpoint or the new one, never a mixture. A small write (``LOGGED_SYNAPSES``, replacing nothing)
+needs neither phase: its rows are ``CREATE``\\ d in one transaction, which LadybugDB logs whole, so its
+commit alone makes it durable and no ``CHECKPOINT`` (whose cost grows with the archive) follows.
+
+Deleting relationships row by row is slow (about 30 k/s), so ``rm`` and ``--replace`` may instead copy
+the synapses that stay into a new table, make it durable, and swap it in for the old one (``DROP TABLE``
+and ``ALTER TABLE ... RENAME`` in one small transaction): never a ``DROP`` and a big ``COPY`` in one
+commit, which a crash would turn into an empty synapse table. Readers are held off (archive_lock.py)
+from an operation's first commit to its end.
 
 Values always go into statements as parameters. The only text formatted into statements is names (the
 archive's tables and columns, and the property names users choose for metrics, meta keys and write-back,
@@ -91,6 +95,18 @@ BATCH_SYNAPSES = 4_000_000
 levels go in one ``COPY`` each of neurons and synapses (bench/README.md: the durable checkpoint and the
 publishing commit of every checkpoint cost more than its rows), while a batch's Arrow tables and
 LadybugDB's copy of them stay a few hundred MB (bench_ingest.py: 1.6 GB peak for 6.3 M synapses)."""
+LOGGED_SYNAPSES = 10_000
+"""A write of at most this many new synapses (replacing nothing) goes in as one transaction of ``CREATE``
+statements instead of ``COPY``: LadybugDB writes created rows to its log, so the commit is durable as it
+returns, where a ``COPY`` needs a checkpoint whose cost grows with the archive (0.5 s and more for a
+4,765-synapse checkpoint into 100 runs, bench/README.md) while creating its rows takes 0.03 s. Its log
+(:data:`LOG_BYTES_PER_SYNAPSE`, at most about 3 MB) is folded in by LadybugDB's own checkpoint once it
+passes ladybug_files.LOG_CHECKPOINT_BYTES, and by the close."""
+LOG_BYTES_PER_SYNAPSE = 280
+LOG_BYTES_PER_NEURON = 420
+"""The log such a write appends: 272 bytes a synapse and 412 a neuron measured (5.1 MB for 18 121
+synapses and 500 neurons, 4.1 MB for 13 115 and 1 216). LadybugDB 0.22 ends the process when it cannot
+write its log (at the close after the failed commit), so the space check counts it in."""
 REBUILT = "_rebuilt"
 """Suffix of the table a rebuild copies the synapses into before it is swapped in; one left over by an
 interrupted rebuild is dropped by the next write."""
@@ -299,11 +315,12 @@ class LadybugStore(Store):
                 self._lock.release(committing=self._uncheckpointed)
 
     @contextmanager
-    def _transaction(self, durable: bool = True):
+    def _transaction(self, durable: bool = True, logged: bool = False):
         """One write transaction, committed and then checkpointed (durable); any exception
         (KeyboardInterrupt included) before the commit rolls everything back. ``durable=False`` leaves
         the checkpoint to the caller (:meth:`_copy_in`): a commit of ``CREATE``\\ d rows survives a crash
-        without it, as LadybugDB replays it from the log."""
+        without it, as LadybugDB replays it from the log. ``logged``: the transaction holds nothing else
+        (no ``COPY``), so once its commit has returned it needs no checkpoint at all (:meth:`_create_in`)."""
         self._writable()
         with self._operation():
             faults.reach("transaction")
@@ -314,12 +331,14 @@ class LadybugStore(Store):
                 self._rollback()
                 raise
             self._lock.acquire()
-            self._uncheckpointed = True
+            before, self._uncheckpointed = self._uncheckpointed, True
             with _uninterrupted():
                 faults.reach("commit")
                 self._run("COMMIT")
                 if durable:
                     self._checkpoint()
+                elif logged:
+                    self._uncheckpointed = before  # the log is whole: nothing for the next opener to discard
 
     def _checkpoint(self) -> None:
         """Force everything committed into the database file: until this returns, a crash may lose the
@@ -382,9 +401,11 @@ class LadybugStore(Store):
         return (self._missing_columns("Run", meta, "STRING", RUN_PROPERTIES, "meta key")
                 + self._missing_columns("Checkpoint", metrics, "DOUBLE", CHECKPOINT_PROPERTIES, "metric"))
 
-    def _check_space(self, synapses: int, neurons: int, what: str) -> None:
-        """Refuse a write the filesystem has no room for, before anything is written."""
-        needed = FIXED_BYTES + BYTES_PER_SYNAPSE * synapses + BYTES_PER_NEURON * neurons
+    def _check_space(self, synapses: int, neurons: int, what: str, logged: tuple[int, int] = (0, 0)) -> None:
+        """Refuse a write the filesystem has no room for, before anything is written; ``logged``: the
+        synapses and neurons it writes to the log (:data:`LOGGED_SYNAPSES`)."""
+        needed = (FIXED_BYTES + BYTES_PER_SYNAPSE * synapses + BYTES_PER_NEURON * neurons
+                  + LOG_BYTES_PER_SYNAPSE * logged[0] + LOG_BYTES_PER_NEURON * logged[1])
         free = shutil.disk_usage(self.path).free
         if free < needed:
             raise StoreError(
@@ -433,9 +454,14 @@ class LadybugStore(Store):
             table = kept.num_rows if rebuild else self._total_synapses()
             first = checkpoints[0]
             what = f"run {first.run!r} level {first.level}" if len(checkpoints) == 1 else f"{len(checkpoints)} checkpoints"
-            self._check_space(table + sum(c.edges for c in checkpoints), sum(c.neurons for c in checkpoints), what)
+            synapses, neurons = sum(c.edges for c in checkpoints), sum(c.neurons for c in checkpoints)
+            logged = not replaced and synapses <= LOGGED_SYNAPSES
+            self._check_space(table + synapses, neurons, what, (synapses, neurons) if logged else (0, 0))
             try:
                 self._add_columns(columns)
+                if logged:
+                    self._create_in(checkpoints, step)
+                    return
                 ids = self._copy_in(checkpoints, kept, step)
                 faults.reach("publish")
                 with _uninterrupted(), self._transaction():
@@ -444,7 +470,7 @@ class LadybugStore(Store):
                         self._delete_nodes(replaced)
                     elif replaced:
                         self._mark_incomplete(replaced)
-                    self._run("UNWIND $ids AS i MATCH (c:Checkpoint {id: i}) SET c.incomplete = NULL", {"ids": ids})
+                    self._publish(ids)
             except BaseException as error:
                 if not isinstance(error, _DiskFull):  # on a full disk the clean-up's own commit would fail too
                     self._remove_leftovers(step, quietly=True)
@@ -453,6 +479,47 @@ class LadybugStore(Store):
             if replaced and not rebuild:
                 step("removing the old checkpoint" if len(replaced) == 1 else f"removing the {len(replaced)} old checkpoints")
                 self._remove(replaced)
+
+    def _create_in(self, checkpoints: list[Checkpoint], step: Progress) -> None:
+        """A small write (:data:`LOGGED_SYNAPSES`): the checkpoints' nodes, neurons, synapses and
+        connections created and published in one transaction, whose commit LadybugDB logs whole (a crash
+        during it leaves the archive as it was, after it the new checkpoints); no checkpoint follows."""
+        with self._transaction(durable=False, logged=True):
+            ids = self._create_checkpoint_nodes(checkpoints, step)
+            step("neurons")
+            faults.reach("neurons")
+            neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
+            self._run(_statement("LOAD FROM $rows CREATE (:Neuron {properties})", properties=_same_names(neurons)), {"rows": neurons})
+            for table, rows in (("SYNAPSE", [_synapse_table(c, i) for c, i in zip(checkpoints, ids)]),
+                                ("CONNECTION", [_connection_table(c, i) for c, i in zip(checkpoints, ids)])):
+                rows = pa.concat_tables(rows)
+                if rows.num_rows:
+                    step(f"{rows.num_rows:,} {table.lower()}s")
+                    faults.reach(table.lower() + "s")
+                    self._create_relationships(table, rows)
+            step("commit")
+            self._publish(ids)
+        faults.reach("published")
+
+    def _create_relationships(self, table: str, rows: pa.Table) -> None:
+        """``CREATE`` the relationships of ``rows`` (neuron keys ``from``, ``to``, then properties), each
+        end found by its primary key."""
+        statement = _statement("LOAD FROM $rows MATCH (a:Neuron {{id: _from}}) MATCH (b:Neuron {{id: _to}}) "
+                               "CREATE (a)-[:{table} {properties}]->(b)",
+                               table=table, properties=_same_names(rows.select(rows.column_names[2:])))
+        self._run(statement, {"rows": rows.rename_columns(["_from", "_to", *rows.column_names[2:]])})
+
+    def _create_checkpoint_nodes(self, checkpoints: list[Checkpoint], step: Progress) -> list[int]:
+        """The Run and Checkpoint nodes (marked incomplete) of ``checkpoints``, in the open transaction; their ids."""
+        ids = []
+        for checkpoint in checkpoints:
+            ids.append(self._next_id())
+            step("checkpoint")
+            self._write_run_and_checkpoint(checkpoint, ids[-1])
+        return ids
+
+    def _publish(self, ids: list[int]) -> None:
+        self._run("UNWIND $ids AS i MATCH (c:Checkpoint {id: i}) SET c.incomplete = NULL", {"ids": ids})
 
     def _copy_in(self, checkpoints: list[Checkpoint], kept: pa.Table | None, step: Progress) -> list[int]:
         """Phase 1: the checkpoints' nodes (marked incomplete) committed, then their neurons and synapses
@@ -465,11 +532,7 @@ class LadybugStore(Store):
         a table that holds rows both take the same time. A crash between these commits leaves checkpoints
         marked incomplete, which the next write removes with whatever of their rows got in."""
         with self._transaction(durable=False):
-            ids = []
-            for checkpoint in checkpoints:
-                ids.append(self._next_id())
-                step("checkpoint")
-                self._write_run_and_checkpoint(checkpoint, ids[-1])
+            ids = self._create_checkpoint_nodes(checkpoints, step)
         step("neurons")
         neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
         self._copy_committed("neurons", _statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), neurons)
@@ -1139,6 +1202,11 @@ def _connection_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
                      "kind": pa.array(columns["kind"].tolist(), pa.string())})
 
 
+def _same_names(table: pa.Table) -> dict[str, str]:
+    """A property map giving each column of ``table`` (a ``LOAD FROM`` variable) to the property of its name."""
+    return {name: name for name in table.column_names}
+
+
 def _nullable(values: np.ndarray) -> pa.Array:
     """A column of model.columns (-1 or NaN where absent) with nulls there."""
     values = np.asarray(values)
@@ -1189,9 +1257,13 @@ class _DiskFull(StoreError):
     log it aborts the process on when it closes)."""
 
 
+_SHORT_WRITE = re.compile(r"Cannot write to file.*numBytesToWrite: (\d+) numBytesWritten: (?!\1\b)\d+")
+
+
 def _statement_error(error: RuntimeError, location: str) -> StoreError:
-    """A statement's failure as one line; a full disk says what became of the write."""
-    if "No space left" in str(error):
+    """A statement's failure as one line; a full disk (which LadybugDB may report as a short write with
+    errno 0) says what became of the write."""
+    if "No space left" in str(error) or _SHORT_WRITE.search(str(error)):
         written = re.search(r"path: (\S+)", str(error))
         where = f" writing {Path(written.group(1)).name}" if written else ""
         return _DiskFull(

@@ -37,6 +37,10 @@ VERSIONS_FILE = "netarchive.json"
 _MAGIC = b"LBUG"
 """A LadybugDB database file starts with these bytes and its storage version as a little-endian uint64."""
 _OWN_FILES = ("netarchive.lock", "netarchive.writer.lock")
+LOG_CHECKPOINT_BYTES = 8 << 20
+"""LadybugDB checkpoints at a commit that leaves more log than this (its default: 16 MB). Small writes
+leave their rows in the log (ladybug.LOGGED_SYNAPSES), which every reader replays when it opens (about
+0.1 s a MB): 8 MB bounds that, and still spreads one checkpoint over several small writes."""
 
 _RECOVERY_PENDING = ("checkpoint recovery is pending", "Couldn't replay shadow pages under read-only mode")
 _LOG_UNREADABLE = ("Checksum verification failed", "WAL", "Assertion failed", "enableChecksums")
@@ -176,8 +180,9 @@ def open_database(path: Path, *, read_only: bool, committing: bool, discard_dama
     import ladybug
 
     location, database = str(path), str(path / DATABASE_FILE)
+    settings = {"read_only": read_only, "checkpoint_threshold": LOG_CHECKPOINT_BYTES}
     try:
-        return ladybug.Database(database, read_only=read_only)
+        return ladybug.Database(database, **settings)
     except RuntimeError as error:
         text = str(error)
     if "Could not set lock" in text:
@@ -191,7 +196,7 @@ def open_database(path: Path, *, read_only: bool, committing: bool, discard_dama
             raise NeedsRecovery("an interrupted commit left the end of the log unreadable")
         if committing or discard_damaged_log:
             try:
-                return ladybug.Database(database, read_only=read_only, throw_on_wal_replay_failure=False)
+                return ladybug.Database(database, **settings, throw_on_wal_replay_failure=False)
             except RuntimeError as again:
                 text = str(again)
         else:

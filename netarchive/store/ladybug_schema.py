@@ -84,10 +84,13 @@ _TYPE = re.compile(r"(?i)(INT64|INT16|DOUBLE|FLOAT|BOOL|STRING)(\[\])?|true|fals
 def statement(template: str, **parts) -> str:
     """Fill names into a statement template, checking them where they are formatted in.
 
-    A part is a name (backticked), a list of names (comma-separated) or a :class:`Type`; anything else is
-    refused. Values never come here: they are parameters.
+    A part is a name (backticked), a list of names (comma-separated), a mapping of names to names (a
+    property map ``{`key`: `name`, ...}``) or a :class:`Type`; anything else is refused. Values never
+    come here: they are parameters.
     """
     def render(part) -> str:
+        if isinstance(part, dict):
+            return "{" + ", ".join(f"{render(key)}: {render(name)}" for key, name in part.items()) + "}"
         if isinstance(part, (list, tuple)):
             return ", ".join(render(each) for each in part)
         pattern = _TYPE if isinstance(part, Type) else _IDENTIFIER
