@@ -46,6 +46,20 @@ def test_unpacking_gives_every_synapse_back(name):
         assert back[key].tolist() == np.asarray(values).tolist(), key
 
 
+@pytest.mark.parametrize("arrangement", ["layers in reverse", "shuffled"])
+def test_unpacking_puts_the_layers_in_order_and_keeps_the_order_within_each(arrangement):
+    """Runs of one layer out of order (placed), and rows of all layers interleaved (sorted first)."""
+    net = traced(pruned("basic_block"), "basic_block", "b")
+    columns = synapse_columns(net)
+    layer = np.asarray(columns["layer"])
+    order = (np.argsort(-layer, kind="stable") if arrangement == "layers in reverse"
+             else np.random.default_rng(0).permutation(len(layer)))
+    back = packing(net).unpack(packing(net).pack(columns)[order], "b", 0)
+    expected = order[np.argsort(layer[order], kind="stable")]
+    for key, values in columns.items():
+        assert back[key].tolist() == np.asarray(values)[expected].tolist(), key
+
+
 @pytest.mark.parametrize("name", ["cnn", "basic_block", "residual_mlp"])
 def test_packed_unpacked_and_partly_packed_checkpoints_read_the_same(tmp_path, monkeypatch, name):
     net = traced(pruned(name), name, "packed")
