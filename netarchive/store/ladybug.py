@@ -488,11 +488,10 @@ class LadybugStore(Store):
             ids = self._create_checkpoint_nodes(checkpoints, step)
             step("neurons")
             faults.reach("neurons")
-            neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
-            self._run(_statement("LOAD FROM $rows CREATE (:Neuron {properties})", properties=_same_names(neurons)), {"rows": neurons})
-            for table, rows in (("SYNAPSE", [_synapse_table(c, i) for c, i in zip(checkpoints, ids)]),
-                                ("CONNECTION", [_connection_table(c, i) for c, i in zip(checkpoints, ids)])):
-                rows = pa.concat_tables(rows)
+            neurons, synapses, connections = _batch_tables(checkpoints, ids)
+            self._run(_statement("LOAD FROM $rows CREATE (:Neuron {properties})", properties=_same_names(neurons.column_names)),
+                      {"rows": neurons})
+            for table, rows in (("SYNAPSE", synapses), ("CONNECTION", connections)):
                 if rows.num_rows:
                     step(f"{rows.num_rows:,} {table.lower()}s")
                     faults.reach(table.lower() + "s")
@@ -506,7 +505,7 @@ class LadybugStore(Store):
         end found by its primary key."""
         statement = _statement("LOAD FROM $rows MATCH (a:Neuron {{id: _from}}) MATCH (b:Neuron {{id: _to}}) "
                                "CREATE (a)-[:{table} {properties}]->(b)",
-                               table=table, properties=_same_names(rows.select(rows.column_names[2:])))
+                               table=table, properties=_same_names(rows.column_names[2:]))
         self._run(statement, {"rows": rows.rename_columns(["_from", "_to", *rows.column_names[2:]])})
 
     def _create_checkpoint_nodes(self, checkpoints: list[Checkpoint], step: Progress) -> list[int]:
@@ -534,9 +533,8 @@ class LadybugStore(Store):
         with self._transaction(durable=False):
             ids = self._create_checkpoint_nodes(checkpoints, step)
         step("neurons")
-        neurons = pa.concat_tables([_neuron_table(c, i) for c, i in zip(checkpoints, ids)])
+        neurons, synapses, connections = _batch_tables(checkpoints, ids)
         self._copy_committed("neurons", _statement("COPY Neuron({columns}) FROM $rows", columns=neurons.column_names), neurons)
-        synapses = pa.concat_tables([_synapse_table(c, i) for c, i in zip(checkpoints, ids)])
         step(f"{synapses.num_rows:,} synapses")
         if kept is None:
             self._copy_committed("synapses", _statement("COPY SYNAPSE({columns}) FROM $rows", columns=synapses.column_names[2:]),
@@ -544,7 +542,6 @@ class LadybugStore(Store):
         else:
             with self._transaction(durable=False):
                 self._copy_rebuilt(kept, synapses)
-        connections = pa.concat_tables([_connection_table(c, i) for c, i in zip(checkpoints, ids)])
         if connections.num_rows:
             step(f"{connections.num_rows:,} connections")
             self._copy_committed(None, "COPY CONNECTION FROM $rows", connections)
@@ -1202,9 +1199,15 @@ def _connection_table(checkpoint: Checkpoint, checkpoint_id: int) -> pa.Table:
                      "kind": pa.array(columns["kind"].tolist(), pa.string())})
 
 
-def _same_names(table: pa.Table) -> dict[str, str]:
-    """A property map giving each column of ``table`` (a ``LOAD FROM`` variable) to the property of its name."""
-    return {name: name for name in table.column_names}
+def _batch_tables(checkpoints: Sequence[Checkpoint], ids: Sequence[int]) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The Neuron, SYNAPSE and CONNECTION rows of a batch of checkpoints with their ids."""
+    pairs = list(zip(checkpoints, ids))
+    return tuple(pa.concat_tables([rows(c, i) for c, i in pairs]) for rows in (_neuron_table, _synapse_table, _connection_table))
+
+
+def _same_names(names: Sequence[str]) -> dict[str, str]:
+    """A property map giving each of ``names`` (``LOAD FROM`` variables) to the property of that name."""
+    return {name: name for name in names}
 
 
 def _nullable(values: np.ndarray) -> pa.Array:

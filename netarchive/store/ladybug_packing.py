@@ -84,9 +84,9 @@ class Packing:
             packed, position, layer = packed[order], position[order], layer[order]
             starts = np.flatnonzero(np.diff(layer, prepend=-1))
         ends = np.append(starts[1:], len(packed))
-        by_layer = np.argsort(layer[starts], kind="stable")
+        by_layer, sizes = np.argsort(layer[starts], kind="stable"), ends - starts
         targets = np.empty(len(starts), np.int64)
-        targets[by_layer] = np.cumsum(ends[by_layer] - starts[by_layer]) - (ends[by_layer] - starts[by_layer])
+        targets[by_layer] = np.cumsum(sizes[by_layer]) - sizes[by_layer]  # where each run goes, runs in layer order
         columns = {name: np.empty(len(packed), kind) for name, kind in
                    (("src", np.int64), ("dst", np.int64), ("w", np.float32), ("layer", np.int16), ("ky", np.int16), ("kx", np.int16))}
         for begin, end, target in zip(starts, ends, targets):
